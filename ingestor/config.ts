@@ -1,0 +1,279 @@
+/**
+ * Configuration from the environment, validated in one pass at start-up with
+ * no network calls. A bad value throws ConfigError naming the variable, the
+ * value and what is expected; main.ts prints it as one line and exits 2.
+ *
+ * Secrets (MQTT_PASSWORD, INFLUX_TOKEN, INFLUX_PASSWORD) may come as NAME_FILE,
+ * a path, as Docker secrets do. Their values are never echoed in errors or logs.
+ */
+import { readFileSync } from 'node:fs';
+import { DEFAULT_TELEMETRY_TOPIC } from './decoders/telemetry-json.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+export type ReadFile = (path: string) => Buffer;
+
+export type InfluxApi = 'v1' | 'v2' | 'v3';
+export type QoS = 0 | 1 | 2;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface MqttConfig {
+  readonly url: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly clientId: string;
+  /** True when MQTT_CLIENT_ID is set: the broker keeps our subscriptions and unacknowledged messages. */
+  readonly persistentSession: boolean;
+  readonly topics: readonly string[];
+  readonly qos: QoS;
+  readonly protocolVersion: 4 | 5;
+  readonly sessionExpirySeconds: number;
+  readonly ca: Buffer | undefined;
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+}
+
+export interface InfluxConfig {
+  readonly url: string;
+  readonly api: InfluxApi;
+  readonly token: string | undefined;
+  readonly org: string;
+  readonly bucket: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly timeoutMs: number;
+}
+
+export interface PipelineConfig {
+  readonly batchSize: number;
+  readonly flushIntervalMs: number;
+  readonly writeConcurrency: number;
+  readonly maxQueuedBatches: number;
+  readonly maxPayloadBytes: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+export interface Config {
+  readonly mqtt: MqttConfig;
+  readonly influx: InfluxConfig;
+  readonly pipeline: PipelineConfig;
+  readonly logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    /** Undefined for secrets, whose values are never shown. */
+    readonly value: string | undefined,
+    readonly expected: string,
+  ) {
+    super(`${variable}${value === undefined ? '' : `=${JSON.stringify(value)}`}: ${expected}`);
+  }
+}
+
+/** Defaults, one place: a `docker compose up` or a bare `npm run ingestor` works with none set. */
+export const DEFAULTS = {
+  MQTT_URL: 'mqtt://localhost:1883',
+  MQTT_TOPICS: DEFAULT_TELEMETRY_TOPIC,
+  MQTT_QOS: 1,
+  MQTT_PROTOCOL_VERSION: 5,
+  MQTT_SESSION_EXPIRY_S: 7 * 24 * 3600,
+  INFLUX_URL: 'http://localhost:8086',
+  INFLUX_API: 'v2',
+  INFLUX_ORG: 'sensorflow',
+  INFLUX_BUCKET: 'iot',
+  INFLUX_TIMEOUT_MS: 10_000,
+  BATCH_SIZE: 5000,
+  FLUSH_INTERVAL_MS: 1000,
+  WRITE_CONCURRENCY: 2,
+  MAX_QUEUED_BATCHES: 20,
+  MAX_PAYLOAD_BYTES: DEFAULT_MAX_PAYLOAD_BYTES,
+  SHUTDOWN_TIMEOUT_MS: 30_000,
+  LOG_LEVEL: 'info',
+} as const;
+
+function text(env: Env, name: keyof typeof DEFAULTS): string {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? String(DEFAULTS[name]) : value.trim();
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function integer(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
+  const raw = text(env, name);
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, raw, `expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: keyof typeof DEFAULTS, allowed: readonly T[]): T {
+  const raw = text(env, name);
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, raw, `expected one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: keyof typeof DEFAULTS, protocols: readonly string[]): string {
+  const raw = text(env, name);
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, raw, `expected a URL such as ${DEFAULTS[name]}`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, raw, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(', ')}`);
+  }
+  return raw;
+}
+
+function readNamedFile(readFile: ReadFile, variable: string, path: string): Buffer {
+  try {
+    return readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError(variable, path, `cannot read the file (${code})`);
+  }
+}
+
+/** NAME, or the contents of the file NAME_FILE points to (trailing newline removed). */
+function secret(env: Env, name: string, readFile: ReadFile): string | undefined {
+  const direct = optional(env, name);
+  const file = optional(env, `${name}_FILE`);
+  if (direct !== undefined && file !== undefined) {
+    throw new ConfigError(`${name}_FILE`, file, `expected either ${name} or ${name}_FILE, not both`);
+  }
+  if (file === undefined) return direct;
+  return readNamedFile(readFile, `${name}_FILE`, file).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function file(env: Env, name: string, readFile: ReadFile): Buffer | undefined {
+  const path = optional(env, name);
+  return path === undefined ? undefined : readNamedFile(readFile, name, path);
+}
+
+/** Checks MQTT filter syntax: `+` and `#` only as whole levels, `#` only last. */
+export function topicFilterProblem(filter: string): string | undefined {
+  if (filter === '') return 'is empty';
+  const levels = filter.split('/');
+  for (const [index, level] of levels.entries()) {
+    if (level.includes('#') && (level !== '#' || index !== levels.length - 1)) {
+      return 'uses "#" other than as the whole last level';
+    }
+    if (level.includes('+') && level !== '+') return 'uses "+" other than as a whole level';
+  }
+  return undefined;
+}
+
+function topics(env: Env): string[] {
+  const raw = text(env, 'MQTT_TOPICS');
+  const filters = raw.split(',').map((topic) => topic.trim());
+  for (const filter of filters) {
+    const problem = topicFilterProblem(filter);
+    if (problem !== undefined) {
+      throw new ConfigError('MQTT_TOPICS', raw, `expected comma-separated MQTT topic filters, but ${JSON.stringify(filter)} ${problem}`);
+    }
+  }
+  const group = optional(env, 'MQTT_SHARED_GROUP');
+  if (group === undefined) return filters;
+  if (/[/+#]/.test(group)) {
+    throw new ConfigError('MQTT_SHARED_GROUP', group, 'expected a group name without "/", "+" or "#"');
+  }
+  return filters.map((filter) => `$share/${group}/${filter}`);
+}
+
+export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config {
+  const explicitClientId = optional(env, 'MQTT_CLIENT_ID');
+  if (explicitClientId !== undefined && explicitClientId.length > 65535) {
+    throw new ConfigError('MQTT_CLIENT_ID', `${explicitClientId.slice(0, 20)}…`, 'expected at most 65535 characters');
+  }
+  const mqtt: MqttConfig = {
+    url: url(env, 'MQTT_URL', ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:']),
+    username: optional(env, 'MQTT_USERNAME'),
+    password: secret(env, 'MQTT_PASSWORD', readFile),
+    clientId: explicitClientId ?? `sensorflow-ingestor-${Math.random().toString(16).slice(2, 10)}`,
+    persistentSession: explicitClientId !== undefined,
+    topics: topics(env),
+    qos: integer(env, 'MQTT_QOS', 0, 2) as QoS,
+    protocolVersion: Number(oneOf(env, 'MQTT_PROTOCOL_VERSION', ['4', '5'])) as 4 | 5,
+    sessionExpirySeconds: integer(env, 'MQTT_SESSION_EXPIRY_S', 1, 0xffffffff),
+    ca: file(env, 'MQTT_CA_FILE', readFile),
+    cert: file(env, 'MQTT_CERT_FILE', readFile),
+    key: file(env, 'MQTT_KEY_FILE', readFile),
+  };
+  if ((mqtt.cert === undefined) !== (mqtt.key === undefined)) {
+    const missing = mqtt.cert === undefined ? 'MQTT_CERT_FILE' : 'MQTT_KEY_FILE';
+    throw new ConfigError(missing, undefined, 'expected to be set too: a client certificate needs both MQTT_CERT_FILE and MQTT_KEY_FILE');
+  }
+
+  const api = oneOf<InfluxApi>(env, 'INFLUX_API', ['v2', 'v1', 'v3']);
+  const influx: InfluxConfig = {
+    url: url(env, 'INFLUX_URL', ['http:', 'https:']),
+    api,
+    token: secret(env, 'INFLUX_TOKEN', readFile),
+    org: text(env, 'INFLUX_ORG'),
+    bucket: text(env, 'INFLUX_BUCKET'),
+    username: optional(env, 'INFLUX_USERNAME'),
+    password: secret(env, 'INFLUX_PASSWORD', readFile),
+    timeoutMs: integer(env, 'INFLUX_TIMEOUT_MS', 100, 600_000),
+  };
+
+  const pipeline: PipelineConfig = {
+    batchSize: integer(env, 'BATCH_SIZE', 1, 100_000),
+    flushIntervalMs: integer(env, 'FLUSH_INTERVAL_MS', 10, 600_000),
+    writeConcurrency: integer(env, 'WRITE_CONCURRENCY', 1, 64),
+    maxQueuedBatches: integer(env, 'MAX_QUEUED_BATCHES', 1, 10_000),
+    maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 16, 256 * 1024 * 1024),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 3_600_000),
+  };
+
+  return { mqtt, influx, pipeline, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
+}
+
+/** The configuration as it may be logged: secrets reduced to whether they are set. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const { mqtt, influx } = config;
+  return {
+    mqtt: {
+      url: redactUrl(mqtt.url),
+      username: mqtt.username,
+      password: mqtt.password === undefined ? 'unset' : 'set',
+      clientId: mqtt.clientId,
+      persistentSession: mqtt.persistentSession,
+      topics: mqtt.topics,
+      qos: mqtt.qos,
+      protocolVersion: mqtt.protocolVersion,
+      tls: { ca: mqtt.ca !== undefined, clientCertificate: mqtt.cert !== undefined },
+    },
+    influx: {
+      url: redactUrl(influx.url),
+      api: influx.api,
+      org: influx.org,
+      bucket: influx.bucket,
+      token: influx.token === undefined ? 'unset' : 'set',
+      username: influx.username,
+      password: influx.password === undefined ? 'unset' : 'set',
+    },
+    pipeline: config.pipeline,
+    logLevel: config.logLevel,
+  };
+}
+
+/** URLs may carry `user:password@`; keep the user, hide the password. */
+export function redactUrl(raw: string): string {
+  try {
+    const parsed = new URL(raw);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

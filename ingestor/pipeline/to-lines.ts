@@ -1,0 +1,23 @@
+/**
+ * Decode + encode: one message → its lines of line protocol, or a rejection.
+ * Pure. A message is all or nothing: if one of its points cannot be encoded,
+ * none of them is written, so a reading is never stored half.
+ */
+import type { Decoder, InboundMessage, Rejection } from '../decoders/types.ts';
+import { reject } from '../decoders/types.ts';
+import { encodePoint, LineProtocolError } from '../model/line-protocol.ts';
+
+export function messageToLines(decode: Decoder, message: InboundMessage): { ok: true; lines: string[] } | Rejection {
+  const decoded = decode(message);
+  if (!decoded.ok) return decoded;
+  const lines: string[] = [];
+  for (const point of decoded.points) {
+    try {
+      lines.push(encodePoint(point));
+    } catch (error) {
+      if (error instanceof LineProtocolError) return reject('bad_point', error.message);
+      throw error;
+    }
+  }
+  return { ok: true, lines };
+}

@@ -1,0 +1,18 @@
+/**
+ * Capped exponential backoff with full jitter: attempt n waits a random time
+ * in [base·2ⁿ/2, base·2ⁿ], capped. Jitter keeps a fleet of ingestors from
+ * hammering a recovering InfluxDB in lockstep.
+ */
+export interface BackoffOptions {
+  /** @default 500 */
+  readonly baseMs: number;
+  /** @default 30000 */
+  readonly maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
+
+export function backoffDelayMs(attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}

@@ -1,0 +1,211 @@
+/**
+ * Real services for integration tests, each on free ports in its own
+ * temporary directory, removed when stopped: Mosquitto 2, InfluxDB 1.x and
+ * VictoriaMetrics. Binaries come from Debian packages (scripts/test.sh
+ * installs them).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, isListening } from './ports.ts';
+import { GiveUp, startProcess, waitFor, type ManagedProcess } from './process.ts';
+
+export interface Service {
+  readonly process: ManagedProcess;
+  readonly dir: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+async function startService(
+  name: string,
+  command: string,
+  argsFor: (dir: string, port: number) => { args: string[]; files?: Record<string, string> },
+  ready: (port: number) => Promise<boolean>,
+  options: { dir?: string; port?: number } = {},
+): Promise<Service> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), `sensorflow-${name}-`));
+  const port = options.port ?? (await freePort());
+  const { args, files = {} } = argsFor(dir, port);
+  for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
+  const child = startProcess(name, command, args, { cwd: dir });
+  try {
+    await waitFor(`${name} on port ${port}`, async () => {
+      if (child.child.exitCode !== null) throw new GiveUp(`${name} exited: see ${child.logPath}`);
+      return (await ready(port)) ? true : undefined;
+    }, 30_000);
+  } catch (error) {
+    await child.kill();
+    throw error;
+  }
+  return {
+    process: child,
+    dir,
+    port,
+    async stop() {
+      await child.stop();
+      if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const httpOk = async (url: string, expected: number): Promise<boolean> => {
+  try {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    return response.status === expected;
+  } catch {
+    return false;
+  }
+};
+
+// ---------------------------------------------------------------- Mosquitto
+
+export interface MosquittoOptions {
+  /** Extra mosquitto.conf lines (listener, auth, persistence are set here). */
+  readonly extraConfig?: readonly string[];
+  readonly persistence?: boolean;
+  /** Restart on the same port and directory (persistence survives). */
+  readonly dir?: string;
+  readonly port?: number;
+}
+
+export interface Mosquitto extends Service {
+  readonly url: string;
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  const service = await startService(
+    'mosquitto',
+    'mosquitto',
+    (dir, port) => ({
+      args: ['-c', join(dir, 'mosquitto.conf')],
+      files: {
+        'mosquitto.conf': [
+          // As root, Mosquitto drops to the `mosquitto` user unless told
+          // otherwise, and then cannot read its private temp directory.
+          ...(process.getuid?.() === 0 ? ['user root'] : []),
+          `listener ${port} 127.0.0.1`,
+          'allow_anonymous true',
+          `persistence ${options.persistence ? 'true' : 'false'}`,
+          `persistence_location ${dir}/`,
+          // Unlimited queue for persistent sessions: tests count every message.
+          'max_queued_messages 0',
+          'log_dest stdout',
+          'log_type error',
+          'log_type warning',
+          'log_type notice',
+          ...(options.extraConfig ?? []),
+          '',
+        ].join('\n'),
+      },
+    }),
+    isListening,
+    options,
+  );
+  return { ...service, url: `mqtt://127.0.0.1:${service.port}` };
+}
+
+// ------------------------------------------------------------- InfluxDB 1.x
+
+export interface InfluxRow {
+  readonly [column: string]: string | number | boolean | null;
+}
+
+export interface Influx1 extends Service {
+  readonly url: string;
+  /** Runs InfluxQL; returns the rows of the first series of each statement, flattened. */
+  query(influxql: string, db?: string): Promise<InfluxRow[]>;
+}
+
+export async function startInflux1(): Promise<Influx1> {
+  const rpcPort = await freePort();
+  const service = await startService(
+    'influxd',
+    'influxd',
+    (dir, port) => ({
+      args: ['-config', join(dir, 'influxdb.conf')],
+      files: {
+        'influxdb.conf': [
+          'reporting-disabled = true',
+          `bind-address = "127.0.0.1:${rpcPort}"`,
+          '[meta]',
+          `  dir = "${dir}/meta"`,
+          '[data]',
+          `  dir = "${dir}/data"`,
+          `  wal-dir = "${dir}/wal"`,
+          '  query-log-enabled = false',
+          '[http]',
+          `  bind-address = "127.0.0.1:${port}"`,
+          '  log-enabled = false',
+          '',
+        ].join('\n'),
+      },
+    }),
+    (port) => httpOk(`http://127.0.0.1:${port}/ping`, 204),
+  );
+  const url = `http://127.0.0.1:${service.port}`;
+  const query = async (influxql: string, db?: string): Promise<InfluxRow[]> => {
+    const params = new URLSearchParams({ q: influxql, epoch: 'ms', ...(db !== undefined && { db }) });
+    const response = await fetch(`${url}/query`, { method: 'POST', body: params });
+    const body = (await response.json()) as {
+      results?: { error?: string; series?: { columns: string[]; values: unknown[][]; tags?: Record<string, string> }[] }[];
+      error?: string;
+    };
+    if (!response.ok || body.error) throw new Error(`InfluxQL ${influxql}: ${body.error ?? response.status}`);
+    const rows: InfluxRow[] = [];
+    for (const result of body.results ?? []) {
+      if (result.error) throw new Error(`InfluxQL ${influxql}: ${result.error}`);
+      for (const series of result.series ?? []) {
+        for (const values of series.values) {
+          rows.push({ ...series.tags, ...Object.fromEntries(series.columns.map((column, i) => [column, values[i] as InfluxRow[string]])) });
+        }
+      }
+    }
+    return rows;
+  };
+  return { ...service, url, query };
+}
+
+// ---------------------------------------------------------- VictoriaMetrics
+
+export interface VmSeries {
+  readonly metric: Readonly<Record<string, string>>;
+  readonly values: readonly number[];
+  readonly timestamps: readonly number[];
+}
+
+export interface Victoria extends Service {
+  readonly url: string;
+  /** Raw samples of every series matching the selector, via /api/v1/export. */
+  exportSeries(selector: string): Promise<VmSeries[]>;
+}
+
+export async function startVictoria(): Promise<Victoria> {
+  const service = await startService(
+    'victoria-metrics',
+    'victoria-metrics',
+    (dir, port) => ({
+      args: [
+        `-storageDataPath=${dir}/data`,
+        `-httpListenAddr=127.0.0.1:${port}`,
+        // InfluxDB's overwrite semantics: a repeated point replaces itself.
+        '-dedup.minScrapeInterval=1ms',
+        '-retentionPeriod=100y',
+        '-loggerLevel=WARN',
+      ],
+    }),
+    (port) => httpOk(`http://127.0.0.1:${port}/health`, 200),
+  );
+  const url = `http://127.0.0.1:${service.port}`;
+  const exportSeries = async (selector: string): Promise<VmSeries[]> => {
+    const response = await fetch(`${url}/api/v1/export`, { method: 'POST', body: new URLSearchParams({ 'match[]': selector }) });
+    if (!response.ok) throw new Error(`export ${selector}: HTTP ${response.status}: ${await response.text()}`);
+    const text = await response.text();
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as VmSeries);
+  };
+  return { ...service, url, exportSeries };
+}
