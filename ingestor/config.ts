@@ -271,7 +271,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
 export function redactUrl(raw: string): string {
   try {
     const parsed = new URL(raw);
-    if (parsed.password !== '') parsed.password = '***';
+    if (parsed.password === '') return raw;
+    parsed.password = '***';
     return parsed.toString();
   } catch {
     return '(unparseable URL)';

@@ -118,7 +118,7 @@ export interface Influx1 extends Service {
   query(influxql: string, db?: string): Promise<InfluxRow[]>;
 }
 
-export async function startInflux1(): Promise<Influx1> {
+export async function startInflux1(options: { port?: number } = {}): Promise<Influx1> {
   const rpcPort = await freePort();
   const service = await startService(
     'influxd',
@@ -143,6 +143,7 @@ export async function startInflux1(): Promise<Influx1> {
       },
     }),
     (port) => httpOk(`http://127.0.0.1:${port}/ping`, 204),
+    options,
   );
   const url = `http://127.0.0.1:${service.port}`;
   const query = async (influxql: string, db?: string): Promise<InfluxRow[]> => {
