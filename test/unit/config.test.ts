@@ -89,7 +89,7 @@ describe('loadConfig', () => {
     );
     const text = JSON.stringify(describeConfig(config));
     for (const secret of ['mqtt-secret', 'token-secret', 'pw-secret', 'url-secret']) assert.ok(!text.includes(secret), secret);
-    assert.match(text, /"token":"set"/);
+    assert.match(text, /"tokenSet":true/);
   });
 });
 
