@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_TELEMETRY_TOPIC } from './decoders/telemetry-json.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
+import { defaultSegmentBytes } from './wal/wal.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 export type ReadFile = (path: string) => Buffer;
@@ -49,9 +50,14 @@ export interface PipelineConfig {
   readonly batchSize: number;
   readonly flushIntervalMs: number;
   readonly writeConcurrency: number;
-  readonly maxQueuedBatches: number;
   readonly maxPayloadBytes: number;
   readonly shutdownTimeoutMs: number;
+  readonly walDir: string;
+  readonly walMaxBytes: number;
+  readonly walSyncIntervalMs: number;
+  readonly statsIntervalMs: number;
+  /** 0: no HTTP server. */
+  readonly httpPort: number;
 }
 
 export interface Config {
@@ -88,7 +94,11 @@ export const DEFAULTS = {
   BATCH_SIZE: 5000,
   FLUSH_INTERVAL_MS: 1000,
   WRITE_CONCURRENCY: 2,
-  MAX_QUEUED_BATCHES: 20,
+  WAL_DIR: 'data/wal',
+  WAL_MAX_BYTES: 1024 * 1024 * 1024,
+  WAL_SYNC_INTERVAL_MS: 1000,
+  STATS_INTERVAL_MS: 10_000,
+  HTTP_PORT: 8080,
   MAX_PAYLOAD_BYTES: DEFAULT_MAX_PAYLOAD_BYTES,
   SHUTDOWN_TIMEOUT_MS: 30_000,
   LOG_LEVEL: 'info',
@@ -230,10 +240,22 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     batchSize: integer(env, 'BATCH_SIZE', 1, 100_000),
     flushIntervalMs: integer(env, 'FLUSH_INTERVAL_MS', 10, 600_000),
     writeConcurrency: integer(env, 'WRITE_CONCURRENCY', 1, 64),
-    maxQueuedBatches: integer(env, 'MAX_QUEUED_BATCHES', 1, 10_000),
-    maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 16, 256 * 1024 * 1024),
+    maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 16, 16 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 3_600_000),
+    walDir: text(env, 'WAL_DIR'),
+    walMaxBytes: integer(env, 'WAL_MAX_BYTES', 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    walSyncIntervalMs: integer(env, 'WAL_SYNC_INTERVAL_MS', 0, 3_600_000),
+    statsIntervalMs: integer(env, 'STATS_INTERVAL_MS', 1000, 3_600_000),
+    httpPort: integer(env, 'HTTP_PORT', 0, 65535),
   };
+  // A message must fit in one log segment (an eighth of the log, at least 64 KiB).
+  if (pipeline.maxPayloadBytes * 2 > defaultSegmentBytes(pipeline.walMaxBytes)) {
+    throw new ConfigError(
+      'WAL_MAX_BYTES',
+      String(pipeline.walMaxBytes),
+      `expected at least 16 × MAX_PAYLOAD_BYTES (${16 * pipeline.maxPayloadBytes}) so that any message fits in a log segment`,
+    );
+  }
 
   return { mqtt, influx, pipeline, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
 }

@@ -1,27 +1,36 @@
 /**
  * The ingestor's entry point: configuration → pipeline → run until a signal.
  *
- *   MQTT source ─▶ decode ─▶ line protocol ─▶ batcher ─▶ delivery ─▶ InfluxDB
+ *   MQTT source ─▶ decode ─▶ line protocol ─▶ write-ahead log ─▶ shipper ─▶ delivery ─▶ InfluxDB
+ *                                              (ack after this)
  *
- * Exit codes: 0 after a clean shutdown; 2 on invalid configuration (one line on
- * stderr naming the variable); 3 when the shutdown timeout expired with points
- * still unwritten (they are counted in the last log line).
+ * Exit codes: 0 after a clean shutdown (whatever was not yet written stays in
+ * the write-ahead log for the next start); 2 when the configuration is
+ * invalid or the write-ahead log / HTTP port cannot be used (one line on
+ * stderr naming the setting).
  */
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
 import { createTelemetryJsonDecoder } from './decoders/telemetry-json.ts';
+import { createMetrics } from './health/metrics.ts';
+import { startHealthServer, type Readiness } from './health/server.ts';
 import { createLogger } from './logger.ts';
-import { Batcher } from './pipeline/batcher.ts';
+import { encodePoint } from './model/line-protocol.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { RejectLog } from './pipeline/rejects.ts';
-import { emptyStats } from './pipeline/stats.ts';
+import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
+import { Shipper } from './wal/shipper.ts';
+import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';
-import { createInfluxSender } from './writer/influx-http.ts';
+import { createInfluxSender, type SendLines } from './writer/influx-http.ts';
 
 export const EXIT_CONFIG = 2;
-export const EXIT_UNFLUSHED = 3;
-const STATS_LOG_INTERVAL_MS = 60_000;
+
+function fail(message: string): never {
+  process.stderr.write(`sensorflow: ${message}\n`);
+  process.exit(EXIT_CONFIG);
+}
 
 function readConfig(): Config {
   // A .env in the working directory fills in what the environment leaves unset.
@@ -29,21 +38,38 @@ function readConfig(): Config {
   try {
     return loadConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`sensorflow: invalid configuration: ${error.message}\n`);
-      process.exit(EXIT_CONFIG);
-    }
+    if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`);
     throw error;
   }
 }
 
-function run(config: Config): void {
+async function run(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ config: describeConfig(config) }, 'starting');
 
+  let wal: WriteAheadLog;
+  try {
+    wal = WriteAheadLog.open({ dir: config.pipeline.walDir, maxBytes: config.pipeline.walMaxBytes, syncIntervalMs: config.pipeline.walSyncIntervalMs }, log);
+  } catch (error) {
+    if (error instanceof WalError) fail(`write-ahead log unusable: ${error.message}`);
+    throw error;
+  }
+
   const stats = emptyStats();
+  const rejects = new RejectLog(log);
+  const decoder = createTelemetryJsonDecoder({ maxPayloadBytes: config.pipeline.maxPayloadBytes });
+  const source = new MqttSource(config.mqtt, new Ingest(decoder, wal, rejects, stats), log);
+  const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected });
+
+  const send = createInfluxSender(config.influx);
+  const timedSend: SendLines = async (lines) => {
+    const stop = metrics.writeDuration.startTimer();
+    const outcome = await send(lines);
+    stop({ outcome: outcome.kind });
+    return outcome;
+  };
   const delivery = new Delivery({
-    send: createInfluxSender(config.influx),
+    send: timedSend,
     log,
     events: {
       written: (count) => {
@@ -51,7 +77,7 @@ function run(config: Config): void {
       },
       rejected: (line, reason) => {
         stats.pointsRejectedByInflux += 1;
-        log.warn({ line: line.slice(0, 300), error: reason }, 'InfluxDB rejected a point');
+        log.warn({ line: line.slice(0, 300), error: reason }, 'InfluxDB rejected a point for good');
       },
       retrying: (outcome, delayMs) => {
         stats.writeRetries += 1;
@@ -61,50 +87,65 @@ function run(config: Config): void {
       },
     },
   });
-  const batcher = new Batcher({
+  const shipper = new Shipper({
+    wal,
+    deliver: (lines) => delivery.deliver(lines),
     batchSize: config.pipeline.batchSize,
     flushIntervalMs: config.pipeline.flushIntervalMs,
     concurrency: config.pipeline.writeConcurrency,
-    maxQueuedBatches: config.pipeline.maxQueuedBatches,
-    deliver: (lines) => delivery.deliver(lines),
+    log,
   });
-  const rejects = new RejectLog(log);
-  const decoder = createTelemetryJsonDecoder({ maxPayloadBytes: config.pipeline.maxPayloadBytes });
-  const source = new MqttSource(config.mqtt, new Ingest(decoder, batcher, rejects, stats), log);
 
-  let lastReported = '';
+  let stopping = false;
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (stopping) reasons.push('stopping');
+    if (!source.connected) reasons.push('not connected to the MQTT broker');
+    if (wal.full) reasons.push('write-ahead log full (WAL_MAX_BYTES): not acknowledging messages until InfluxDB catches up');
+    return { ready: reasons.length === 0, reasons };
+  };
+  const server = config.pipeline.httpPort === 0
+    ? undefined
+    : await startHealthServer(config.pipeline.httpPort, metrics.registry, readiness).catch((error: NodeJS.ErrnoException) =>
+        fail(`HTTP_PORT=${config.pipeline.httpPort}: cannot listen (${error.code ?? error.message})`),
+      );
+
+  // The pipeline's health as points, through the same log as everything else.
   const statsTimer = setInterval(() => {
-    const snapshot = JSON.stringify({ ...stats, rejects: rejects.counts() });
-    if (snapshot !== lastReported) log.info({ stats: JSON.parse(snapshot) as unknown }, 'pipeline stats');
-    lastReported = snapshot;
-  }, STATS_LOG_INTERVAL_MS);
+    if (wal.full) return;
+    const point = statsPoint(config.mqtt.clientId, stats, {
+      rejects: rejects.total,
+      walBytes: wal.totalBytes,
+      walUnreadBytes: wal.unreadBytes,
+      brokerConnected: source.connected,
+    }, Date.now());
+    void wal.append([encodePoint(point)]);
+  }, config.pipeline.statsIntervalMs);
   statsTimer.unref();
 
-  let shuttingDown = false;
   const shutdown = async (signal: string): Promise<void> => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info({ signal }, 'stopping: no new messages, flushing what was taken');
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new messages, writing what the log holds');
+    clearInterval(statsTimer);
     await source.stop();
     const drained = await Promise.race([
-      batcher.drain().then(() => true),
+      shipper.drain().then(() => true),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), config.pipeline.shutdownTimeoutMs).unref()),
     ]);
-    const unwritten = stats.pointsAccepted - stats.pointsWritten - stats.pointsRejectedByInflux;
-    const summary = { ...stats, rejects: rejects.counts(), unwritten };
-    if (!drained) {
-      log.error({ stats: summary }, `shutdown timed out after ${config.pipeline.shutdownTimeoutMs} ms with ${unwritten} points unwritten`);
-      log.flush();
-      process.exit(EXIT_UNFLUSHED);
-    }
-    log.info({ stats: summary }, 'stopped');
-    log.flush();
+    shipper.stop();
+    wal.close();
+    server?.close();
+    const summary = { ...stats, rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unreadBytes };
+    if (drained) log.info({ stats: summary }, 'stopped');
+    else log.warn({ stats: summary }, `stopped after SHUTDOWN_TIMEOUT_MS=${config.pipeline.shutdownTimeoutMs} with points not yet written; they stay in the write-ahead log for the next start`);
     process.exit(0);
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => void shutdown(signal));
   }
+  shipper.start();
   source.start();
 }
 
-run(readConfig());
+await run(readConfig());

@@ -1,4 +1,6 @@
-/** The pipeline's own counters, shared by its stages and reported by main. */
+/** The pipeline's own counters, shared by its stages, reported by /metrics and as `ingestor_stats` points. */
+import { float, type Point } from '../model/point.ts';
+
 export interface PipelineStats {
   messagesIn: number;
   pointsAccepted: number;
@@ -14,3 +16,32 @@ export const emptyStats = (): PipelineStats => ({
   pointsRejectedByInflux: 0,
   writeRetries: 0,
 });
+
+export const STATS_MEASUREMENT = 'ingestor_stats';
+
+export interface StatsGauges {
+  readonly rejects: number;
+  readonly walBytes: number;
+  readonly walUnreadBytes: number;
+  readonly brokerConnected: boolean;
+}
+
+/** The `ingestor_stats` point for this moment. Pure. */
+export function statsPoint(instance: string, stats: PipelineStats, gauges: StatsGauges, nowMs: number): Point {
+  return {
+    measurement: STATS_MEASUREMENT,
+    tags: { instance },
+    fields: {
+      messages_in: float(stats.messagesIn),
+      points_accepted: float(stats.pointsAccepted),
+      points_written: float(stats.pointsWritten),
+      points_rejected_by_influx: float(stats.pointsRejectedByInflux),
+      write_retries: float(stats.writeRetries),
+      rejects: float(gauges.rejects),
+      backlog_bytes: float(gauges.walUnreadBytes),
+      wal_bytes: float(gauges.walBytes),
+      mqtt_connected: float(gauges.brokerConnected ? 1 : 0),
+    },
+    timestampMs: nowMs,
+  };
+}

@@ -28,7 +28,9 @@ function isolatedEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'NODE_OPTIONS']) {
     if (process.env[key] !== undefined) base[key] = process.env[key];
   }
-  return { ...base, LOG_LEVEL: 'info', ...env };
+  // No HTTP server and no periodic ingestor_stats points unless a test asks:
+  // tests that count measurements must not race a stats timer.
+  return { ...base, LOG_LEVEL: 'info', HTTP_PORT: '0', STATS_INTERVAL_MS: '3600000', ...env };
 }
 
 export function startIngestor(env: Record<string, string>, name = 'ingestor'): Ingestor {

@@ -78,7 +78,8 @@ async function stopAndCheckStats(ingestor: Ingestor): Promise<void> {
     pointsRejectedByInflux: 0,
     writeRetries: 0,
     rejects: expectedRejects(),
-    unwritten: 0,
+    walBytes: (stopped.stats as { walBytes: number }).walBytes,
+    unsentBytes: 0,
   });
 }
 

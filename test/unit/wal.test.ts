@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { decodeRecords, encodeRecord, HEADER_BYTES } from '../../ingestor/wal/record.ts';
+import { Shipper } from '../../ingestor/wal/shipper.ts';
+import { RecordTooLargeError, WalError, WriteAheadLog, type WalBatch } from '../../ingestor/wal/wal.ts';
+
+function capturingLog(): { log: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+const lineOf = (n: number): string => `m,device=d${n % 7} v=${n} ${1732280000000 + n}`;
+/** Appends and checks the record was written at once (the log was not full). */
+function appendNow(wal: WriteAheadLog, lines: string[]): void {
+  assert.equal(wal.append(lines), undefined, 'append did not wait');
+}
+
+const segmentFiles = (dir: string): string[] => readdirSync(dir).filter((name) => name.endsWith('.wal')).sort();
+
+function readAll(wal: WriteAheadLog, maxLines = 1000): WalBatch[] {
+  const batches: WalBatch[] = [];
+  for (let batch = wal.readBatch(maxLines); batch !== undefined; batch = wal.readBatch(maxLines)) batches.push(batch);
+  return batches;
+}
+
+describe('record format', () => {
+  test('round-trips lines, including non-ASCII', () => {
+    const lines = ['m,t=温度 v=1 1', 'm v="a\\"b" 2'];
+    const buffer = Buffer.concat([encodeRecord(lines), encodeRecord(['x v=1 3'])]);
+    assert.deepEqual(decodeRecords(buffer, 0, 100, 1 << 20), { records: [lines, ['x v=1 3']], end: buffer.length, stop: undefined });
+  });
+
+  test('tells a cut-short record from a damaged one', () => {
+    const record = encodeRecord(['m v=1 1']);
+    assert.deepEqual(decodeRecords(record.subarray(0, record.length - 1), 0, 100, 1 << 20).stop, { kind: 'incomplete', offset: 0 });
+    const damaged = Buffer.from(record);
+    damaged.writeUInt8(damaged.readUInt8(HEADER_BYTES + 2) ^ 0xff, HEADER_BYTES + 2);
+    assert.equal(decodeRecords(damaged, 0, 100, 1 << 20).stop?.kind, 'corrupt');
+  });
+});
+
+describe('WriteAheadLog', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sensorflow-wal-test-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const open = (options: Partial<{ maxBytes: number; segmentBytes: number }> = {}, log = pino({ level: 'silent' })): WriteAheadLog =>
+    WriteAheadLog.open({ dir, maxBytes: options.maxBytes ?? 64 << 20, segmentBytes: options.segmentBytes ?? 4096, syncIntervalMs: 0 }, log);
+
+  test('hands records out in append order, in batches that never span two segments', () => {
+    const wal = open();
+    for (let n = 0; n < 500; n += 1) appendNow(wal, [lineOf(n)]);
+    const batches = readAll(wal, 64);
+    assert.deepEqual(batches.flatMap((b) => b.lines), Array.from({ length: 500 }, (_, n) => lineOf(n)));
+    assert.ok(batches.every((b) => b.lines.length <= 64));
+    assert.ok(new Set(batches.map((b) => b.segmentId)).size > 1, 'several segments were used');
+    wal.close();
+  });
+
+  test('deletes a segment only once it is sealed, fully read and every batch from it confirmed', () => {
+    const wal = open();
+    for (let n = 0; n < 500; n += 1) appendNow(wal, [lineOf(n)]);
+    const before = segmentFiles(dir);
+    const batches = readAll(wal, 64);
+    assert.deepEqual(segmentFiles(dir), before, 'nothing deleted before confirmation');
+    const [first, ...rest] = batches;
+    for (const batch of rest) wal.confirm(batch);
+    assert.ok(segmentFiles(dir).includes(before[0]!), 'the first segment waits for its unconfirmed batch');
+    wal.confirm(first!);
+    assert.deepEqual(segmentFiles(dir), [before.at(-1)], 'only the active segment is left');
+    wal.close();
+  });
+
+  test('replays at the next start whatever was not confirmed, even if it was read', () => {
+    const first = open();
+    for (let n = 0; n < 300; n += 1) appendNow(first, [lineOf(n)]);
+    const batches = readAll(first, 50);
+    const confirmed = batches.filter((b) => b.segmentId === batches[0]!.segmentId);
+    for (const batch of confirmed) first.confirm(batch);
+    first.close();
+
+    const { log, lines } = capturingLog();
+    const second = open({}, log);
+    const replayed = readAll(second).flatMap((b) => b.lines);
+    const firstSegmentLines = new Set(confirmed.flatMap((b) => b.lines));
+    assert.deepEqual(replayed, Array.from({ length: 300 }, (_, n) => lineOf(n)).filter((line) => !firstSegmentLines.has(line)));
+    assert.ok(lines.some((l) => /replaying them first/.test(String(l.msg))));
+    assert.deepEqual(second.replay, { doneBytes: second.replay.totalBytes, totalBytes: second.replay.totalBytes });
+    second.close();
+  });
+
+  test('cuts a torn write off the newest segment and keeps every record before it', () => {
+    const wal = open({ segmentBytes: 1 << 20 });
+    for (let n = 0; n < 10; n += 1) appendNow(wal, [lineOf(n)]);
+    wal.close();
+    const [segment] = segmentFiles(dir);
+    const path = join(dir, segment!);
+    const whole = statSync(path).size;
+    appendFileSync(path, encodeRecord([lineOf(10)]).subarray(0, 12)); // a crash mid-write
+
+    const { log, lines } = capturingLog();
+    const reopened = open({ segmentBytes: 1 << 20 }, log);
+    assert.equal(statSync(path).size, whole);
+    assert.deepEqual(readAll(reopened).flatMap((b) => b.lines), Array.from({ length: 10 }, (_, n) => lineOf(n)));
+    const warning = lines.find((l) => /torn write/.test(String(l.msg)));
+    assert.equal(warning?.cutBytes, 12);
+    reopened.close();
+  });
+
+  test('skips the damaged rest of a segment loudly and goes on with the next', () => {
+    const wal = open({ segmentBytes: 1024 });
+    for (let n = 0; n < 100; n += 1) appendNow(wal, [lineOf(n)]);
+    wal.close();
+    const [firstSegment] = segmentFiles(dir);
+    const path = join(dir, firstSegment!);
+    const bytes = readFileSync(path);
+    const record = encodeRecord([lineOf(0)]);
+    const at = record.length * 3 + HEADER_BYTES + 1; // inside the 4th record
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
+    writeFileSync(path, bytes);
+
+    const { log, lines } = capturingLog();
+    const reopened = open({ segmentBytes: 1024 }, log);
+    const replayed = readAll(reopened).flatMap((b) => b.lines);
+    assert.deepEqual(replayed.slice(0, 3), [lineOf(0), lineOf(1), lineOf(2)]);
+    assert.ok(replayed.includes(lineOf(99)), 'later segments are still read');
+    assert.ok(!replayed.includes(lineOf(3)));
+    assert.ok(lines.some((l) => /damaged/.test(String(l.msg)) && l.error === 'checksum mismatch'));
+    reopened.close();
+  });
+
+  test('when full, append waits (no acknowledgement) until confirmed segments free space, in order', async () => {
+    const wal = open({ maxBytes: 8192, segmentBytes: 2048 });
+    let n = 0;
+    while (wal.append([lineOf(n)]) === undefined) n += 1;
+    // the append that returned a promise is queued, not written
+    assert.equal(wal.full, true);
+    const waiting = [n];
+    const more = wal.append([lineOf(n + 1)]);
+    assert.ok(more instanceof Promise, 'later appends queue behind the waiting one');
+    waiting.push(n + 1);
+    let settled = false;
+    void more.then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(settled, false);
+
+    const batches = readAll(wal, 10_000);
+    for (const batch of batches) wal.confirm(batch);
+    await more;
+    assert.equal(wal.full, false);
+    assert.deepEqual(readAll(wal, 10_000).flatMap((b) => b.lines), waiting.map(lineOf));
+    wal.close();
+  });
+
+  test('refuses a record larger than a segment with RecordTooLargeError, leaving the log usable', () => {
+    const wal = open({ segmentBytes: 1024 });
+    assert.throws(() => wal.append(['x'.repeat(2000)]), RecordTooLargeError);
+    appendNow(wal, [lineOf(1)]);
+    assert.deepEqual(readAll(wal).flatMap((b) => b.lines), [lineOf(1)]);
+    wal.close();
+  });
+
+  test('an unusable directory is a WalError naming WAL_DIR', () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, '');
+    assert.throws(() => WriteAheadLog.open({ dir: join(file, 'wal'), maxBytes: 1 << 20, syncIntervalMs: 0 }, pino({ level: 'silent' })), (error: unknown) => {
+      assert.ok(error instanceof WalError);
+      assert.match(error.message, /^WAL_DIR=".*not-a-dir\/wal": cannot create the directory \((ENOTDIR|EEXIST)\)$/);
+      return true;
+    });
+  });
+});
+
+describe('Shipper', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sensorflow-shipper-test-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('ships full batches at once, a partial one after flushIntervalMs, with at most `concurrency` in flight, and confirms each', async () => {
+    const wal = WriteAheadLog.open({ dir, maxBytes: 64 << 20, segmentBytes: 1 << 20, syncIntervalMs: 0 }, pino({ level: 'silent' }));
+    const shipped: string[][] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const shipper = new Shipper({
+      wal, batchSize: 10, flushIntervalMs: 150, concurrency: 2, log: pino({ level: 'silent' }),
+      deliver: async (lines) => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        shipped.push(lines);
+        inFlight -= 1;
+      },
+    });
+    shipper.start();
+    for (let n = 0; n < 45; n += 1) appendNow(wal, [lineOf(n)]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual(shipped.map((b) => b.length), [10, 10, 10, 10], 'full batches go at once; the 5 left wait');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(shipped.flat(), Array.from({ length: 45 }, (_, n) => lineOf(n)));
+    assert.equal(maxInFlight, 2);
+    assert.equal(wal.unreadBytes, 0);
+    await shipper.drain();
+    shipper.stop();
+    wal.close();
+  });
+});
