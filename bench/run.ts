@@ -61,7 +61,7 @@ async function benchEndToEnd(): Promise<Record<string, number>> {
     const fleet = makeFleet(DEVICES, Math.ceil(MESSAGES / DEVICES), Date.now() - 3_600_000);
     const publisher = await connectPublisher(broker.url);
     const started = performance.now();
-    await publishAll(publisher, fleet.messages, 500);
+    await publishAll(publisher, fleet.messages, { window: 500 });
     const publishedSeconds = (performance.now() - started) / 1000;
     await publisher.endAsync();
     await waitFor('every point readable', async () => {

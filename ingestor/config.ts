@@ -52,6 +52,7 @@ export interface PipelineConfig {
   readonly writeConcurrency: number;
   readonly maxPayloadBytes: number;
   readonly shutdownTimeoutMs: number;
+  readonly writeRetryMaxMs: number;
   readonly walDir: string;
   readonly walMaxBytes: number;
   readonly walSyncIntervalMs: number;
@@ -101,6 +102,7 @@ export const DEFAULTS = {
   HTTP_PORT: 8080,
   MAX_PAYLOAD_BYTES: DEFAULT_MAX_PAYLOAD_BYTES,
   SHUTDOWN_TIMEOUT_MS: 30_000,
+  WRITE_RETRY_MAX_MS: 30_000,
   LOG_LEVEL: 'info',
 } as const;
 
@@ -242,6 +244,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     writeConcurrency: integer(env, 'WRITE_CONCURRENCY', 1, 64),
     maxPayloadBytes: integer(env, 'MAX_PAYLOAD_BYTES', 16, 16 * 1024 * 1024),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 3_600_000),
+    writeRetryMaxMs: integer(env, 'WRITE_RETRY_MAX_MS', 100, 3_600_000),
     walDir: text(env, 'WAL_DIR'),
     walMaxBytes: integer(env, 'WAL_MAX_BYTES', 1024 * 1024, Number.MAX_SAFE_INTEGER),
     walSyncIntervalMs: integer(env, 'WAL_SYNC_INTERVAL_MS', 0, 3_600_000),

@@ -71,6 +71,8 @@ async function run(config: Config): Promise<void> {
   const delivery = new Delivery({
     send: timedSend,
     log,
+    backoff: { baseMs: Math.min(500, config.pipeline.writeRetryMaxMs), maxMs: config.pipeline.writeRetryMaxMs },
+    misconfiguredRetryMs: config.pipeline.writeRetryMaxMs,
     events: {
       written: (count) => {
         stats.pointsWritten += count;

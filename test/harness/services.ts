@@ -11,10 +11,16 @@ import { freePort, isListening } from './ports.ts';
 import { GiveUp, startProcess, waitFor, type ManagedProcess } from './process.ts';
 
 export interface Service {
+  /** The current process (a new one after restart()). */
   readonly process: ManagedProcess;
   readonly dir: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** Stops the process (SIGTERM) and starts it again on the same port and directory. */
+  restart(downMs?: number): Promise<void>;
+  /** Stops the process (SIGTERM), keeping its directory, until start() is called. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
 }
 
 async function startService(
@@ -28,25 +34,46 @@ async function startService(
   const port = options.port ?? (await freePort());
   const { args, files = {} } = argsFor(dir, port);
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
-  const child = startProcess(name, command, args, { cwd: dir });
-  try {
-    await waitFor(`${name} on port ${port}`, async () => {
-      if (child.child.exitCode !== null) throw new GiveUp(`${name} exited: see ${child.logPath}`);
-      return (await ready(port)) ? true : undefined;
-    }, 30_000);
-  } catch (error) {
-    await child.kill();
-    throw error;
-  }
-  return {
-    process: child,
+  const launch = async (): Promise<ManagedProcess> => {
+    const child = startProcess(name, command, args, { cwd: dir });
+    try {
+      await waitFor(`${name} on port ${port}`, async () => {
+        if (child.child.exitCode !== null) throw new GiveUp(`${name} exited: see ${child.logPath}`);
+        return (await ready(port)) ? true : undefined;
+      }, 30_000);
+    } catch (error) {
+      await child.kill();
+      throw error;
+    }
+    return child;
+  };
+  let current: ManagedProcess | undefined = await launch();
+  const service: Service = {
+    get process() {
+      if (current === undefined) throw new Error(`${name} is paused`);
+      return current;
+    },
     dir,
     port,
     async stop() {
-      await child.stop();
+      await current?.stop();
+      current = undefined;
       if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
+    async pause() {
+      await current?.stop();
+      current = undefined;
+    },
+    async start() {
+      current ??= await launch();
+    },
+    async restart(downMs = 0) {
+      await service.pause();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await service.start();
+    },
   };
+  return service;
 }
 
 const httpOk = async (url: string, expected: number): Promise<boolean> => {
@@ -103,7 +130,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     isListening,
     options,
   );
-  return { ...service, url: `mqtt://127.0.0.1:${service.port}` };
+  return Object.assign(service, { url: `mqtt://127.0.0.1:${service.port}` });
 }
 
 // ------------------------------------------------------------- InfluxDB 1.x
@@ -165,7 +192,7 @@ export async function startInflux1(options: { port?: number } = {}): Promise<Inf
     }
     return rows;
   };
-  return { ...service, url, query };
+  return Object.assign(service, { url, query });
 }
 
 // ---------------------------------------------------------- VictoriaMetrics
@@ -208,5 +235,5 @@ export async function startVictoria(): Promise<Victoria> {
       .filter((line) => line.trim() !== '')
       .map((line) => JSON.parse(line) as VmSeries);
   };
-  return { ...service, url, exportSeries };
+  return Object.assign(service, { url, exportSeries });
 }

@@ -12,6 +12,7 @@ import { makeFleet, pointKey, type ExpectedPoint } from '../harness/fleet.ts';
 import { waitFor } from '../harness/process.ts';
 import { connectPublisher, publishAll, type OutgoingMessage } from '../harness/publisher.ts';
 import { startInflux1, startMosquitto, startVictoria, type Influx1, type Mosquitto, type Victoria } from '../harness/services.ts';
+import { assertSameDataset, countTelemetry, readFleetFromInflux } from '../harness/verify.ts';
 
 const DEVICES = 100;
 const PER_DEVICE = 100;
@@ -47,12 +48,8 @@ function expectedRejects(): Record<string, number> {
   return counts;
 }
 
-/** Compares what the store holds with what was sent, point by point. */
-function assertSameDataset(actual: Map<string, ExpectedPoint>): void {
-  const missing = [...fleet.expected.keys()].filter((key) => !actual.has(key));
-  const extra = [...actual.keys()].filter((key) => !fleet.expected.has(key));
-  assert.deepEqual({ missing: missing.slice(0, 5), extra: extra.slice(0, 5) }, { missing: [], extra: [] }, 'points missing or unexpected');
-  for (const [key, want] of fleet.expected) assert.deepEqual(actual.get(key), want, `point ${JSON.stringify(key)}`);
+function assertFleetStored(actual: Map<string, ExpectedPoint>): void {
+  assertSameDataset(fleet, actual);
   assert.equal(actual.size, TOTAL);
 }
 
@@ -105,25 +102,9 @@ describe('end to end: 10,000 messages from 100 devices in 5 locations', () => {
     try {
       await influx.query('CREATE DATABASE iot');
       await runIngestion(broker, ingestor);
-      await waitFor(`${TOTAL} points in InfluxDB`, async () => {
-        const [row] = await influx.query('SELECT count(temperature) FROM telemetry', 'iot');
-        return row?.count === TOTAL ? true : undefined;
-      }, 60_000, 250);
+      await waitFor(`${TOTAL} points in InfluxDB`, async () => ((await countTelemetry(influx, 'iot')) === TOTAL ? true : undefined), 60_000, 250);
 
-      const rows = await influx.query('SELECT * FROM telemetry', 'iot');
-      const actual = new Map<string, ExpectedPoint>();
-      for (const row of rows) {
-        const point: ExpectedPoint = {
-          device: row.device as string,
-          location: row.location as string,
-          timestampMs: row.time as number,
-          fields: { temperature: row.temperature as number, humidity: row.humidity as number, battery: row.battery as number },
-        };
-        const key = pointKey(point.location, point.device, point.timestampMs);
-        assert.ok(!actual.has(key), `duplicate point ${key}`);
-        actual.set(key, point);
-      }
-      assertSameDataset(actual);
+      assertFleetStored(await readFleetFromInflux(influx, 'iot'));
 
       // Nothing else was created: no stray measurement, tag key or field key.
       assert.deepEqual((await influx.query('SHOW MEASUREMENTS', 'iot')).map((r) => r.name), ['telemetry']);
@@ -188,7 +169,7 @@ describe('end to end: 10,000 messages from 100 devices in 5 locations', () => {
           },
         });
       }
-      assertSameDataset(actual);
+      assertFleetStored(actual);
       await stopAndCheckStats(ingestor);
     } finally {
       await ingestor.stop();

@@ -10,13 +10,10 @@ import { freePort } from '../harness/ports.ts';
 import { waitFor } from '../harness/process.ts';
 import { connectPublisher, publishAll } from '../harness/publisher.ts';
 import { startInflux1, startMosquitto, type Influx1, type Mosquitto } from '../harness/services.ts';
+import { countTelemetry } from '../harness/verify.ts';
 
 const BASE_MS = Math.floor(Date.now() / 1000) * 1000 - 3600 * 1000;
 
-async function countPoints(influx: Influx1, db: string): Promise<number> {
-  const [row] = await influx.query('SELECT count(temperature) FROM telemetry', db);
-  return (row?.count as number | undefined) ?? 0;
-}
 
 /** Timestamps InfluxDB holds for the fleet, sorted: content, not just a count. */
 async function storedTimestamps(influx: Influx1, db: string): Promise<number[]> {
@@ -53,17 +50,23 @@ describe('ingestor process', () => {
     test('SIGTERM stops taking messages, writes every buffered point, exits 0', async () => {
       await influx.query('CREATE DATABASE shutdown');
       // Nothing would flush on its own within the test: only shutdown writes.
+      const httpPort = await freePort();
       const ingestor = startIngestor({
         MQTT_URL: broker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'shutdown',
-        BATCH_SIZE: '100000', FLUSH_INTERVAL_MS: '600000',
+        BATCH_SIZE: '100000', FLUSH_INTERVAL_MS: '600000', HTTP_PORT: String(httpPort),
       });
       try {
         await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry']);
         const fleet = makeFleet(10, 50, BASE_MS, ['site']);
         const publisher = await connectPublisher(broker.url);
-        await publishAll(publisher, fleet.messages); // each PUBACK came after the ingestor took the message
+        await publishAll(publisher, fleet.messages);
         await publisher.endAsync();
-        assert.equal(await countPoints(influx, 'shutdown'), 0, 'nothing written before shutdown');
+        // The broker acknowledged the publisher; wait until the ingestor took them all.
+        await waitFor('500 messages taken', async () => {
+          const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+          return metrics.includes('sensorflow_points_accepted_total 500\n') ? true : undefined;
+        });
+        assert.equal(await countTelemetry(influx, 'shutdown'), 0, 'nothing written before shutdown');
         assert.equal(await ingestor.stop(), 0);
         assert.deepEqual(await storedTimestamps(influx, 'shutdown'), [...fleet.expected.values()].map((p) => p.timestampMs).sort((a, b) => a - b));
       } finally {
@@ -87,7 +90,7 @@ describe('ingestor process', () => {
       const second = startIngestor(env, 'ingestor-second');
       try {
         await second.waitForLog('resumed session', (line) => line.msg === 'connected to the MQTT broker' && line.sessionPresent === true);
-        await waitFor('200 queued points', async () => ((await countPoints(influx, 'session')) === 200 ? true : undefined), 20_000, 200);
+        await waitFor('200 queued points', async () => ((await countTelemetry(influx, 'session')) === 200 ? true : undefined), 20_000, 200);
         assert.deepEqual(await storedTimestamps(influx, 'session'), [...fleet.expected.values()].map((p) => p.timestampMs).sort((a, b) => a - b));
       } finally {
         await second.stop();
@@ -110,7 +113,7 @@ describe('ingestor process', () => {
         await ingestor.waitForLog('a failed write', (line) => line.msg === 'write failed; retrying' && line.outcome === 'network_error');
         lateInflux = await startInflux1({ port });
         await lateInflux.query('CREATE DATABASE late');
-        await waitFor('100 points after recovery', async () => ((await countPoints(lateInflux!, 'late')) === 100 ? true : undefined), 60_000, 250);
+        await waitFor('100 points after recovery', async () => ((await countTelemetry(lateInflux!, 'late')) === 100 ? true : undefined), 60_000, 250);
         assert.deepEqual(await storedTimestamps(lateInflux, 'late'), [...fleet.expected.values()].map((p) => p.timestampMs).sort((a, b) => a - b));
         assert.equal(await ingestor.stop(), 0);
       } finally {
