@@ -32,7 +32,7 @@ function tempDir(name: string): string {
 
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(url);
-  return { status: response.status, body: (await response.json()) as unknown };
+  return { status: response.status, body: await response.json() };
 }
 
 async function metric(port: number, name: string): Promise<number | undefined> {
@@ -246,7 +246,7 @@ describe('delivery under failure', () => {
     const walDir = tempDir('wal-backlog');
     const line = (i: number): string => `telemetry,device=dev-${i % 1000},location=site-${i % 10} temperature=${(i % 1000) / 10} ${BASE_MS + i}`;
     const wal = WriteAheadLog.open({ dir: walDir, maxBytes: 1 << 30, syncIntervalMs: 1000 }, pino({ level: 'silent' }));
-    for (let i = 0; i < MESSAGES; i += 1) wal.append([line(i)]);
+    for (let i = 0; i < MESSAGES; i += 1) assert.equal(wal.append([line(i)]), undefined, 'the log has room');
     wal.close();
 
     const vm = await startVictoria();
