@@ -14,5 +14,7 @@ WORKDIR /app
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
+# The write-ahead log lives here; compose mounts a volume on it.
+RUN mkdir -p /app/data/wal && chown -R node:node /app/data
 USER node
 CMD ["node", "dist/ingestor/main.js"]

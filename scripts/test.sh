@@ -45,6 +45,9 @@ npm ci --no-audit --no-fund
 log "lint: type check + eslint"
 npm run --silent lint
 
+log "build (what the Docker image runs)"
+npm run --silent build
+
 log "docker compose file"
 docker-compose -f docker-compose.yml config --quiet
 
