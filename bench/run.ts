@@ -1,17 +1,21 @@
 /**
  * `npm run bench`: throughput and memory of the ingestor's hot path, measured,
- * never asserted. Two parts:
+ * never asserted. Three parts:
  *
  * 1. decode + encode (pure, in process): messages/s through the default
  *    telemetry decoder and the line-protocol encoder;
- * 2. end to end (real Mosquitto + VictoriaMetrics, all on 127.0.0.1): N
+ * 2. write-ahead log appends (the per-message cost before the PUBACK);
+ * 3. end to end (real Mosquitto + VictoriaMetrics, all on 127.0.0.1): N
  *    messages published at QoS 1 until every point is readable, with the
  *    ingestor's peak RSS.
  *
  * BENCH_MESSAGES sets N (default 100000). Results go to stdout as JSON.
  */
-import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { WriteAheadLog } from '../ingestor/wal/wal.ts';
 import { createTelemetryJsonDecoder } from '../ingestor/decoders/telemetry-json.ts';
 import { messageToLines } from '../ingestor/pipeline/to-lines.ts';
 import { makeFleet } from '../test/harness/fleet.ts';
@@ -43,6 +47,20 @@ function benchDecode(): Record<string, number> {
 }
 
 const round = (value: number): number => Math.round(value * 1000) / 1000;
+
+/** The cost on the acknowledgement path: one write(2) per message, fdatasync once a second. */
+function benchWalAppend(): Record<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'sensorflow-bench-wal-'));
+  const wal = WriteAheadLog.open({ dir, maxBytes: 1 << 30, syncIntervalMs: 1000 }, pino({ level: 'silent' }));
+  const line = 'telemetry,device=dev-001,location=site-1 temperature=21.43,humidity=45.2,battery=99.9,rssi=-62 1795357150361';
+  const started = performance.now();
+  for (let i = 0; i < MESSAGES; i += 1) void wal.append([line]);
+  wal.sync();
+  const seconds = (performance.now() - started) / 1000;
+  wal.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { appends: MESSAGES, seconds: round(seconds), appendsPerSecond: Math.round(MESSAGES / seconds) };
+}
 
 function rssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -86,5 +104,6 @@ async function benchEndToEnd(): Promise<Record<string, number>> {
 }
 
 const decodeResult = benchDecode();
+const walAppend = benchWalAppend();
 const endToEnd = await benchEndToEnd();
-process.stdout.write(`${JSON.stringify({ machine: machine(), decodeAndEncode: decodeResult, endToEnd }, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify({ machine: machine(), decodeAndEncode: decodeResult, walAppend, endToEnd }, null, 2)}\n`);
