@@ -25,7 +25,7 @@ import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';
 import { createInfluxSender, type SendLines } from './writer/influx-http.ts';
 
-export const EXIT_CONFIG = 2;
+const EXIT_CONFIG = 2;
 
 function fail(message: string): never {
   process.stderr.write(`sensorflow: ${message}\n`);

@@ -50,7 +50,6 @@ export interface WalOptions {
 export interface WalBatch {
   readonly segmentId: number;
   readonly lines: string[];
-  readonly records: number;
   readonly bytes: number;
 }
 
@@ -283,13 +282,11 @@ export class WriteAheadLog {
   #readFrom(segment: Segment, maxLines: number): WalBatch | undefined {
     const fd = this.#readFdFor(segment);
     const lines: string[] = [];
-    let records = 0;
     const start = this.#readOffset;
     while (lines.length < maxLines && this.#readOffset < segment.bytes) {
       const chunk = readAt(fd, this.#readOffset, Math.min(segment.bytes - this.#readOffset, READ_CHUNK_BYTES));
       const decoded = decodeRecords(chunk, 0, maxLines - lines.length, this.#options.segmentBytes);
       for (const record of decoded.records) for (const line of record) lines.push(line);
-      records += decoded.records.length;
       this.#readOffset += decoded.end;
       if (decoded.stop?.kind === 'incomplete' && decoded.records.length === 0) {
         // A record longer than the chunk: read exactly that record.
@@ -301,7 +298,6 @@ export class WriteAheadLog {
           break;
         }
         for (const line of single.records[0] as string[]) lines.push(line);
-        records += 1;
         this.#readOffset += single.end;
       } else if (decoded.stop?.kind === 'corrupt') {
         this.#skipDamaged(segment, decoded.stop.reason);
@@ -313,9 +309,9 @@ export class WriteAheadLog {
     if (segment.id < this.#firstRunSegmentId) this.#replayedBytes += bytes;
     else this.#unreadLines -= lines.length;
     if (this.#unreadBytes === 0) this.#oldestUnreadAtMs = undefined;
-    if (records === 0) return undefined;
+    if (lines.length === 0) return undefined;
     segment.outstanding += 1;
-    return { segmentId: segment.id, lines, records, bytes };
+    return { segmentId: segment.id, lines, bytes };
   }
 
   /** Damage inside a segment (not a torn tail): the rest of it cannot be read. Said loudly. */
