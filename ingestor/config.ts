@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_TELEMETRY_TOPIC } from './decoders/telemetry-json.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
+import { parseRegistry, RegistryError, type Registry } from './directory/registry.ts';
 import { defaultSegmentBytes } from './wal/wal.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -61,10 +62,22 @@ export interface PipelineConfig {
   readonly httpPort: number;
 }
 
+export interface DevicesConfig {
+  /** From DEVICES_FILE; empty and not strict when unset. */
+  readonly registry: Registry;
+  readonly registryFile: string | undefined;
+  /** Where learned device locations are kept across restarts. */
+  readonly learnedFile: string;
+  /** Subscribe to EMQX's `$SYS/brokers/{node}/clients/+/connected|disconnected`. */
+  readonly emqxPresence: boolean;
+  readonly emqxNode: string;
+}
+
 export interface Config {
   readonly mqtt: MqttConfig;
   readonly influx: InfluxConfig;
   readonly pipeline: PipelineConfig;
+  readonly devices: DevicesConfig;
   readonly logLevel: LogLevel;
 }
 
@@ -83,7 +96,7 @@ export class ConfigError extends Error {
 /** Defaults, one place: a `docker compose up` or a bare `npm run ingestor` works with none set. */
 export const DEFAULTS = {
   MQTT_URL: 'mqtt://localhost:1883',
-  MQTT_TOPICS: DEFAULT_TELEMETRY_TOPIC,
+  MQTT_TOPICS: `${DEFAULT_TELEMETRY_TOPIC},sensors/+/+/status`,
   MQTT_QOS: 1,
   MQTT_PROTOCOL_VERSION: 5,
   MQTT_SESSION_EXPIRY_S: 7 * 24 * 3600,
@@ -103,6 +116,9 @@ export const DEFAULTS = {
   MAX_PAYLOAD_BYTES: DEFAULT_MAX_PAYLOAD_BYTES,
   SHUTDOWN_TIMEOUT_MS: 30_000,
   WRITE_RETRY_MAX_MS: 30_000,
+  DEVICE_DIRECTORY_FILE: 'data/devices.json',
+  PRESENCE_EMQX: 'false',
+  PRESENCE_EMQX_NODE: '+',
   LOG_LEVEL: 'info',
 } as const;
 
@@ -185,9 +201,28 @@ export function topicFilterProblem(filter: string): string | undefined {
   return undefined;
 }
 
+function flag(env: Env, name: keyof typeof DEFAULTS): boolean {
+  return oneOf(env, name, ['true', 'false', '1', '0']) === 'true' || text(env, name) === '1';
+}
+
+function emqxNode(env: Env): string {
+  const node = text(env, 'PRESENCE_EMQX_NODE');
+  if (node !== '+' && /[/+#]/.test(node)) throw new ConfigError('PRESENCE_EMQX_NODE', node, 'expected an EMQX node name such as emqx@10.0.0.1, or + for every node');
+  return node;
+}
+
+/** The EMQX presence filters for a node ("+" for all). */
+export const emqxPresenceTopics = (node: string): string[] => [
+  `$SYS/brokers/${node}/clients/+/connected`,
+  `$SYS/brokers/${node}/clients/+/disconnected`,
+];
+
 function topics(env: Env): string[] {
   const raw = text(env, 'MQTT_TOPICS');
   const filters = raw.split(',').map((topic) => topic.trim());
+  if (flag(env, 'PRESENCE_EMQX')) {
+    for (const topic of emqxPresenceTopics(emqxNode(env))) if (!filters.includes(topic)) filters.push(topic);
+  }
   for (const filter of filters) {
     const problem = topicFilterProblem(filter);
     if (problem !== undefined) {
@@ -260,7 +295,26 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     );
   }
 
-  return { mqtt, influx, pipeline, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
+  const registryFile = optional(env, 'DEVICES_FILE');
+  let registry: Registry = { strict: false, devices: new Map() };
+  if (registryFile !== undefined) {
+    const content = readNamedFile(readFile, 'DEVICES_FILE', registryFile).toString('utf8');
+    try {
+      registry = parseRegistry(registryFile, content);
+    } catch (error) {
+      if (error instanceof RegistryError) throw new ConfigError('DEVICES_FILE', registryFile, error.message.replace(`${registryFile}: `, ''));
+      throw error;
+    }
+  }
+  const devices: DevicesConfig = {
+    registry,
+    registryFile,
+    learnedFile: text(env, 'DEVICE_DIRECTORY_FILE'),
+    emqxPresence: flag(env, 'PRESENCE_EMQX'),
+    emqxNode: emqxNode(env),
+  };
+
+  return { mqtt, influx, pipeline, devices, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
 }
 
 /** The configuration as it may be logged: secrets reduced to whether they are set. */
@@ -288,6 +342,13 @@ export function describeConfig(config: Config): Record<string, unknown> {
       passwordSet: influx.password !== undefined,
     },
     pipeline: config.pipeline,
+    devices: {
+      registryFile: config.devices.registryFile,
+      registeredDevices: config.devices.registry.devices.size,
+      strict: config.devices.registry.strict,
+      learnedFile: config.devices.learnedFile,
+      emqxPresence: config.devices.emqxPresence,
+    },
     logLevel: config.logLevel,
   };
 }

@@ -16,7 +16,9 @@ import { createMetrics } from './health/metrics.ts';
 import { startHealthServer, type Readiness } from './health/server.ts';
 import { createLogger } from './logger.ts';
 import { encodePoint } from './model/line-protocol.ts';
+import { DeviceDirectory } from './directory/directory.ts';
 import { Ingest } from './pipeline/ingest.ts';
+import { PresenceTracker } from './presence/tracker.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
@@ -58,7 +60,9 @@ async function run(config: Config): Promise<void> {
   const stats = emptyStats();
   const rejects = new RejectLog(log);
   const decoder = createTelemetryJsonDecoder({ maxPayloadBytes: config.pipeline.maxPayloadBytes });
-  const source = new MqttSource(config.mqtt, new Ingest(decoder, wal, rejects, stats), log);
+  const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
+  const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log });
+  const source = new MqttSource(config.mqtt, ingest, log);
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected });
 
   const send = createInfluxSender(config.influx);
@@ -137,6 +141,7 @@ async function run(config: Config): Promise<void> {
     ]);
     shipper.stop();
     wal.close();
+    directory.save();
     server?.close();
     const summary = { ...stats, rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unreadBytes };
     if (drained) log.info({ stats: summary }, 'stopped');

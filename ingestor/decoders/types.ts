@@ -24,7 +24,9 @@ export type RejectReason =
   | 'not_an_object'
   | 'no_fields'
   | 'bad_timestamp'
-  | 'bad_point';
+  | 'bad_point'
+  | 'bad_presence'
+  | 'unknown_device';
 
 export interface Rejection {
   readonly ok: false;

@@ -1,42 +1,116 @@
 /**
- * The sink the sources feed: message → lines → write-ahead log, rejects counted.
- * `accept()` settles when the message may be acknowledged: its lines are in
- * the log (or it was rejected, and redelivering it would fail the same way).
+ * The sink the sources feed. Routes each message by topic:
+ *
+ * - `$SYS/brokers/+/clients/+/connected|disconnected` → EMQX presence
+ * - `sensors/{location}/{device}/status`              → device presence (birth / last will)
+ * - anything else                                      → the telemetry decoder
+ *
+ * then writes the points to the write-ahead log. `accept()` settles when the
+ * message may be acknowledged: its lines are in the log, or it was rejected
+ * (redelivering it would fail the same way), or it was a presence event that
+ * changes nothing (stale, or a session that moved).
  */
-import type { Decoder, InboundMessage } from '../decoders/types.ts';
+import type { Logger } from 'pino';
+import { decodeEmqxPresence, isEmqxPresenceTopic } from '../decoders/presence-emqx.ts';
+import { decodeStatusPresence, matchStatusTopic } from '../decoders/presence-status.ts';
+import { reject, type Decoder, type InboundMessage, type Rejection } from '../decoders/types.ts';
+import type { DeviceDirectory } from '../directory/directory.ts';
+import type { Point } from '../model/point.ts';
+import type { PresenceEvent } from '../presence/event.ts';
+import { presencePoint } from '../presence/to-point.ts';
+import type { PresenceTracker } from '../presence/tracker.ts';
 import type { MessageSink } from '../sources/mqtt.ts';
 import { RecordTooLargeError, type WriteAheadLog } from '../wal/wal.ts';
 import type { RejectLog } from './rejects.ts';
 import type { PipelineStats } from './stats.ts';
-import { messageToLines } from './to-lines.ts';
+import { encodePoints } from './to-lines.ts';
+
+export interface IngestStages {
+  readonly telemetry: Decoder;
+  readonly wal: WriteAheadLog;
+  readonly rejects: RejectLog;
+  readonly stats: PipelineStats;
+  readonly directory: DeviceDirectory;
+  readonly presence: PresenceTracker;
+  readonly log: Logger;
+}
+
+type Lines = { ok: true; lines: string[] } | Rejection;
+
+/** A registered device's extra tags (group, type, registry tags) on its telemetry. */
+export function withRegistryTags(point: Point, directory: DeviceDirectory): Point {
+  const device = point.tags.device;
+  if (device === undefined || !directory.isKnown(device)) return point;
+  const { group, extra } = directory.tagsFor(device);
+  return { ...point, tags: { ...extra, group, ...point.tags } };
+}
 
 export class Ingest implements MessageSink {
-  readonly #decode: Decoder;
-  readonly #wal: WriteAheadLog;
-  readonly #rejects: RejectLog;
-  readonly #stats: PipelineStats;
+  readonly #stages: IngestStages;
 
-  constructor(decode: Decoder, wal: WriteAheadLog, rejects: RejectLog, stats: PipelineStats) {
-    this.#decode = decode;
-    this.#wal = wal;
-    this.#rejects = rejects;
-    this.#stats = stats;
+  constructor(stages: IngestStages) {
+    this.#stages = stages;
   }
 
   async accept(message: InboundMessage): Promise<void> {
-    this.#stats.messagesIn += 1;
-    const result = messageToLines(this.#decode, message);
+    const { stats, rejects, wal } = this.#stages;
+    stats.messagesIn += 1;
+    const result = this.#toLines(message);
     if (!result.ok) {
-      this.#rejects.record({ topic: message.topic, reason: result.reason, error: result.error });
+      rejects.record({ topic: message.topic, reason: result.reason, error: result.error });
       return;
     }
+    if (result.lines.length === 0) return;
     try {
-      await this.#wal.append(result.lines);
+      await wal.append(result.lines);
     } catch (error) {
       if (!(error instanceof RecordTooLargeError)) throw error;
-      this.#rejects.record({ topic: message.topic, reason: 'payload_too_large', error: error.message });
+      rejects.record({ topic: message.topic, reason: 'payload_too_large', error: error.message });
       return;
     }
-    this.#stats.pointsAccepted += result.lines.length;
+    stats.pointsAccepted += result.lines.length;
+  }
+
+  #toLines(message: InboundMessage): Lines {
+    if (isEmqxPresenceTopic(message.topic)) {
+      const decoded = decodeEmqxPresence(message);
+      return decoded.ok ? this.#presence(decoded.event) : decoded;
+    }
+    if (matchStatusTopic(message.topic) !== null) {
+      const decoded = decodeStatusPresence(message);
+      return decoded.ok ? this.#presence(decoded.event) : decoded;
+    }
+    return this.#telemetry(message);
+  }
+
+  #telemetry(message: InboundMessage): Lines {
+    const { directory } = this.#stages;
+    const decoded = this.#stages.telemetry(message);
+    if (!decoded.ok) return decoded;
+    const points: Point[] = [];
+    for (const point of decoded.points) {
+      const { device, location } = point.tags;
+      if (device !== undefined && directory.strict && !directory.isKnown(device)) {
+        return reject('unknown_device', `device ${JSON.stringify(device)} is not in DEVICES_FILE, which is strict`);
+      }
+      points.push(withRegistryTags(point, directory));
+      if (device !== undefined && location !== undefined && location !== '') directory.learnLocation(device, location);
+    }
+    return encodePoints(points);
+  }
+
+  #presence(event: PresenceEvent): Lines {
+    const { directory, presence, stats, log } = this.#stages;
+    if (directory.strict && !directory.isKnown(event.device)) {
+      return reject('unknown_device', `device ${JSON.stringify(event.device)} is not in DEVICES_FILE, which is strict`);
+    }
+    const verdict = presence.judge(event);
+    if (!verdict.apply) {
+      stats.presenceIgnored += 1;
+      log.debug({ device: event.device, source: event.source, reason: event.reason, why: verdict.why }, 'presence event changes nothing');
+      return { ok: true, lines: [] };
+    }
+    if (event.location !== undefined && event.location !== '') directory.learnLocation(event.device, event.location);
+    return encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
   }
 }

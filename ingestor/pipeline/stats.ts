@@ -7,6 +7,8 @@ export interface PipelineStats {
   pointsWritten: number;
   pointsRejectedByInflux: number;
   writeRetries: number;
+  /** Presence events that changed nothing: stale, or a session that moved. */
+  presenceIgnored: number;
 }
 
 export const emptyStats = (): PipelineStats => ({
@@ -15,6 +17,7 @@ export const emptyStats = (): PipelineStats => ({
   pointsWritten: 0,
   pointsRejectedByInflux: 0,
   writeRetries: 0,
+  presenceIgnored: 0,
 });
 
 export const STATS_MEASUREMENT = 'ingestor_stats';

@@ -1,17 +1,16 @@
 /**
- * Decode + encode: one message → its lines of line protocol, or a rejection.
- * Pure. A message is all or nothing: if one of its points cannot be encoded,
- * none of them is written, so a reading is never stored half.
+ * Points → lines of line protocol, or a rejection. Pure. A message is all or
+ * nothing: if one of its points cannot be encoded, none of them is written,
+ * so a reading is never stored half.
  */
 import type { Decoder, InboundMessage, Rejection } from '../decoders/types.ts';
 import { reject } from '../decoders/types.ts';
 import { encodePoint, LineProtocolError } from '../model/line-protocol.ts';
+import type { Point } from '../model/point.ts';
 
-export function messageToLines(decode: Decoder, message: InboundMessage): { ok: true; lines: string[] } | Rejection {
-  const decoded = decode(message);
-  if (!decoded.ok) return decoded;
+export function encodePoints(points: readonly Point[]): { ok: true; lines: string[] } | Rejection {
   const lines: string[] = [];
-  for (const point of decoded.points) {
+  for (const point of points) {
     try {
       lines.push(encodePoint(point));
     } catch (error) {
@@ -20,4 +19,10 @@ export function messageToLines(decode: Decoder, message: InboundMessage): { ok: 
     }
   }
   return { ok: true, lines };
+}
+
+/** Decode + encode: one message → its lines, or a rejection. */
+export function messageToLines(decode: Decoder, message: InboundMessage): { ok: true; lines: string[] } | Rejection {
+  const decoded = decode(message);
+  return decoded.ok ? encodePoints(decoded.points) : decoded;
 }

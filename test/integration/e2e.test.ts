@@ -74,6 +74,7 @@ async function stopAndCheckStats(ingestor: Ingestor): Promise<void> {
     pointsWritten: TOTAL,
     pointsRejectedByInflux: 0,
     writeRetries: 0,
+    presenceIgnored: 0,
     rejects: expectedRejects(),
     walBytes: (stopped.stats as { walBytes: number }).walBytes,
     unsentBytes: 0,

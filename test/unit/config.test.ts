@@ -20,7 +20,9 @@ describe('loadConfig', () => {
   test('works with no configuration at all, with the documented defaults', () => {
     const config = loadConfig({}, noFiles);
     assert.equal(config.mqtt.url, 'mqtt://localhost:1883');
-    assert.deepEqual(config.mqtt.topics, ['sensors/+/+/telemetry']);
+    assert.deepEqual(config.mqtt.topics, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
+    assert.equal(config.devices.emqxPresence, false);
+    assert.equal(config.devices.registry.devices.size, 0);
     assert.equal(config.mqtt.qos, 1);
     assert.equal(config.mqtt.persistentSession, false);
     assert.match(config.mqtt.clientId, /^sensorflow-ingestor-[0-9a-f]+$/);
@@ -59,6 +61,24 @@ describe('loadConfig', () => {
       assert.match(configError({ [name]: value }).message, expected);
     });
   }
+
+  test('PRESENCE_EMQX=true adds the EMQX presence filters for PRESENCE_EMQX_NODE', () => {
+    assert.deepEqual(loadConfig({ MQTT_TOPICS: 'a/b', PRESENCE_EMQX: 'true' }, noFiles).mqtt.topics, [
+      'a/b', '$SYS/brokers/+/clients/+/connected', '$SYS/brokers/+/clients/+/disconnected',
+    ]);
+    assert.deepEqual(loadConfig({ MQTT_TOPICS: 'a/b', PRESENCE_EMQX: '1', PRESENCE_EMQX_NODE: 'emqx@10.0.0.1' }, noFiles).mqtt.topics.slice(1), [
+      '$SYS/brokers/emqx@10.0.0.1/clients/+/connected', '$SYS/brokers/emqx@10.0.0.1/clients/+/disconnected',
+    ]);
+    assert.match(configError({ PRESENCE_EMQX: 'yes' }).message, /^PRESENCE_EMQX="yes": expected one of true, false, 1, 0$/);
+  });
+
+  test('DEVICES_FILE is parsed at start-up; a bad one names the file and the problem', () => {
+    const registry = loadConfig({ DEVICES_FILE: '/etc/devices.yaml' }, () => Buffer.from('strict: true\ndevices:\n  dev-1: { location: lab, group: g1 }\n')).devices.registry;
+    assert.equal(registry.strict, true);
+    assert.deepEqual(registry.devices.get('dev-1'), { location: 'lab', group: 'g1', tags: {} });
+    const error = configError({ DEVICES_FILE: '/etc/devices.yaml' }, () => Buffer.from('devices:\n  dev-1: { room: 4 }\n'));
+    assert.equal(error.message, 'DEVICES_FILE="/etc/devices.yaml": device "dev-1": unknown key "room" (expected location, group, type, tags)');
+  });
 
   test('reads secrets from NAME_FILE, without the trailing newline', () => {
     const config = loadConfig({ INFLUX_TOKEN_FILE: '/run/secrets/token' }, (path) => {
