@@ -78,7 +78,15 @@ export class MqttSource {
       this.#connected = false;
       this.#scheduleReconnect(client);
     });
-    client.on('error', (error) => {
+    client.on('error', (error: Error & { code?: number | string }) => {
+      if (error.code === 1 && client.options.protocolVersion === 5) {
+        // CONNACK 1, "unacceptable protocol version": an MQTT 3.1.1 broker
+        // (aedes, older Mosquitto setups). Speak 3.1.1 from the next attempt.
+        this.#log.warn('the broker refused MQTT 5; falling back to MQTT 3.1.1 (set MQTT_PROTOCOL_VERSION=4 to skip this)');
+        client.options.protocolVersion = 4;
+        delete client.options.properties;
+        return;
+      }
       this.#log.error({ error: error.message }, `MQTT error: ${describeMqttError(error)}`);
     });
   }

@@ -6,7 +6,7 @@
  * after a green run, so logs survive exactly when something failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ARTIFACTS_DIR = join(import.meta.dirname, '..', '..', '.test-artifacts', 'logs');
@@ -78,7 +78,8 @@ export function startProcess(
     child,
     logPath,
     exited,
-    log: () => readFileSync(logPath, 'utf8'),
+    // The file appears when the stream opens, a moment after spawn.
+    log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
     stop: (graceMs = 10_000) => signalAndWait('SIGTERM', graceMs),
     kill: () => signalAndWait('SIGKILL', 0),
   };

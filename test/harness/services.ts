@@ -28,14 +28,14 @@ async function startService(
   command: string,
   argsFor: (dir: string, port: number) => { args: string[]; files?: Record<string, string> },
   ready: (port: number) => Promise<boolean>,
-  options: { dir?: string; port?: number } = {},
+  options: { dir?: string; port?: number; env?: (port: number) => NodeJS.ProcessEnv } = {},
 ): Promise<Service> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `sensorflow-${name}-`));
   const port = options.port ?? (await freePort());
   const { args, files = {} } = argsFor(dir, port);
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
   const launch = async (): Promise<ManagedProcess> => {
-    const child = startProcess(name, command, args, { cwd: dir });
+    const child = startProcess(name, command, args, { cwd: dir, ...(options.env && { env: options.env(port) }) });
     try {
       await waitFor(`${name} on port ${port}`, async () => {
         if (child.child.exitCode !== null) throw new GiveUp(`${name} exited: see ${child.logPath}`);
@@ -236,4 +236,37 @@ export async function startVictoria(): Promise<Victoria> {
       .map((line) => JSON.parse(line) as VmSeries);
   };
   return Object.assign(service, { url, exportSeries });
+}
+
+// ------------------------------------------------- the development broker
+
+export interface DevBroker extends Service {
+  readonly url: string;
+  readonly node: string;
+}
+
+export const DEV_BROKER_MONITOR = { username: 'monitor', password: 'monitor-test-password' } as const;
+
+/** `npm run broker` (aedes with EMQX presence events), with a monitor user and anonymous devices. */
+export async function startDevBroker(): Promise<DevBroker> {
+  const node = 'sensorflow-test@127.0.0.1';
+  const main = join(import.meta.dirname, '..', '..', 'broker', 'dev', 'main.ts');
+  const service = await startService(
+    'dev-broker',
+    process.execPath,
+    () => ({
+      args: ['--import', import.meta.resolve('tsx'), main],
+      files: {
+        'users.yaml': [
+          'allow_anonymous_devices: true',
+          'users:',
+          `  - { username: ${DEV_BROKER_MONITOR.username}, password: ${DEV_BROKER_MONITOR.password}, role: monitor }`,
+          '',
+        ].join('\n'),
+      },
+    }),
+    isListening,
+    { env: (port) => ({ ...process.env, BROKER_PORT: String(port), BROKER_NODE: node, BROKER_USERS_FILE: 'users.yaml', LOG_LEVEL: 'info' }) },
+  );
+  return Object.assign(service, { url: `mqtt://127.0.0.1:${service.port}`, node });
 }

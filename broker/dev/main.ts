@@ -1,0 +1,152 @@
+/**
+ * `npm run broker`: an EMQX-compatible development broker (aedes) for demos,
+ * tests and developers without Docker. It publishes EMQX 5's client presence
+ * events (`$SYS/brokers/{node}/clients/{clientid}/connected|disconnected`,
+ * same JSON fields, reasons `normal`, `tcp_closed`, `keepalive_timeout`,
+ * `takenover`), authenticates users from a file, and enforces the same ACL as
+ * the compose stack's EMQX.
+ *
+ * What it does not do: clustering, shared subscriptions, persistence across
+ * restarts (sessions live in memory), TLS, websockets, `kicked`/`discarded`.
+ *
+ * Environment: BROKER_HOST (127.0.0.1), BROKER_PORT (1883), BROKER_NODE
+ * (sensorflow-dev@127.0.0.1), BROKER_USERS_FILE (broker/dev/users.yaml), LOG_LEVEL (info).
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import { pino } from 'pino';
+import { mayPublish, maySubscribe, type Role } from './acl.ts';
+import { connectedPayload, disconnectedPayload, presenceTopic, type ConnectionInfo, type DisconnectReason } from './emqx-events.ts';
+import { authenticate, parseUsers } from './users.ts';
+
+const host = process.env.BROKER_HOST || '127.0.0.1';
+const port = Number(process.env.BROKER_PORT || 1883);
+const node = process.env.BROKER_NODE || 'sensorflow-dev@127.0.0.1';
+const usersFile = process.env.BROKER_USERS_FILE || 'broker/dev/users.yaml';
+const log = pino({ name: 'sensorflow-dev-broker', level: process.env.LOG_LEVEL || 'info' }, pino.destination({ dest: 1, sync: true }));
+
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`dev broker: BROKER_PORT=${JSON.stringify(process.env.BROKER_PORT)}: expected a port number\n`);
+  process.exit(2);
+}
+let users;
+try {
+  users = parseUsers(usersFile, readFileSync(usersFile, 'utf8'));
+} catch (error) {
+  process.stderr.write(`dev broker: BROKER_USERS_FILE=${JSON.stringify(usersFile)}: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+
+/** What we know of each live connection, for its presence events and its ACL. */
+interface Session {
+  role: Role;
+  info: ConnectionInfo;
+  /** Set when something other than the peer decides how the connection ends. */
+  endedBy?: DisconnectReason;
+}
+const sessions = new WeakMap<Client, Session>();
+const pendingConnects = new WeakMap<Client, Omit<ConnectionInfo, 'connectedAt'>>();
+
+const broker = await Aedes.createBroker({
+  id: node,
+  heartbeatInterval: 3_600_000,
+  preConnect(client, packet, callback) {
+    const socket = client.conn as { remoteAddress?: string; localPort?: number };
+    pendingConnects.set(client, {
+      clientid: packet.clientId,
+      username: packet.username,
+      ipaddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
+      sockport: socket.localPort ?? port,
+      protoVer: packet.protocolVersion ?? 4,
+      keepalive: packet.keepalive ?? 0,
+      cleanStart: packet.clean ?? true,
+      expiryInterval: packet.properties?.sessionExpiryInterval ?? 0,
+    });
+    callback(null, true);
+  },
+  authenticate(client, username, password, done) {
+    const role = authenticate(users, username, password);
+    if (role === undefined) {
+      log.warn({ clientid: client.id, username }, 'connection refused: bad username or password');
+      done(Object.assign(new Error('bad username or password'), { returnCode: 4 as const }), false);
+      return;
+    }
+    const pending = pendingConnects.get(client);
+    if (pending === undefined) {
+      done(Object.assign(new Error('no CONNECT seen'), { returnCode: 3 as const }), false);
+      return;
+    }
+    // A live connection with the same client id is about to be taken over.
+    const existing = (broker as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
+    const existingSession = existing === undefined ? undefined : sessions.get(existing);
+    if (existingSession !== undefined) existingSession.endedBy = 'takenover';
+    sessions.set(client, { role, info: { ...pending, connectedAt: Date.now() } });
+    done(null, true);
+  },
+  authorizePublish(client, packet, callback) {
+    // client is null for the last will of a client already gone.
+    const session = client === null ? undefined : sessions.get(client);
+    if (client !== null && (session === undefined || !mayPublish(session.role, client.id, packet.topic))) {
+      log.warn({ clientid: client.id, topic: packet.topic }, 'publish denied by the ACL');
+      callback(new Error(`not authorized to publish to ${packet.topic}`));
+      return;
+    }
+    callback(null);
+  },
+  authorizeSubscribe(client, subscription, callback) {
+    const session = sessions.get(client);
+    if (session === undefined || !maySubscribe(session.role, client.id, subscription.topic)) {
+      log.warn({ clientid: client.id, topic: subscription.topic }, 'subscription denied by the ACL');
+      callback(null, null);
+      return;
+    }
+    callback(null, subscription);
+  },
+});
+
+function publishPresence(topic: string, payload: Record<string, unknown>): void {
+  broker.publish({ cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: 0, retain: false, dup: false }, (error) => {
+    if (error) log.error({ topic, error: error.message }, 'cannot publish a presence event');
+  });
+}
+
+broker.on('clientReady', (client) => {
+  const session = sessions.get(client);
+  if (session === undefined) return;
+  session.info = { ...session.info, connectedAt: Date.now() };
+  publishPresence(presenceTopic(node, client.id, 'connected'), connectedPayload(session.info, Date.now()));
+  log.info({ clientid: client.id, role: session.role }, 'client connected');
+});
+
+broker.on('keepaliveTimeout', (client) => {
+  const session = sessions.get(client);
+  if (session !== undefined) session.endedBy ??= 'keepalive_timeout';
+});
+
+broker.on('clientDisconnect', (client) => {
+  const session = sessions.get(client);
+  if (session === undefined) return;
+  // aedes sets _disconnected when the client sent DISCONNECT.
+  const clean = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+  const reason: DisconnectReason = session.endedBy ?? (clean ? 'normal' : 'tcp_closed');
+  publishPresence(presenceTopic(node, client.id, 'disconnected'), disconnectedPayload(session.info, reason, Date.now()));
+  log.info({ clientid: client.id, reason }, 'client disconnected');
+});
+
+const server = createServer((socket) => broker.handle(socket));
+server.listen(port, host, () => {
+  const address = server.address();
+  log.info({ host, port: typeof address === 'object' && address ? address.port : port, node, users: users.users.size, allowAnonymousDevices: users.allowAnonymousDevices }, 'development broker listening');
+});
+server.on('error', (error: NodeJS.ErrnoException) => {
+  process.stderr.write(`dev broker: cannot listen on ${host}:${port} (${error.code ?? error.message})\n`);
+  process.exit(2);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close();
+    broker.close(() => process.exit(0));
+  });
+}
