@@ -7,6 +7,7 @@
  * reason, location and group.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
+import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { waitFor } from '../harness/process.ts';
 import { DEV_BROKER_MONITOR, startDevBroker, startInflux1, startMosquitto, type Influx1 } from '../harness/services.ts';
 
@@ -239,6 +240,44 @@ describe('development broker access control', () => {
     } finally {
       for (const client of clients) client.end(true);
       await broker.stop();
+    }
+  });
+});
+
+describe('broker/mosquitto/acl on a real Mosquitto', () => {
+  test('devices write and read only their own topics; the monitor user reads every sensor topic', async () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'sensorflow-mosquitto-acl-'));
+    const passwd = join(secrets, 'passwd');
+    const made = spawnSync('mosquitto_passwd', ['-b', '-c', passwd, 'monitor', 'monitor-test-password']);
+    assert.equal(made.status, 0, made.stderr.toString());
+    const broker = await startMosquitto({ extraConfig: [`password_file ${passwd}`, `acl_file ${join(REPO_ROOT, 'broker', 'mosquitto', 'acl')}`] });
+    const clients: MqttClient[] = [];
+    const connect = async (options: mqtt.IClientOptions): Promise<MqttClient> => {
+      const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, protocolVersion: 5, ...options });
+      clients.push(client);
+      return client;
+    };
+    try {
+      const seenBy = { monitor: [] as string[], devB: [] as string[] };
+      const monitor = await connect({ clientId: 'ingestor', username: 'monitor', password: 'monitor-test-password' });
+      monitor.on('message', (topic) => seenBy.monitor.push(topic));
+      await monitor.subscribeAsync('sensors/#', { qos: 1 });
+      const devB = await connect({ clientId: 'dev-b' });
+      devB.on('message', (topic) => seenBy.devB.push(topic));
+      await devB.subscribeAsync('sensors/#', { qos: 1 });
+      const devA = await connect({ clientId: 'dev-a' });
+      await devA.publishAsync('sensors/lab/dev-a/telemetry', '{"t":1}', { qos: 1 });
+      // MQTT 5: Mosquitto answers the PUBACK with reason 135, not authorized.
+      await assert.rejects(devA.publishAsync('sensors/lab/dev-b/telemetry', '{"t":2}', { qos: 1 }), /Not authorized/);
+      await devB.publishAsync('sensors/lab/dev-b/status', 'online', { qos: 1 });
+      await waitFor('the allowed messages', () => (seenBy.monitor.length >= 2 ? true : undefined), 5000, 20);
+      await sleep(200);
+      assert.deepEqual(seenBy.monitor.sort(), ['sensors/lab/dev-a/telemetry', 'sensors/lab/dev-b/status']);
+      assert.deepEqual(seenBy.devB, ['sensors/lab/dev-b/status'], 'a device reads only its own topics');
+    } finally {
+      for (const client of clients) client.end(true);
+      await broker.stop();
+      rmSync(secrets, { recursive: true, force: true });
     }
   });
 });
