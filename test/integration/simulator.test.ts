@@ -1,10 +1,13 @@
 /** The simulator through real Mosquitto: message shapes, birth and last will. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { REPO_ROOT } from '../harness/ingestor.ts';
 import { startProcess, waitFor } from '../harness/process.ts';
+import { freePort } from '../harness/ports.ts';
 import { startMosquitto, type Mosquitto } from '../harness/services.ts';
 
 const TSX = import.meta.resolve('tsx');
@@ -29,7 +32,7 @@ describe('simulator', () => {
 
   test('devices publish JSON telemetry on their own topics, announce themselves, and go offline on a clean stop', async () => {
     const watcher = await collect();
-    const sim = startProcess('simulator', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '4', '--locations', '2', '--interval-ms', '100', '--duration', '2', '--quiet'], { cwd: REPO_ROOT });
+    const sim = startProcess('simulator', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '4', '--locations', '2', '--interval-ms', '100', '--duration', '2', '--churn-per-hour', '0', '--quiet'], { cwd: REPO_ROOT });
     assert.equal(await sim.exited, 0);
     await watcher.close();
     const summary = JSON.parse(sim.log().trim().split('\n').at(-1)!) as { devices: number; sent: number; errors: number };
@@ -54,7 +57,7 @@ describe('simulator', () => {
   });
 
   test('a device cut off without a clean disconnect is reported offline by its last will', async () => {
-    const sim = startProcess('simulator-killed', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '1', '--interval-ms', '1000', '--quiet'], { cwd: REPO_ROOT });
+    const sim = startProcess('simulator-killed', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '1', '--interval-ms', '1000', '--churn-per-hour', '0', '--quiet'], { cwd: REPO_ROOT });
     const watcher = await collect();
     try {
       const status = (): string[] => watcher.messages.filter((m) => m.topic === 'sensors/site-1/dev-001/status' && !m.retain).map((m) => m.payload);
@@ -72,5 +75,79 @@ describe('simulator', () => {
     const sim = startProcess('simulator-bad', process.execPath, ['--import', TSX, MAIN, '--devices', 'many'], { cwd: REPO_ROOT });
     assert.equal(await sim.exited, 2);
     assert.match(sim.log(), /^simulator: --devices "many": expected a whole number from 1 to 100000\n/);
+  });
+
+  test('a scenario fires on cue: a device offline (last will) for 2 s and back, another reading 45 °C for 1.5 s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-scenario-'));
+    const file = join(dir, 'timing.yaml');
+    writeFileSync(file, [
+      'name: timing test',
+      'events:',
+      '  - { at: 1s, action: offline, devices: [dev-001], for: 2s }',
+      '  - { at: 1s, action: set, devices: [dev-002], field: temperature, value: 45, for: 1500ms }',
+      '',
+    ].join('\n'));
+    const received: { at: number; topic: string; payload: string; retain: boolean }[] = [];
+    const watcher = await mqtt.connectAsync(broker.url, { clientId: 'scenario-watch' });
+    watcher.on('message', (topic, payload, packet) => received.push({ at: Date.now(), topic, payload: payload.toString(), retain: packet.retain }));
+    await watcher.subscribeAsync('sensors/#', { qos: 1 });
+    try {
+      const sim = startProcess('simulator-scenario', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '2', '--locations', '1', '--interval-ms', '100', '--duration', '6', '--churn-per-hour', '0', '--scenario', file], { cwd: REPO_ROOT });
+      assert.equal(await sim.exited, 0);
+      const lines = sim.log().split('\n').map((line) => line.replace(/^\r+/, '')).filter((line) => line.startsWith('{'));
+      const summary = JSON.parse(lines.at(-1)!) as { startedAt: string; scenario: string };
+      assert.equal(summary.scenario, 'timing test');
+      const startedAt = Date.parse(summary.startedAt);
+      const events = lines.slice(0, -1).map((line) => JSON.parse(line) as { time: string; device: string; event: string; cause: string });
+      const offlineEvent = events.find((e) => e.device === 'dev-001' && e.event === 'offline')!;
+      const setEvent = events.find((e) => e.device === 'dev-002' && e.event === 'set')!;
+      assert.equal(offlineEvent.cause, 'scenario: timing test');
+      for (const event of [offlineEvent, setEvent]) {
+        const offset = Date.parse(event.time) - startedAt;
+        assert.ok(offset >= 1000 && offset < 1300, `${event.event} fired ${offset} ms after start, expected 1 s`);
+      }
+      const firedAt = Date.parse(offlineEvent.time);
+      const status = received.filter((m) => m.topic === 'sensors/site-1/dev-001/status' && !m.retain);
+      assert.deepEqual(status.map((m) => m.payload), ['online', 'offline', 'online', 'offline'], 'birth, last will, back, clean stop');
+      assert.ok(Math.abs(status[1]!.at - firedAt) < 500, 'the last will arrives when the device drops');
+      const back = status[2]!.at - firedAt;
+      assert.ok(back >= 1900 && back < 3000, `back after ${back} ms, expected about 2 s`);
+      const dev1 = received.filter((m) => m.topic === 'sensors/site-1/dev-001/telemetry').map((m) => m.at - firedAt);
+      assert.deepEqual(dev1.filter((t) => t > 300 && t < 1900), [], 'no readings while offline');
+      const dev2 = received.filter((m) => m.topic === 'sensors/site-1/dev-002/telemetry').map((m) => ({ t: m.at - firedAt, temperature: (JSON.parse(m.payload) as { temperature: number }).temperature }));
+      const hot = dev2.filter((r) => r.temperature === 45).map((r) => r.t);
+      assert.ok(hot.length >= 10, `${hot.length} readings at 45 °C`);
+      assert.ok(Math.min(...hot) >= -50 && Math.min(...hot) < 300 && Math.max(...hot) < 1700, `45 °C from ${Math.min(...hot)} to ${Math.max(...hot)} ms`);
+      assert.ok(dev2.some((r) => r.t > 1800 && r.temperature < 40), 'back to normal readings after 1.5 s');
+    } finally {
+      await watcher.endAsync();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('load mode keeps the asked rate within 10 % and every message is acknowledged and delivered', async () => {
+    let delivered = 0;
+    const watcher = await mqtt.connectAsync(broker.url, { clientId: 'load-watch' });
+    watcher.on('message', () => (delivered += 1));
+    await watcher.subscribeAsync('sensors/+/+/telemetry', { qos: 1 });
+    try {
+      const sim = startProcess('simulator-load', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--rate', '2000', '--connections', '2', '--devices', '50', '--duration', '3', '--quiet'], { cwd: REPO_ROOT });
+      assert.equal(await sim.exited, 0);
+      const summary = JSON.parse(sim.log().trim().split('\n').at(-1)!) as { mode: string; sent: number; acked: number; errors: number; achievedRate: number };
+      assert.equal(summary.mode, 'load');
+      assert.equal(summary.errors, 0);
+      assert.equal(summary.acked, summary.sent);
+      assert.ok(Math.abs(summary.achievedRate - 2000) <= 200, `achieved ${summary.achievedRate}/s for 2000/s`);
+      await waitFor('every message delivered', () => (delivered === summary.acked ? true : undefined), 10_000, 50);
+    } finally {
+      await watcher.endAsync();
+    }
+  });
+
+  test('load mode exits 1 with a clear message when the broker cannot be reached', async () => {
+    const port = await freePort();
+    const sim = startProcess('simulator-unreachable', process.execPath, ['--import', TSX, MAIN, '--url', `mqtt://127.0.0.1:${port}`, '--rate', '100', '--duration', '1', '--quiet'], { cwd: REPO_ROOT });
+    assert.equal(await sim.exited, 1);
+    assert.match(sim.log(), /"error":"cannot reach the broker at mqtt:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/);
   });
 });
