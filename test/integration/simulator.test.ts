@@ -77,7 +77,7 @@ describe('simulator', () => {
     assert.match(sim.log(), /^simulator: --devices "many": expected a whole number from 1 to 100000\n/);
   });
 
-  test('a scenario fires on cue: a device offline (last will) for 2 s and back, another reading 45 °C for 1.5 s', async () => {
+  test('a scenario fires on cue: a device offline (last will) for 2 s and back, another reading 45 °C for 1.5 s, a third restarting cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sensorflow-scenario-'));
     const file = join(dir, 'timing.yaml');
     writeFileSync(file, [
@@ -85,6 +85,7 @@ describe('simulator', () => {
       'events:',
       '  - { at: 1s, action: offline, devices: [dev-001], for: 2s }',
       '  - { at: 1s, action: set, devices: [dev-002], field: temperature, value: 45, for: 1500ms }',
+      '  - { at: 1s, action: restart, devices: [dev-003] }',
       '',
     ].join('\n'));
     const received: { at: number; topic: string; payload: string; retain: boolean }[] = [];
@@ -92,7 +93,7 @@ describe('simulator', () => {
     watcher.on('message', (topic, payload, packet) => received.push({ at: Date.now(), topic, payload: payload.toString(), retain: packet.retain }));
     await watcher.subscribeAsync('sensors/#', { qos: 1 });
     try {
-      const sim = startProcess('simulator-scenario', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '2', '--locations', '1', '--interval-ms', '100', '--duration', '6', '--churn-per-hour', '0', '--scenario', file], { cwd: REPO_ROOT });
+      const sim = startProcess('simulator-scenario', process.execPath, ['--import', TSX, MAIN, '--url', broker.url, '--devices', '3', '--locations', '1', '--interval-ms', '100', '--duration', '6', '--churn-per-hour', '0', '--scenario', file], { cwd: REPO_ROOT });
       assert.equal(await sim.exited, 0);
       const lines = sim.log().split('\n').map((line) => line.replace(/^\r+/, '')).filter((line) => line.startsWith('{'));
       const summary = JSON.parse(lines.at(-1)!) as { startedAt: string; scenario: string };
@@ -119,6 +120,10 @@ describe('simulator', () => {
       assert.ok(hot.length >= 10, `${hot.length} readings at 45 °C`);
       assert.ok(Math.min(...hot) >= -50 && Math.min(...hot) < 300 && Math.max(...hot) < 1700, `45 °C from ${Math.min(...hot)} to ${Math.max(...hot)} ms`);
       assert.ok(dev2.some((r) => r.t > 1800 && r.temperature < 40), 'back to normal readings after 1.5 s');
+      const restart = received.filter((m) => m.topic === 'sensors/site-1/dev-003/status' && !m.retain);
+      assert.deepEqual(restart.map((m) => m.payload), ['online', 'offline', 'online', 'offline'], 'a clean restart says offline itself, then comes back');
+      const restartedAfter = restart[2]!.at - restart[1]!.at;
+      assert.ok(restartedAfter >= 2500 && restartedAfter < 4500, `back ${restartedAfter} ms after going down, expected about 3 s`);
     } finally {
       await watcher.endAsync();
       rmSync(dir, { recursive: true, force: true });
