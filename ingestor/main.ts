@@ -126,6 +126,7 @@ async function run(config: Config): Promise<void> {
       brokerConnected: source.connected,
     }, Date.now());
     void wal.append([encodePoint(point)]);
+    stats.pointsAccepted += 1;
   }, config.pipeline.statsIntervalMs);
   statsTimer.unref();
 

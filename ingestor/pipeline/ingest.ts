@@ -21,9 +21,11 @@ import { presencePoint } from '../presence/to-point.ts';
 import type { PresenceTracker } from '../presence/tracker.ts';
 import type { MessageSink } from '../sources/mqtt.ts';
 import { RecordTooLargeError, type WriteAheadLog } from '../wal/wal.ts';
-import type { RejectLog } from './rejects.ts';
+import { rejectPoint } from './reject-point.ts';
+import { RateLimiter, type RejectLog } from './rejects.ts';
 import type { PipelineStats } from './stats.ts';
 import { encodePoints } from './to-lines.ts';
+import { encodePoint } from '../model/line-protocol.ts';
 
 export interface IngestStages {
   readonly telemetry: Decoder;
@@ -45,30 +47,43 @@ export function withRegistryTags(point: Point, directory: DeviceDirectory): Poin
   return { ...point, tags: { ...extra, group, ...point.tags } };
 }
 
+/**
+ * `ingest_rejects` points per second at most: a flood of bad input must not
+ * double the write load. Every reject is still counted (/metrics, logs).
+ */
+const REJECT_POINTS_PER_SECOND = 50;
+
 export class Ingest implements MessageSink {
   readonly #stages: IngestStages;
+  readonly #rejectPoints = new RateLimiter(REJECT_POINTS_PER_SECOND, Date.now());
 
   constructor(stages: IngestStages) {
     this.#stages = stages;
   }
 
   async accept(message: InboundMessage): Promise<void> {
-    const { stats, rejects, wal } = this.#stages;
+    const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const result = this.#toLines(message);
-    if (!result.ok) {
-      rejects.record({ topic: message.topic, reason: result.reason, error: result.error });
-      return;
-    }
+    if (!result.ok) return this.#reject(message, result);
     if (result.lines.length === 0) return;
     try {
       await wal.append(result.lines);
     } catch (error) {
       if (!(error instanceof RecordTooLargeError)) throw error;
-      rejects.record({ topic: message.topic, reason: 'payload_too_large', error: error.message });
-      return;
+      return this.#reject(message, { reason: 'payload_too_large', error: error.message });
     }
     stats.pointsAccepted += result.lines.length;
+  }
+
+  /** Counts and logs the reject, and records it as an `ingest_rejects` point while the budget allows. */
+  async #reject(message: InboundMessage, rejection: Pick<Rejection, 'reason' | 'error'>): Promise<void> {
+    const { rejects, wal } = this.#stages;
+    rejects.record({ topic: message.topic, reason: rejection.reason, error: rejection.error });
+    if (!this.#rejectPoints.tryTake(Date.now())) return;
+    const point = rejectPoint({ ...message, ...rejection, route: 'default' });
+    await wal.append([encodePoint(point)]);
+    this.#stages.stats.pointsAccepted += 1;
   }
 
   #toLines(message: InboundMessage): Lines {

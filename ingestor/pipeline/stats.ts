@@ -3,6 +3,7 @@ import { float, type Point } from '../model/point.ts';
 
 export interface PipelineStats {
   messagesIn: number;
+  /** Lines appended to the log: data, presence, rejects and the ingestor's own stats. */
   pointsAccepted: number;
   pointsWritten: number;
   pointsRejectedByInflux: number;

@@ -70,8 +70,9 @@ async function stopAndCheckStats(ingestor: Ingestor): Promise<void> {
   assert.ok(stopped, 'the last log line reports the final stats');
   assert.deepEqual(stopped.stats, {
     messagesIn: TOTAL + MALFORMED.length,
-    pointsAccepted: TOTAL,
-    pointsWritten: TOTAL,
+    // each malformed message is also an ingest_rejects point
+    pointsAccepted: TOTAL + MALFORMED.length,
+    pointsWritten: TOTAL + MALFORMED.length,
     pointsRejectedByInflux: 0,
     writeRetries: 0,
     presenceIgnored: 0,
@@ -108,7 +109,12 @@ describe('end to end: 10,000 messages from 100 devices in 5 locations', () => {
       assertFleetStored(await readFleetFromInflux(influx, 'iot'));
 
       // Nothing else was created: no stray measurement, tag key or field key.
-      assert.deepEqual((await influx.query('SHOW MEASUREMENTS', 'iot')).map((r) => r.name), ['telemetry']);
+      assert.deepEqual((await influx.query('SHOW MEASUREMENTS', 'iot')).map((r) => r.name), ['ingest_rejects', 'telemetry']);
+      // Every malformed message is on record, with its reason and topic.
+      const recorded = (await influx.query('SELECT reason, route, topic, error, payload FROM ingest_rejects', 'iot'))
+        .map((row) => `${row.reason as string} ${row.topic as string}`)
+        .sort();
+      assert.deepEqual(recorded, MALFORMED.map((m) => `${m.reason} ${m.topic}`).sort());
       assert.deepEqual((await influx.query('SHOW TAG KEYS FROM telemetry', 'iot')).map((r) => r.tagKey), ['device', 'location']);
       assert.deepEqual(
         (await influx.query('SHOW FIELD KEYS FROM telemetry', 'iot')).map((r) => [r.fieldKey, r.fieldType]),
