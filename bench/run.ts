@@ -16,7 +16,8 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { WriteAheadLog } from '../ingestor/wal/wal.ts';
-import { createTelemetryJsonDecoder } from '../ingestor/decoders/telemetry-json.ts';
+import { createRouter } from '../ingestor/routes/router.ts';
+import { DEFAULT_ROUTES_YAML, parseRoutes } from '../ingestor/routes/routes-file.ts';
 import { messageToLines } from '../ingestor/pipeline/to-lines.ts';
 import { makeFleet } from '../test/harness/fleet.ts';
 import { startIngestor, waitUntilSubscribed } from '../test/harness/ingestor.ts';
@@ -33,7 +34,7 @@ function machine(): Record<string, unknown> {
 
 function benchDecode(): Record<string, number> {
   const fleet = makeFleet(DEVICES, Math.ceil(MESSAGES / DEVICES), Date.now() - 3_600_000);
-  const decode = createTelemetryJsonDecoder();
+  const decode = createRouter(parseRoutes('default', DEFAULT_ROUTES_YAML), { maxPayloadBytes: 256 * 1024, maxFutureMs: 86_400_000 });
   const messages = fleet.messages.map((m) => ({ topic: m.topic, payload: Buffer.from(m.payload), receivedAtMs: Date.now() }));
   for (const message of messages.slice(0, 5000)) messageToLines(decode, message); // warm up
   const started = performance.now();

@@ -7,8 +7,11 @@
  * a path, as Docker secrets do. Their values are never echoed in errors or logs.
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_TELEMETRY_TOPIC } from './decoders/telemetry-json.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
+import { DEFAULT_MAX_FUTURE_MS } from './decoders/timestamp.ts';
+import type { Route } from './routes/route.ts';
+import { routeFilters } from './routes/router.ts';
+import { DEFAULT_ROUTES_YAML, parseRoutes, RoutesError } from './routes/routes-file.ts';
 import { parseRegistry, RegistryError, type Registry } from './directory/registry.ts';
 import { defaultSegmentBytes } from './wal/wal.ts';
 
@@ -62,6 +65,16 @@ export interface PipelineConfig {
   readonly httpPort: number;
 }
 
+export interface RoutingConfig {
+  /** From ROUTES_FILE, or the default route for the simulator's layout. */
+  readonly routes: readonly Route[];
+  readonly routesFile: string | undefined;
+  readonly maxFutureMs: number;
+}
+
+/** Device-side presence topics: subscribed to unless MQTT_TOPICS says otherwise. */
+export const STATUS_TOPIC = 'sensors/+/+/status';
+
 export interface DevicesConfig {
   /** From DEVICES_FILE; empty and not strict when unset. */
   readonly registry: Registry;
@@ -78,6 +91,7 @@ export interface Config {
   readonly influx: InfluxConfig;
   readonly pipeline: PipelineConfig;
   readonly devices: DevicesConfig;
+  readonly routing: RoutingConfig;
   readonly logLevel: LogLevel;
 }
 
@@ -96,7 +110,8 @@ export class ConfigError extends Error {
 /** Defaults, one place: a `docker compose up` or a bare `npm run ingestor` works with none set. */
 export const DEFAULTS = {
   MQTT_URL: 'mqtt://localhost:1883',
-  MQTT_TOPICS: `${DEFAULT_TELEMETRY_TOPIC},sensors/+/+/status`,
+  /** The routes' filters plus the status topic, unless set. */
+  MQTT_TOPICS: `sensors/+/+/telemetry,${STATUS_TOPIC}`,
   MQTT_QOS: 1,
   MQTT_PROTOCOL_VERSION: 5,
   MQTT_SESSION_EXPIRY_S: 7 * 24 * 3600,
@@ -117,6 +132,7 @@ export const DEFAULTS = {
   SHUTDOWN_TIMEOUT_MS: 30_000,
   WRITE_RETRY_MAX_MS: 30_000,
   DEVICE_DIRECTORY_FILE: 'data/devices.json',
+  TIMESTAMP_MAX_FUTURE_MS: DEFAULT_MAX_FUTURE_MS,
   PRESENCE_EMQX: 'false',
   PRESENCE_EMQX_NODE: '+',
   LOG_LEVEL: 'info',
@@ -217,8 +233,9 @@ export const emqxPresenceTopics = (node: string): string[] => [
   `$SYS/brokers/${node}/clients/+/disconnected`,
 ];
 
-function topics(env: Env): string[] {
-  const raw = text(env, 'MQTT_TOPICS');
+function topics(env: Env, routes: readonly Route[]): string[] {
+  const explicit = optional(env, 'MQTT_TOPICS');
+  const raw = explicit ?? [...new Set([...routeFilters(routes), STATUS_TOPIC])].join(',');
   const filters = raw.split(',').map((topic) => topic.trim());
   if (flag(env, 'PRESENCE_EMQX')) {
     for (const topic of emqxPresenceTopics(emqxNode(env))) if (!filters.includes(topic)) filters.push(topic);
@@ -237,7 +254,22 @@ function topics(env: Env): string[] {
   return filters.map((filter) => `$share/${group}/${filter}`);
 }
 
+function routing(env: Env, readFile: ReadFile): RoutingConfig {
+  const routesFile = optional(env, 'ROUTES_FILE');
+  let routes: Route[];
+  try {
+    routes = routesFile === undefined
+      ? parseRoutes('(default routes)', DEFAULT_ROUTES_YAML)
+      : parseRoutes(routesFile, readNamedFile(readFile, 'ROUTES_FILE', routesFile).toString('utf8'));
+  } catch (error) {
+    if (error instanceof RoutesError) throw new ConfigError('ROUTES_FILE', routesFile, error.message.replace(`${routesFile}: `, ''));
+    throw error;
+  }
+  return { routes, routesFile, maxFutureMs: integer(env, 'TIMESTAMP_MAX_FUTURE_MS', 0, 10 * 365 * 24 * 3_600_000) };
+}
+
 export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config {
+  const routingConfig = routing(env, readFile);
   const explicitClientId = optional(env, 'MQTT_CLIENT_ID');
   if (explicitClientId !== undefined && explicitClientId.length > 65535) {
     throw new ConfigError('MQTT_CLIENT_ID', `${explicitClientId.slice(0, 20)}…`, 'expected at most 65535 characters');
@@ -248,7 +280,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     password: secret(env, 'MQTT_PASSWORD', readFile),
     clientId: explicitClientId ?? `sensorflow-ingestor-${Math.random().toString(16).slice(2, 10)}`,
     persistentSession: explicitClientId !== undefined,
-    topics: topics(env),
+    topics: topics(env, routingConfig.routes),
     qos: integer(env, 'MQTT_QOS', 0, 2) as QoS,
     protocolVersion: Number(oneOf(env, 'MQTT_PROTOCOL_VERSION', ['4', '5'])) as 4 | 5,
     sessionExpirySeconds: integer(env, 'MQTT_SESSION_EXPIRY_S', 1, 0xffffffff),
@@ -314,7 +346,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     emqxNode: emqxNode(env),
   };
 
-  return { mqtt, influx, pipeline, devices, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
+  return { mqtt, influx, pipeline, devices, routing: routingConfig, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
 }
 
 /** The configuration as it may be logged: secrets reduced to whether they are set. */
@@ -342,6 +374,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       passwordSet: influx.password !== undefined,
     },
     pipeline: config.pipeline,
+    routes: { file: config.routing.routesFile, names: config.routing.routes.map((r) => r.name) },
     devices: {
       registryFile: config.devices.registryFile,
       registeredDevices: config.devices.registry.devices.size,

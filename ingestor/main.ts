@@ -11,7 +11,6 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
-import { createTelemetryJsonDecoder } from './decoders/telemetry-json.ts';
 import { createMetrics } from './health/metrics.ts';
 import { startHealthServer, type Readiness } from './health/server.ts';
 import { createLogger } from './logger.ts';
@@ -19,6 +18,7 @@ import { encodePoint } from './model/line-protocol.ts';
 import { DeviceDirectory } from './directory/directory.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { PresenceTracker } from './presence/tracker.ts';
+import { createRouter } from './routes/router.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
@@ -59,7 +59,7 @@ async function run(config: Config): Promise<void> {
 
   const stats = emptyStats();
   const rejects = new RejectLog(log);
-  const decoder = createTelemetryJsonDecoder({ maxPayloadBytes: config.pipeline.maxPayloadBytes });
+  const decoder = createRouter(config.routing.routes, { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs });
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
   const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log });
   const source = new MqttSource(config.mqtt, ingest, log);

@@ -1,8 +1,8 @@
 /**
  * Payload timestamps → epoch milliseconds.
  *
- * Devices send seconds, milliseconds, microseconds or nanoseconds; the unit is
- * told apart by magnitude, which is unambiguous for any date between 2000 and
+ * Devices send ISO-8601 dates, or epoch seconds, milliseconds, microseconds or
+ * nanoseconds; the unit is told apart by magnitude, which is unambiguous for any date between 2000 and
  * a few thousand years from now. A timestamp outside [2000-01-01, receive time
  * + maxFutureMs] is refused rather than stored: a device with a dead RTC
  * reporting 1970 would otherwise write points no dashboard ever shows.
@@ -10,6 +10,8 @@
 import { reject, type Rejection } from './types.ts';
 
 export const EARLIEST_TIMESTAMP_MS = Date.UTC(2000, 0, 1);
+/** 2026-11-22T12:00:00Z, …T12:00:00.123+08:00, …T12:00Z: a date, a time and a zone, always. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 /** @default one day: generous for drifting device clocks, tight enough to catch unit mistakes. */
 export const DEFAULT_MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
@@ -27,10 +29,15 @@ export function resolveTimestampMs(
   maxFutureMs: number = DEFAULT_MAX_FUTURE_MS,
 ): { ok: true; ms: number } | Rejection {
   if (raw === undefined) return { ok: true, ms: receivedAtMs };
-  if (typeof raw !== 'number' || !Number.isFinite(raw)) {
-    return reject('bad_timestamp', `timestamp ${JSON.stringify(raw) ?? typeof raw} is not an epoch number`);
+  let ms: number;
+  if (typeof raw === 'string' && ISO_8601.test(raw)) {
+    ms = Date.parse(raw);
+    if (!Number.isFinite(ms)) return reject('bad_timestamp', `timestamp ${JSON.stringify(raw)} is not a valid date`);
+  } else if (typeof raw === 'number' && Number.isFinite(raw)) {
+    ms = epochToMs(raw);
+  } else {
+    return reject('bad_timestamp', `timestamp ${JSON.stringify(raw) ?? typeof raw} is neither an epoch number nor an ISO-8601 date`);
   }
-  const ms = epochToMs(raw);
   if (ms < EARLIEST_TIMESTAMP_MS) {
     return reject('bad_timestamp', `timestamp ${raw} is before 2000-01-01`);
   }

@@ -26,11 +26,16 @@ export type RejectReason =
   | 'bad_timestamp'
   | 'bad_point'
   | 'bad_presence'
+  | 'bad_field'
+  | 'too_deep'
+  | 'bad_line_protocol'
   | 'unknown_device';
 
 export interface Rejection {
   readonly ok: false;
   readonly reason: RejectReason;
+  /** The route that matched, when one did. */
+  readonly route?: string;
   /** One sentence a device engineer can act on. */
   readonly error: string;
 }

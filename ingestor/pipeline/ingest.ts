@@ -65,23 +65,23 @@ export class Ingest implements MessageSink {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const result = this.#toLines(message);
-    if (!result.ok) return this.#reject(message, result);
+    if (!result.ok) return this.#reject(message, result, result.route ?? 'none');
     if (result.lines.length === 0) return;
     try {
       await wal.append(result.lines);
     } catch (error) {
       if (!(error instanceof RecordTooLargeError)) throw error;
-      return this.#reject(message, { reason: 'payload_too_large', error: error.message });
+      return this.#reject(message, { reason: 'payload_too_large', error: error.message }, 'none');
     }
     stats.pointsAccepted += result.lines.length;
   }
 
   /** Counts and logs the reject, and records it as an `ingest_rejects` point while the budget allows. */
-  async #reject(message: InboundMessage, rejection: Pick<Rejection, 'reason' | 'error'>): Promise<void> {
+  async #reject(message: InboundMessage, rejection: Pick<Rejection, 'reason' | 'error'>, route: string): Promise<void> {
     const { rejects, wal } = this.#stages;
     rejects.record({ topic: message.topic, reason: rejection.reason, error: rejection.error });
     if (!this.#rejectPoints.tryTake(Date.now())) return;
-    const point = rejectPoint({ ...message, ...rejection, route: 'default' });
+    const point = rejectPoint({ ...message, ...rejection, route });
     await wal.append([encodePoint(point)]);
     this.#stages.stats.pointsAccepted += 1;
   }
@@ -108,8 +108,10 @@ export class Ingest implements MessageSink {
       if (device !== undefined && directory.strict && !directory.isKnown(device)) {
         return reject('unknown_device', `device ${JSON.stringify(device)} is not in DEVICES_FILE, which is strict`);
       }
-      points.push(withRegistryTags(point, directory));
       if (device !== undefined && location !== undefined && location !== '') directory.learnLocation(device, location);
+      // A layout without a location level: the directory's, or "unknown", never a missing tag.
+      const located = device !== undefined && location === undefined ? { ...point, tags: { ...point.tags, location: directory.tagsFor(device).location } } : point;
+      points.push(withRegistryTags(located, directory));
     }
     return encodePoints(points);
   }

@@ -30,7 +30,7 @@ const MALFORMED: (OutgoingMessage & { reason: string })[] = [
   { topic: 'sensors/plant-1/dev-x/telemetry', payload: '[1,2,3]', reason: 'not_an_object' },
   { topic: 'sensors/plant-1/dev-x/telemetry', payload: '{"label":"only text"}', reason: 'no_fields' },
   { topic: 'sensors/plant-1/dev-x/telemetry', payload: '{"temperature":1,"ts":86400}', reason: 'bad_timestamp' },
-  { topic: 'sensors/plant-1/dev-x/telemetry', payload: '{"temperature":1e400}', reason: 'bad_point' },
+  { topic: 'sensors/plant-1/dev-x/telemetry', payload: '{"temperature":1e400}', reason: 'bad_field' },
   { topic: 'sensors//dev-x/telemetry', payload: '{"temperature":1}', reason: 'bad_point' },
   { topic: 'sensors/plant-1/trailing\\/telemetry', payload: '{"temperature":1}', reason: 'bad_point' },
   { topic: 'sensors/plant-1/dev-x/telemetry', payload: Buffer.from([0xff, 0xfe, 0x7b]), reason: 'invalid_utf8' },

@@ -1,5 +1,5 @@
 /**
- * Golden cases: each folder under test/golden/<decoder>/ holds `topic`,
+ * Golden cases: each folder under test/golden/<routes>/ holds `topic`,
  * `payload` and either `expected.lp` (the exact line protocol) or
  * `expected.reject` (the reject reason). Adding a case is adding a folder.
  * Every case is received at RECEIVED_AT_MS.
@@ -8,15 +8,21 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { createTelemetryJsonDecoder } from '../../ingestor/decoders/telemetry-json.ts';
 import type { Decoder } from '../../ingestor/decoders/types.ts';
+import { createRouter } from '../../ingestor/routes/router.ts';
+import { DEFAULT_ROUTES_YAML, parseRoutes } from '../../ingestor/routes/routes-file.ts';
 import { messageToLines } from '../../ingestor/pipeline/to-lines.ts';
 
 const GOLDEN = join(import.meta.dirname, '..', 'golden');
 const RECEIVED_AT_MS = 1732280000123;
 
+const LIMITS = { maxPayloadBytes: 256 * 1024, maxFutureMs: 24 * 3_600_000 };
+const EXAMPLE_ROUTES = join(import.meta.dirname, '..', '..', 'ingestor', 'routes.example.yaml');
+
+/** Each folder of cases, and the routes it is decoded with. */
 const decoders: Record<string, Decoder> = {
-  'telemetry-json': createTelemetryJsonDecoder(),
+  'default-route': createRouter(parseRoutes('default', DEFAULT_ROUTES_YAML), LIMITS),
+  'example-routes': createRouter(parseRoutes(EXAMPLE_ROUTES, readFileSync(EXAMPLE_ROUTES, 'utf8')), LIMITS),
 };
 
 for (const [name, decode] of Object.entries(decoders)) {
