@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
+import { SPARKPLUG_FILTER } from './decoders/sparkplug.ts';
 import { DEFAULT_MAX_FUTURE_MS } from './decoders/timestamp.ts';
 import type { Route } from './routes/route.ts';
 import { routeFilters } from './routes/router.ts';
@@ -70,6 +71,8 @@ export interface RoutingConfig {
   readonly routes: readonly Route[];
   readonly routesFile: string | undefined;
   readonly maxFutureMs: number;
+  /** Subscribe to `spBv1.0/#` and decode Sparkplug B. */
+  readonly sparkplug: boolean;
 }
 
 /** Device-side presence topics: subscribed to unless MQTT_TOPICS says otherwise. */
@@ -134,6 +137,7 @@ export const DEFAULTS = {
   DEVICE_DIRECTORY_FILE: 'data/devices.json',
   TIMESTAMP_MAX_FUTURE_MS: DEFAULT_MAX_FUTURE_MS,
   PRESENCE_EMQX: 'false',
+  SPARKPLUG: 'false',
   PRESENCE_EMQX_NODE: '+',
   LOG_LEVEL: 'info',
 } as const;
@@ -237,6 +241,7 @@ function topics(env: Env, routes: readonly Route[]): string[] {
   const explicit = optional(env, 'MQTT_TOPICS');
   const raw = explicit ?? [...new Set([...routeFilters(routes), STATUS_TOPIC])].join(',');
   const filters = raw.split(',').map((topic) => topic.trim());
+  if (explicit === undefined && flag(env, 'SPARKPLUG')) filters.push(SPARKPLUG_FILTER);
   if (flag(env, 'PRESENCE_EMQX')) {
     for (const topic of emqxPresenceTopics(emqxNode(env))) if (!filters.includes(topic)) filters.push(topic);
   }
@@ -265,7 +270,7 @@ function routing(env: Env, readFile: ReadFile): RoutingConfig {
     if (error instanceof RoutesError) throw new ConfigError('ROUTES_FILE', routesFile, error.message.replace(`${routesFile}: `, ''));
     throw error;
   }
-  return { routes, routesFile, maxFutureMs: integer(env, 'TIMESTAMP_MAX_FUTURE_MS', 0, 10 * 365 * 24 * 3_600_000) };
+  return { routes, routesFile, maxFutureMs: integer(env, 'TIMESTAMP_MAX_FUTURE_MS', 0, 10 * 365 * 24 * 3_600_000), sparkplug: flag(env, 'SPARKPLUG') };
 }
 
 export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config {

@@ -61,7 +61,7 @@ async function run(config: Config): Promise<void> {
   const rejects = new RejectLog(log);
   const decoder = createRouter(config.routing.routes, { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs });
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
-  const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log });
+  const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log, maxFutureMs: config.routing.maxFutureMs });
   const source = new MqttSource(config.mqtt, ingest, log);
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected });
 

@@ -29,6 +29,8 @@ export type RejectReason =
   | 'bad_field'
   | 'too_deep'
   | 'bad_line_protocol'
+  | 'bad_sparkplug'
+  | 'unknown_alias'
   | 'unknown_device';
 
 export interface Rejection {

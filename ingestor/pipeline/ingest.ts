@@ -13,6 +13,7 @@
 import type { Logger } from 'pino';
 import { decodeEmqxPresence, isEmqxPresenceTopic } from '../decoders/presence-emqx.ts';
 import { decodeStatusPresence, matchStatusTopic } from '../decoders/presence-status.ts';
+import { aliasScope, decodeSparkplug, parseSparkplugTopic } from '../decoders/sparkplug.ts';
 import { reject, type Decoder, type InboundMessage, type Rejection } from '../decoders/types.ts';
 import type { DeviceDirectory } from '../directory/directory.ts';
 import type { Point } from '../model/point.ts';
@@ -35,6 +36,8 @@ export interface IngestStages {
   readonly directory: DeviceDirectory;
   readonly presence: PresenceTracker;
   readonly log: Logger;
+  /** Sparkplug B timestamps beyond this are rejected. */
+  readonly maxFutureMs: number;
 }
 
 type Lines = { ok: true; lines: string[] } | Rejection;
@@ -56,6 +59,8 @@ const REJECT_POINTS_PER_SECOND = 50;
 export class Ingest implements MessageSink {
   readonly #stages: IngestStages;
   readonly #rejectPoints = new RateLimiter(REJECT_POINTS_PER_SECOND, Date.now());
+  /** Sparkplug metric names by alias, per edge node and device, from their BIRTH. */
+  readonly #sparkplugAliases = new Map<string, Map<string, string>>();
 
   constructor(stages: IngestStages) {
     this.#stages = stages;
@@ -95,15 +100,33 @@ export class Ingest implements MessageSink {
       const decoded = decodeStatusPresence(message);
       return decoded.ok ? this.#presence(decoded.event) : decoded;
     }
+    const sparkplugTopic = parseSparkplugTopic(message.topic);
+    if (sparkplugTopic !== null) return this.#sparkplug(message, sparkplugTopic);
     return this.#telemetry(message);
   }
 
+  #sparkplug(message: InboundMessage, topic: NonNullable<ReturnType<typeof parseSparkplugTopic>>): Lines {
+    const scope = aliasScope(topic);
+    const decoded = decodeSparkplug(message, topic, this.#sparkplugAliases.get(scope), this.#stages.maxFutureMs);
+    if (!decoded.ok) return { ...decoded, route: 'sparkplug' };
+    if (decoded.aliases !== undefined) this.#sparkplugAliases.set(scope, decoded.aliases);
+    const data = this.#enrich(decoded.points);
+    if (!data.ok) return data;
+    if (decoded.presence === undefined) return data;
+    const presence = this.#presence(decoded.presence);
+    return presence.ok ? { ok: true, lines: [...data.lines, ...presence.lines] } : presence;
+  }
+
   #telemetry(message: InboundMessage): Lines {
-    const { directory } = this.#stages;
     const decoded = this.#stages.telemetry(message);
-    if (!decoded.ok) return decoded;
+    return decoded.ok ? this.#enrich(decoded.points) : decoded;
+  }
+
+  /** Strict registry check, location learned or filled in, registry tags added; then encoded. */
+  #enrich(decodedPoints: readonly Point[]): Lines {
+    const { directory } = this.#stages;
     const points: Point[] = [];
-    for (const point of decoded.points) {
+    for (const point of decodedPoints) {
       const { device, location } = point.tags;
       if (device !== undefined && directory.strict && !directory.isKnown(device)) {
         return reject('unknown_device', `device ${JSON.stringify(device)} is not in DEVICES_FILE, which is strict`);

@@ -1,5 +1,5 @@
 /** One normalized presence event, whatever the source said it in. */
-export type PresenceSource = 'emqx' | 'lwt';
+export type PresenceSource = 'emqx' | 'lwt' | 'sparkplug';
 
 export interface PresenceEvent {
   readonly device: string;

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { Decoder } from '../../ingestor/decoders/types.ts';
+import { decodeSparkplug, parseSparkplugTopic } from '../../ingestor/decoders/sparkplug.ts';
+import { reject, type Decoder } from '../../ingestor/decoders/types.ts';
 import { createRouter } from '../../ingestor/routes/router.ts';
 import { DEFAULT_ROUTES_YAML, parseRoutes } from '../../ingestor/routes/routes-file.ts';
 import { messageToLines } from '../../ingestor/pipeline/to-lines.ts';
@@ -19,8 +20,17 @@ const RECEIVED_AT_MS = 1732280000123;
 const LIMITS = { maxPayloadBytes: 256 * 1024, maxFutureMs: 24 * 3_600_000 };
 const EXAMPLE_ROUTES = join(import.meta.dirname, '..', '..', 'ingestor', 'routes.example.yaml');
 
-/** Each folder of cases, and the routes it is decoded with. */
+/** Sparkplug B with no alias seen yet, as right after the ingestor starts. */
+const freshSparkplug: Decoder = (message) => {
+  const topic = parseSparkplugTopic(message.topic);
+  if (topic === null) return reject('topic_unmatched', 'not a Sparkplug topic');
+  const result = decodeSparkplug(message, topic, undefined, LIMITS.maxFutureMs);
+  return result.ok ? { ok: true, points: result.points } : result;
+};
+
+/** Each folder of cases, and what decodes it. */
 const decoders: Record<string, Decoder> = {
+  sparkplug: freshSparkplug,
   'default-route': createRouter(parseRoutes('default', DEFAULT_ROUTES_YAML), LIMITS),
   'example-routes': createRouter(parseRoutes(EXAMPLE_ROUTES, readFileSync(EXAMPLE_ROUTES, 'utf8')), LIMITS),
 };
