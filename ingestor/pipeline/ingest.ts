@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import { decodeEmqxPresence, isEmqxPresenceTopic } from '../decoders/presence-emqx.ts';
 import { decodeStatusPresence, matchStatusTopic } from '../decoders/presence-status.ts';
-import { aliasScope, decodeSparkplug, parseSparkplugTopic } from '../decoders/sparkplug.ts';
+import { aliasScope, decodeSparkplug, parseSparkplugTopic, type SparkplugTopic } from '../decoders/sparkplug.ts';
 import { reject, type Decoder, type InboundMessage, type Rejection } from '../decoders/types.ts';
 import type { DeviceDirectory } from '../directory/directory.ts';
 import type { Point } from '../model/point.ts';
@@ -105,16 +105,17 @@ export class Ingest implements MessageSink {
     return this.#telemetry(message);
   }
 
-  #sparkplug(message: InboundMessage, topic: NonNullable<ReturnType<typeof parseSparkplugTopic>>): Lines {
+  #sparkplug(message: InboundMessage, topic: SparkplugTopic): Lines {
     const scope = aliasScope(topic);
     const decoded = decodeSparkplug(message, topic, this.#sparkplugAliases.get(scope), this.#stages.maxFutureMs);
     if (!decoded.ok) return { ...decoded, route: 'sparkplug' };
     if (decoded.aliases !== undefined) this.#sparkplugAliases.set(scope, decoded.aliases);
     const data = this.#enrich(decoded.points);
-    if (!data.ok) return data;
+    if (!data.ok) return { ...data, route: 'sparkplug' };
+    // Presence only once the data is good: a rejected message must not move the tracker.
     if (decoded.presence === undefined) return data;
     const presence = this.#presence(decoded.presence);
-    return presence.ok ? { ok: true, lines: [...data.lines, ...presence.lines] } : presence;
+    return presence.ok ? { ok: true, lines: [...data.lines, ...presence.lines] } : { ...presence, route: 'sparkplug' };
   }
 
   #telemetry(message: InboundMessage): Lines {
