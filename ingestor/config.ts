@@ -113,8 +113,6 @@ export class ConfigError extends Error {
 /** Defaults, one place: a `docker compose up` or a bare `npm run ingestor` works with none set. */
 export const DEFAULTS = {
   MQTT_URL: 'mqtt://localhost:1883',
-  /** The routes' filters plus the status topic, unless set. */
-  MQTT_TOPICS: `sensors/+/+/telemetry,${STATUS_TOPIC}`,
   MQTT_QOS: 1,
   MQTT_PROTOCOL_VERSION: 5,
   MQTT_SESSION_EXPIRY_S: 7 * 24 * 3600,
@@ -222,7 +220,7 @@ export function topicFilterProblem(filter: string): string | undefined {
 }
 
 function flag(env: Env, name: keyof typeof DEFAULTS): boolean {
-  return oneOf(env, name, ['true', 'false', '1', '0']) === 'true' || text(env, name) === '1';
+  return ['true', '1'].includes(oneOf(env, name, ['true', 'false', '1', '0']));
 }
 
 function emqxNode(env: Env): string {
@@ -237,6 +235,7 @@ export const emqxPresenceTopics = (node: string): string[] => [
   `$SYS/brokers/${node}/clients/+/disconnected`,
 ];
 
+/** MQTT_TOPICS, or what the routes need plus the status topic. */
 function topics(env: Env, routes: readonly Route[]): string[] {
   const explicit = optional(env, 'MQTT_TOPICS');
   const raw = explicit ?? [...new Set([...routeFilters(routes), STATUS_TOPIC])].join(',');

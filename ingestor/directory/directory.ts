@@ -39,10 +39,6 @@ export class DeviceDirectory {
     return this.#registry.strict;
   }
 
-  get size(): number {
-    return new Set([...this.#registry.devices.keys(), ...this.#learned.keys()]).size;
-  }
-
   isKnown(device: string): boolean {
     return this.#registry.devices.has(device);
   }

@@ -20,7 +20,7 @@ import { misconfigurationHint, type WriteOutcome } from './outcome.ts';
 
 export interface DeliveryEvents {
   /** Lines InfluxDB confirmed. */
-  written(count: number, latencyMs: number): void;
+  written(count: number): void;
   /** A line InfluxDB refuses for good, with its reason. */
   rejected(line: string, reason: string): void;
   /** A request that will be retried. */
@@ -52,11 +52,10 @@ export class Delivery {
   /** Settles once every line of the batch is stored or rejected for good. Never rejects. */
   async deliver(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    const started = performance.now();
     const outcome = await this.#sendUntilDecided(lines);
     switch (outcome.kind) {
       case 'written':
-        this.#options.events.written(lines.length, performance.now() - started);
+        this.#options.events.written(lines.length);
         return;
       case 'too_large':
       case 'rejected':

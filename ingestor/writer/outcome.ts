@@ -28,8 +28,6 @@ export type WriteOutcome =
    */
   | { readonly kind: 'misconfigured'; readonly status: number; readonly message: string };
 
-export type WriteOutcomeKind = WriteOutcome['kind'];
-
 /** Retry-After is either delta-seconds or an HTTP date. */
 export function parseRetryAfterMs(header: string | undefined | null, nowMs: number): number {
   if (header === undefined || header === null || header.trim() === '') return 0;

@@ -57,8 +57,7 @@ async function runIngestion(broker: Mosquitto, ingestor: Ingestor): Promise<void
   await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry']);
   const publisher = await connectPublisher(broker.url);
   try {
-    const sent = await publishAll(publisher, interleave());
-    assert.equal(sent, TOTAL + MALFORMED.length);
+    await publishAll(publisher, interleave());
   } finally {
     await publisher.endAsync();
   }

@@ -54,7 +54,7 @@ describe('docker-compose.yml', () => {
 
   test('the ingestor is configured only with names the config module knows', async () => {
     const { DEFAULTS } = await import('../../ingestor/config.ts');
-    const known = new Set([...Object.keys(DEFAULTS), 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'MQTT_SHARED_GROUP', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE', 'INFLUX_TOKEN', 'INFLUX_USERNAME', 'INFLUX_PASSWORD']);
+    const known = new Set([...Object.keys(DEFAULTS), 'MQTT_TOPICS', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'MQTT_SHARED_GROUP', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE', 'INFLUX_TOKEN', 'INFLUX_USERNAME', 'INFLUX_PASSWORD']);
     for (const name of Object.keys(compose.services.ingestor?.environment ?? {})) assert.ok(known.has(name), name);
   });
 });
