@@ -3,6 +3,7 @@
  * the payload's own time and tags. Typing, renaming and tagging are the
  * route's business (routes/route.ts). Pure.
  */
+import { DECIMAL_NUMBER } from '../model/text-rules.ts';
 import { isPlainObject } from './payload.ts';
 import { reject, type Rejection } from './types.ts';
 
@@ -86,6 +87,6 @@ export function bareReading(text: string, field: string): Reading | Rejection {
   const trimmed = text.trim();
   const word = WORDS[trimmed.toLowerCase()];
   if (word !== undefined) return { fields: { [field]: word } };
-  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(trimmed)) return { fields: { [field]: Number(trimmed) } };
+  if (DECIMAL_NUMBER.test(trimmed)) return { fields: { [field]: Number(trimmed) } };
   return reject('bad_field', `payload ${JSON.stringify(trimmed.slice(0, 40))} is not a number, true/false or on/off`);
 }

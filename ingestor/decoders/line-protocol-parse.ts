@@ -5,6 +5,7 @@
  * any other backslash is literal. Pure.
  */
 import type { FieldValue } from '../model/point.ts';
+import { DECIMAL_NUMBER } from '../model/text-rules.ts';
 
 export interface ParsedLine {
   readonly measurement: string;
@@ -49,7 +50,6 @@ function keyValue(part: string, what: string): [string, string] {
   return [unescapeName(key), rest.join('=')];
 }
 
-const FLOAT = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
 function fieldValue(raw: string, key: string): FieldValue {
   if (raw.startsWith('"')) {
@@ -60,7 +60,7 @@ function fieldValue(raw: string, key: string): FieldValue {
   if (/^\d+u$/.test(raw)) return { kind: 'uint', value: BigInt(raw.slice(0, -1)) };
   if (/^(t|T|true|True|TRUE)$/.test(raw)) return { kind: 'bool', value: true };
   if (/^(f|F|false|False|FALSE)$/.test(raw)) return { kind: 'bool', value: false };
-  if (FLOAT.test(raw) && Number.isFinite(Number(raw))) return { kind: 'float', value: Number(raw) };
+  if (DECIMAL_NUMBER.test(raw) && Number.isFinite(Number(raw))) return { kind: 'float', value: Number(raw) };
   throw new LineParseError(`field ${key}: ${JSON.stringify(raw.slice(0, 40))} is not a float, integer, boolean or string`);
 }
 

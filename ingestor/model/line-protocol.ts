@@ -17,6 +17,7 @@
  * silently altered.
  */
 import type { FieldValue, Point } from './point.ts';
+import { CONTROL_CHARACTER, UNWRITABLE_IN_STRING } from './text-rules.ts';
 
 export class LineProtocolError extends Error {
   override readonly name = 'LineProtocolError';
@@ -24,18 +25,11 @@ export class LineProtocolError extends Error {
 
 const MEASUREMENT_SPECIALS = /[, ]/g;
 const KEY_SPECIALS = /[,= ]/g;
-// Control characters (including newline and carriage return, which end a
-// line) have no escape in line protocol.
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
-// Tabs are allowed inside string field values, nothing else below 0x20.
-// eslint-disable-next-line no-control-regex
-const STRING_CONTROL_CHARACTERS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 const AMBIGUOUS_BACKSLASH = /\\(?=[\\,= ]|$)/;
 
 function checkName(what: string, name: string): void {
   if (name.length === 0) throw new LineProtocolError(`${what} is empty`);
-  if (CONTROL_CHARACTERS.test(name)) {
+  if (CONTROL_CHARACTER.test(name)) {
     throw new LineProtocolError(`${what} ${JSON.stringify(name)} contains a control character`);
   }
   if (AMBIGUOUS_BACKSLASH.test(name)) {
@@ -84,7 +78,7 @@ function encodeFieldValue(key: string, field: FieldValue): string {
     case 'bool':
       return field.value ? 'true' : 'false';
     case 'string':
-      if (STRING_CONTROL_CHARACTERS.test(field.value)) {
+      if (UNWRITABLE_IN_STRING.test(field.value)) {
         throw new LineProtocolError(`string field "${key}" contains a control character`);
       }
       return `"${field.value.replace(/["\\]/g, (c) => `\\${c}`)}"`;

@@ -8,13 +8,13 @@
  */
 import type { RejectReason } from '../decoders/types.ts';
 import { str, type Point } from '../model/point.ts';
+import { UNWRITABLE_IN_STRING } from '../model/text-rules.ts';
 
 export const REJECTS_MEASUREMENT = 'ingest_rejects';
 /** Bytes of the payload kept as a sample. */
 export const PAYLOAD_SAMPLE_BYTES = 200;
 
-// eslint-disable-next-line no-control-regex
-const UNWRITABLE = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
+const UNWRITABLE = new RegExp(UNWRITABLE_IN_STRING.source, 'g');
 const sanitize = (text: string, max: number): string => {
   const clean = text.replace(UNWRITABLE, '\uFFFD');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;

@@ -6,12 +6,12 @@
 import type { Scalar } from '../decoders/formats.ts';
 import { reject, type Rejection } from '../decoders/types.ts';
 import type { FieldValue } from '../model/point.ts';
+import { DECIMAL_NUMBER } from '../model/text-rules.ts';
 
 export const FIELD_TYPES = ['float', 'int', 'uint', 'bool', 'string'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
 const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, false: false, on: true, off: false, '1': true, '0': false };
-const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
 const mismatch = (name: string, raw: Scalar, type: FieldType): Rejection =>
   reject('bad_field', `field "${name}" is declared ${type} but the payload has ${JSON.stringify(raw)}`);
@@ -34,7 +34,7 @@ export function typedField(name: string, raw: Scalar, declared: FieldType | unde
       if (typeof raw === 'string') return undefined;
       return Number.isFinite(raw) ? { kind: 'float', value: raw } : reject('bad_field', `field "${name}" is ${raw}, which InfluxDB cannot store`);
     case 'float': {
-      const value = typeof raw === 'number' ? raw : typeof raw === 'string' && NUMERIC.test(raw.trim()) ? Number(raw) : NaN;
+      const value = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL_NUMBER.test(raw.trim()) ? Number(raw) : NaN;
       return Number.isFinite(value) ? { kind: 'float', value } : mismatch(name, raw, 'float');
     }
     case 'int':
