@@ -246,7 +246,7 @@ describe('provisioning files', () => {
           for (const key of Object.keys(receiver.settings)) assert.ok(spec.allowed.includes(key), `${contactPoint.name}: setting ${key} exists for ${receiver.type}`);
           const expanded = JSON.parse(expandProvisioningValue(JSON.stringify(receiver.settings), env)) as Record<string, unknown>;
           for (const key of spec.required) assert.ok(typeof expanded[key] === 'string' && (expanded[key] as string).length > 0, `${contactPoint.name}: ${key} set once the environment is`);
-          assert.ok(Object.values(env).includes(String(expanded.url)), `${contactPoint.name}: url from the environment`);
+          assert.ok((Object.values(env) as string[]).includes(String(expanded.url)), `${contactPoint.name}: url from the environment`);
           // Template text must reach the template engine unchanged: a bare
           // `$labels` would have been replaced by an empty variable.
           const text = JSON.stringify({ ...receiver.settings, url: '', authorization_credentials: '' });
