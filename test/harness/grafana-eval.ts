@@ -216,7 +216,7 @@ function framesFromSeries(series: InfluxSeries[]): Frame[] {
   for (const s of series) {
     s.columns.forEach((column, index) => {
       if (column === 'time') return;
-      frames.push({ labels: { ...s.tags }, points: s.values.map((row) => (typeof row[index] === 'number' ? (row[index] as number) : null)) });
+      frames.push({ labels: { ...s.tags }, points: s.values.map((row) => (typeof row[index] === 'number' ? (row[index]) : null)) });
     });
   }
   return frames;

@@ -245,7 +245,7 @@ describe('provisioning files', () => {
           assert.ok(receiver.uid.length > 0);
           for (const key of Object.keys(receiver.settings)) assert.ok(spec.allowed.includes(key), `${contactPoint.name}: setting ${key} exists for ${receiver.type}`);
           const expanded = JSON.parse(expandProvisioningValue(JSON.stringify(receiver.settings), env)) as Record<string, unknown>;
-          for (const key of spec.required) assert.ok(typeof expanded[key] === 'string' && (expanded[key] as string).length > 0, `${contactPoint.name}: ${key} set once the environment is`);
+          for (const key of spec.required) assert.ok(typeof expanded[key] === 'string' && (expanded[key]).length > 0, `${contactPoint.name}: ${key} set once the environment is`);
           assert.ok((Object.values(env) as string[]).includes(String(expanded.url)), `${contactPoint.name}: url from the environment`);
           // Template text must reach the template engine unchanged: a bare
           // `$labels` would have been replaced by an empty variable.
