@@ -237,8 +237,8 @@ function fleet(t: Thresholds): Dashboard {
         overrides: [
           { matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] },
           { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: onlineMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
-          { matcher: { id: 'byName', options: 'State since' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
-          { matcher: { id: 'byName', options: 'Last seen' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
+          // Both time columns ("3 days ago"), whatever names the join gives them.
+          { matcher: { id: 'byType', options: 'time' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
           { matcher: { id: 'byName', options: 'Battery' }, properties: [{ id: 'unit', value: 'percent' }, { id: 'thresholds', value: steps([null, RED], [t.readings.battery.min, GREEN]) }, { id: 'custom.cellOptions', value: { type: 'color-text' } }] },
           { matcher: { id: 'byName', options: 'Signal' }, properties: [{ id: 'unit', value: 'dBm' }] },
         ],
