@@ -1,0 +1,290 @@
+/**
+ * The alert rules, as code: InfluxQL query → reduce → threshold or math.
+ * `npm run grafana` writes them to grafana/provisioning/alerting/rules.yaml.
+ * Every threshold comes from grafana/thresholds.yaml.
+ *
+ * Why each rule is shaped as it is (see README "Grafana: dashboards and alerts"):
+ * - Offline: the newest presence event of each device over a long lookback
+ *   (30 days by default), so a device that left days ago still has a series
+ *   and fires; `for` measures how long it has been offline, so a restamped
+ *   event (same state again) does not reset the clock. The per-device state
+ *   decides, the per-(device, location, group) state supplies the labels: a
+ *   device that moved or first appeared as `location=unknown` fires only
+ *   under the place of its newest event.
+ * - Silence is a value: readings counted per minute with fill(0), averaged
+ *   over the silence window; 0 means nothing arrived for the whole window.
+ * - Pipeline counters (retries, rejects) are summed as differences, so an
+ *   ingestor restart (counters back to 0) is not a surge.
+ */
+import type { Thresholds } from './thresholds.ts';
+import { DASHBOARD_UIDS, PANEL_IDS } from './dashboards.ts';
+import { DATASOURCE } from './model.ts';
+
+export const FOLDER = 'sensorflow';
+const EXPR = '__expr__';
+
+export interface RuleQuery {
+  readonly refId: string;
+  readonly relativeTimeRange: { readonly from: number; readonly to: number };
+  readonly datasourceUid: string;
+  readonly model: Record<string, unknown>;
+}
+
+export type NoDataState = 'OK' | 'NoData' | 'Alerting' | 'KeepLast';
+export type ErrState = 'OK' | 'Error' | 'Alerting' | 'KeepLast';
+
+export interface AlertRule {
+  readonly uid: string;
+  readonly title: string;
+  readonly condition: string;
+  readonly data: readonly RuleQuery[];
+  readonly noDataState: NoDataState;
+  readonly execErrState: ErrState;
+  readonly for: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly dashboardUid?: string;
+  readonly panelId?: number;
+  readonly isPaused: false;
+}
+
+export interface RuleGroup {
+  readonly orgId: 1;
+  readonly name: string;
+  readonly folder: string;
+  readonly interval: string;
+  readonly rules: readonly AlertRule[];
+}
+
+function influx(refId: string, fromSeconds: number, query: string): RuleQuery {
+  return {
+    refId,
+    relativeTimeRange: { from: fromSeconds, to: 0 },
+    datasourceUid: DATASOURCE.uid,
+    model: { refId, datasource: DATASOURCE, rawQuery: true, query, resultFormat: 'time_series', intervalMs: 60_000, maxDataPoints: 43_200 },
+  };
+}
+
+function expression(refId: string, model: Record<string, unknown>): RuleQuery {
+  return { refId, relativeTimeRange: { from: 0, to: 0 }, datasourceUid: EXPR, model: { refId, datasource: { type: EXPR, uid: EXPR }, ...model } };
+}
+
+type Reducer = 'last' | 'mean' | 'min' | 'max' | 'sum' | 'count';
+const reduce = (refId: string, input: string, reducer: Reducer) => expression(refId, { type: 'reduce', expression: input, reducer, settings: { mode: 'dropNN' } });
+const math = (refId: string, formula: string) => expression(refId, { type: 'math', expression: formula });
+type Evaluator = { type: 'gt' | 'lt'; params: [number] } | { type: 'within_range' | 'outside_range'; params: [number, number] };
+const threshold = (refId: string, input: string, evaluator: Evaluator) => expression(refId, { type: 'threshold', expression: input, conditions: [{ evaluator }] });
+
+interface Text {
+  summaryEn: string;
+  summaryZh: string;
+  descriptionEn: string;
+  descriptionZh: string;
+}
+
+// Annotations go through Grafana's ${VAR} expansion only, so {{ $labels.x }}
+// and {{ $values.X }} reach the template engine untouched.
+const annotations = (text: Text) => ({
+  summary_en: text.summaryEn,
+  summary_zh: text.summaryZh,
+  description_en: text.descriptionEn,
+  description_zh: text.descriptionZh,
+  summary: text.summaryEn,
+  description: text.descriptionEn,
+});
+
+/** Per-device state decides; per-place state gives the labels (see above). */
+function presenceQueries(t: Thresholds, device: string, place: string): RuleQuery[] {
+  const lookback = t.presence.lookback.seconds;
+  return [
+    influx(device, lookback, 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device"'),
+    influx(place, lookback, 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device", "location", "group"'),
+  ];
+}
+
+function offline(t: Thresholds, severity: 'warning' | 'critical'): AlertRule {
+  const after = severity === 'warning' ? t.presence.offlineWarningAfter : t.presence.offlineCriticalAfter;
+  return {
+    uid: severity === 'warning' ? 'sensorflow-device-offline' : 'sensorflow-device-offline-critical',
+    title: severity === 'warning' ? 'Device offline' : 'Device offline for long',
+    condition: 'E',
+    data: [...presenceQueries(t, 'A', 'B'), reduce('C', 'A', 'last'), reduce('D', 'B', 'last'), math('E', '$C == 0 && $D == 0')],
+    // No presence data at all is not a device problem (the pipeline rules
+    // cover an empty database); a failed query keeps the last state so an
+    // InfluxDB blip neither pages nor resolves.
+    noDataState: 'OK',
+    execErrState: 'KeepLast',
+    for: after.text,
+    labels: { severity },
+    annotations: annotations({
+      summaryEn: `{{ $labels.device }} at {{ $labels.location }} offline for more than ${after.text}`,
+      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）离线超过 ${after.text}`,
+      descriptionEn: `Its newest presence event (EMQX disconnect or last will) says offline. Check its power and network, then the Device presence dashboard for the disconnect reason.${severity === 'critical' ? ' Escalated: offline longer than ' + after.text + '.' : ''}`,
+      descriptionZh: `最新的在线状态事件（EMQX 断开或遗嘱消息）显示离线。请检查设备电源和网络，并在“Device presence”看板查看断开原因。${severity === 'critical' ? '已升级：离线超过 ' + after.text + '。' : ''}`,
+    }),
+    dashboardUid: DASHBOARD_UIDS.fleet,
+    panelId: PANEL_IDS.fleetDevices,
+    isPaused: false,
+  };
+}
+
+function silent(t: Thresholds): AlertRule {
+  const minutes = Math.max(1, Math.round(t.silence.after.seconds / 60));
+  return {
+    uid: 'sensorflow-device-silent',
+    title: 'Device online but silent',
+    condition: 'G',
+    data: [
+      influx('A', t.silence.lookback.seconds, `SELECT moving_average(count("${t.silence.field}"), ${minutes}) FROM "telemetry" WHERE $timeFilter GROUP BY time(1m), "device" fill(0)`),
+      ...presenceQueries(t, 'B', 'C'),
+      reduce('D', 'A', 'last'), reduce('E', 'B', 'last'), reduce('F', 'C', 'last'),
+      math('G', '$D == 0 && $E == 1 && $F == 1'),
+    ],
+    noDataState: 'OK',
+    execErrState: 'KeepLast',
+    for: '1m',
+    labels: { severity: 'warning' },
+    annotations: annotations({
+      summaryEn: `{{ $labels.device }} at {{ $labels.location }} is connected but sent no reading for ${t.silence.after.text}`,
+      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）在线，但 ${t.silence.after.text} 内没有上报数据`,
+      descriptionEn: `Presence says online, yet no "${t.silence.field}" value arrived. Check the device's sensor and firmware, and the ingestor's rejects (Pipeline health) for its topic.`,
+      descriptionZh: `在线状态为在线，但没有收到 "${t.silence.field}" 数据。请检查设备传感器和固件，并在“Pipeline health”看板查看该主题是否被拒收。`,
+    }),
+    dashboardUid: DASHBOARD_UIDS.fleet,
+    panelId: PANEL_IDS.fleetDevices,
+    isPaused: false,
+  };
+}
+
+function reading(uid: string, title: string, query: string, rangeSeconds: number, evaluator: Evaluator, forText: string, text: Text, panelId: number): AlertRule {
+  return {
+    uid, title, condition: 'C',
+    data: [influx('A', rangeSeconds, query), reduce('B', 'A', 'last'), threshold('C', 'B', evaluator)],
+    // A device that stops reporting is the silence rule's business.
+    noDataState: 'OK',
+    execErrState: 'KeepLast',
+    for: forText,
+    labels: { severity: 'warning' },
+    annotations: annotations(text),
+    dashboardUid: DASHBOARD_UIDS.telemetry,
+    panelId,
+    isPaused: false,
+  };
+}
+
+function readings(t: Thresholds): AlertRule[] {
+  const { temperature, humidity, battery } = t.readings;
+  const mean = (field: string) => `SELECT mean("${field}") FROM "telemetry" WHERE $timeFilter GROUP BY "device", "location", "group"`;
+  return [
+    reading('sensorflow-temperature-out-of-range', 'Temperature out of range', mean('temperature'), 300,
+      { type: 'outside_range', params: [temperature.min, temperature.max] }, temperature.for.text, {
+        summaryEn: `{{ $labels.device }} at {{ $labels.location }} reads {{ humanize $values.B.Value }} °C (allowed ${temperature.min}–${temperature.max} °C)`,
+        summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）温度 {{ humanize $values.B.Value }} °C，超出允许范围 ${temperature.min}–${temperature.max} °C`,
+        descriptionEn: 'Mean of the last 5 minutes. Check the site (cooling, heating, a door left open) and whether other devices at the same location read the same.',
+        descriptionZh: '最近 5 分钟平均值。请检查现场（制冷、供暖、门窗），并对比同一位置其他设备的读数。',
+      }, PANEL_IDS.temperature),
+    reading('sensorflow-humidity-out-of-range', 'Humidity out of range', mean('humidity'), 300,
+      { type: 'outside_range', params: [humidity.min, humidity.max] }, humidity.for.text, {
+        summaryEn: `{{ $labels.device }} at {{ $labels.location }} reads {{ humanize $values.B.Value }} %RH (allowed ${humidity.min}–${humidity.max} %RH)`,
+        summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）湿度 {{ humanize $values.B.Value }} %RH，超出允许范围 ${humidity.min}–${humidity.max} %RH`,
+        descriptionEn: 'Mean of the last 5 minutes. Check ventilation and leaks at the site, and the sensor itself if only this device is affected.',
+        descriptionZh: '最近 5 分钟平均值。请检查现场通风和渗漏；如只有该设备异常，请检查传感器。',
+      }, PANEL_IDS.humidity),
+    reading('sensorflow-battery-low', 'Battery low', 'SELECT last("battery") FROM "telemetry" WHERE $timeFilter GROUP BY "device", "location", "group"', 3600,
+      { type: 'lt', params: [battery.min] }, battery.for.text, {
+        summaryEn: `{{ $labels.device }} at {{ $labels.location }} battery at {{ humanize $values.B.Value }} % (below ${battery.min} %)`,
+        summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）电量 {{ humanize $values.B.Value }}%，低于 ${battery.min}%`,
+        descriptionEn: 'Replace or charge the battery before the device goes offline.',
+        descriptionZh: '请在设备离线前更换电池或充电。',
+      }, PANEL_IDS.battery),
+  ];
+}
+
+function pipeline(t: Thresholds): AlertRule[] {
+  const p = t.pipeline;
+  const statsMinutes = Math.max(1, Math.round(p.statsSilentAfter.seconds / 60));
+  const pipelineText = (what: string, zh: string, checkEn: string, checkZh: string): Text => ({
+    summaryEn: `Ingestor {{ $labels.instance }}: ${what}`,
+    summaryZh: `采集服务 {{ $labels.instance }}：${zh}`,
+    descriptionEn: checkEn,
+    descriptionZh: checkZh,
+  });
+  const counterSurge = (uid: string, title: string, field: string, max: number, panelId: number, text: Text): AlertRule => ({
+    uid, title, condition: 'C',
+    data: [
+      influx('A', p.window.seconds, `SELECT non_negative_difference("${field}") FROM "ingestor_stats" WHERE $timeFilter GROUP BY "instance"`),
+      reduce('B', 'A', 'sum'),
+      threshold('C', 'B', { type: 'gt', params: [max] }),
+    ],
+    // No stats: the "not reporting" rule says so.
+    noDataState: 'OK', execErrState: 'KeepLast', for: '0s',
+    labels: { severity: 'warning' }, annotations: annotations(text),
+    dashboardUid: DASHBOARD_UIDS.pipeline, panelId, isPaused: false,
+  });
+  return [
+    counterSurge('sensorflow-write-retries', 'Write retries surging', 'write_retries', p.writeRetriesMax, PANEL_IDS.pipelineRetries,
+      pipelineText(`{{ humanize $values.B.Value }} write retries in ${p.window.text}`, `${p.window.text} 内写入重试 {{ humanize $values.B.Value }} 次`,
+        'InfluxDB is refusing or timing out writes. Check that InfluxDB is up, its disk, and the ingestor log for the HTTP status.',
+        'InfluxDB 拒绝写入或超时。请检查 InfluxDB 是否运行、磁盘空间，以及采集服务日志中的 HTTP 状态。')),
+    counterSurge('sensorflow-rejects', 'Rejected messages surging', 'rejects', p.rejectsMax, PANEL_IDS.pipelineRejects,
+      pipelineText(`{{ humanize $values.B.Value }} messages rejected in ${p.window.text}`, `${p.window.text} 内拒收消息 {{ humanize $values.B.Value }} 条`,
+        'Devices send payloads the ingestor cannot read. The Pipeline health dashboard lists the reasons, topics and payloads.',
+        '设备发送了无法解析的数据。请在“Pipeline health”看板查看拒收原因、主题和内容。')),
+    {
+      uid: 'sensorflow-backlog', title: 'Write backlog growing', condition: 'C',
+      data: [
+        influx('A', 300, 'SELECT max("backlog_bytes") FROM "ingestor_stats" WHERE $timeFilter GROUP BY time(1m), "instance" fill(none)'),
+        reduce('B', 'A', 'last'),
+        threshold('C', 'B', { type: 'gt', params: [p.backlogMaxBytes] }),
+      ],
+      noDataState: 'OK', execErrState: 'KeepLast', for: p.backlogFor.text,
+      labels: { severity: 'warning' },
+      annotations: annotations(pipelineText(`{{ humanize1024 $values.B.Value }} waiting in the write-ahead log`, `预写日志积压 {{ humanize1024 $values.B.Value }}`,
+        `More than ${p.backlogMaxBytes} bytes have waited for InfluxDB for ${p.backlogFor.text}. Nothing is lost yet; at WAL_MAX_BYTES the ingestor stops taking messages. Check InfluxDB.`,
+        `超过 ${p.backlogMaxBytes} 字节的数据已等待写入 InfluxDB ${p.backlogFor.text}。目前没有数据丢失；达到 WAL_MAX_BYTES 后采集服务将停止接收消息。请检查 InfluxDB。`)),
+      dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineBacklog, isPaused: false,
+    },
+    {
+      uid: 'sensorflow-ingestor-silent', title: 'Ingestor not reporting', condition: 'C',
+      data: [
+        influx('A', 3600, `SELECT moving_average(count("messages_in"), ${statsMinutes}) FROM "ingestor_stats" WHERE $timeFilter GROUP BY time(1m), "instance" fill(0)`),
+        reduce('B', 'A', 'last'),
+        // Below half a stats point per window: exactly none.
+        threshold('C', 'B', { type: 'lt', params: [0.5 / statsMinutes] }),
+      ],
+      // No stats from any instance for an hour, or InfluxDB unreachable:
+      // nobody can see the fleet, which is worth waking someone for.
+      noDataState: 'Alerting', execErrState: 'Alerting', for: '0s',
+      labels: { severity: 'critical' },
+      annotations: annotations(pipelineText(`no stats for ${p.statsSilentAfter.text}`, `${p.statsSilentAfter.text} 内没有上报运行状态`,
+        'The ingestor is down, cannot write to InfluxDB, or InfluxDB cannot be queried. Check `docker compose ps`, the ingestor log and /readyz.',
+        '采集服务已停止、无法写入 InfluxDB，或无法查询 InfluxDB。请检查 `docker compose ps`、采集服务日志和 /readyz。')),
+      dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineMessages, isPaused: false,
+    },
+    {
+      uid: 'sensorflow-no-telemetry', title: 'No telemetry at all', condition: 'C',
+      data: [
+        influx('A', p.telemetrySilentAfter.seconds, `SELECT count("${t.silence.field}") FROM "telemetry" WHERE $timeFilter`),
+        reduce('B', 'A', 'last'),
+        threshold('C', 'B', { type: 'lt', params: [1] }),
+      ],
+      // No point at all is exactly what this rule is about.
+      noDataState: 'Alerting', execErrState: 'Alerting', for: '0s',
+      labels: { severity: 'critical' },
+      annotations: annotations({
+        summaryEn: `No telemetry from any device for ${p.telemetrySilentAfter.text}`,
+        summaryZh: `${p.telemetrySilentAfter.text} 内没有任何设备上报数据`,
+        descriptionEn: 'The broker, the ingestor or InfluxDB is down, or the ingestor subscribes to the wrong topics (MQTT_TOPICS). Check the Pipeline health dashboard first.',
+        descriptionZh: 'MQTT 服务器、采集服务或 InfluxDB 已停止，或采集服务订阅了错误的主题（MQTT_TOPICS）。请先查看“Pipeline health”看板。',
+      }),
+      dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineMessages, isPaused: false,
+    },
+  ];
+}
+
+export function ruleGroups(t: Thresholds): RuleGroup[] {
+  return [
+    { orgId: 1, name: 'devices', folder: FOLDER, interval: '1m', rules: [offline(t, 'warning'), offline(t, 'critical'), silent(t), ...readings(t)] },
+    { orgId: 1, name: 'pipeline', folder: FOLDER, interval: '1m', rules: pipeline(t) },
+  ];
+}

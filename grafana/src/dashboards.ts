@@ -1,0 +1,390 @@
+/**
+ * The four dashboards, as code. `npm run grafana` writes them to
+ * grafana/dashboards/*.json; a unit test fails when the committed JSON and
+ * this file disagree. Every query is raw InfluxQL over the data model in the
+ * README ("Data model"), filtered by the location / group / device variables
+ * as `=~ /^$var$/` (multi-select and All, which is `.*`).
+ */
+import { DATASOURCE, type Dashboard, type DashboardLink, type FieldDefaults, type FieldOverride, type InfluxTarget, type Panel, type QueryVariable, type Threshold } from './model.ts';
+import type { Thresholds } from './thresholds.ts';
+
+export const DASHBOARD_UIDS = {
+  fleet: 'sensorflow-fleet',
+  telemetry: 'sensorflow-telemetry',
+  presence: 'sensorflow-presence',
+  pipeline: 'sensorflow-pipeline',
+} as const;
+
+/** Panel ids the alert rules link to (`dashboardUid` / `panelId`). */
+export const PANEL_IDS = {
+  fleetDevices: 4,
+  temperature: 1,
+  humidity: 2,
+  battery: 3,
+  presenceTimeline: 1,
+  pipelineRetries: 3,
+  pipelineRejects: 4,
+  pipelineBacklog: 5,
+  pipelineMessages: 1,
+} as const;
+
+// Filters shared by every panel. A tag a point lacks (telemetry of a device
+// with no registry group) compares as "", which `.*` (All) matches.
+const WHERE_PLACE = `"location" =~ /^$location$/ AND "group" =~ /^$group$/ AND "device" =~ /^$device$/`;
+
+const GREEN = 'green';
+const RED = 'red';
+
+function target(refId: string, query: string, options: { format?: 'time_series' | 'table'; alias?: string } = {}): InfluxTarget {
+  return {
+    refId,
+    datasource: DATASOURCE,
+    rawQuery: true,
+    query,
+    resultFormat: options.format ?? 'time_series',
+    ...(options.alias !== undefined && { alias: options.alias }),
+  };
+}
+
+function steps(...list: [number | null, string][]): { mode: 'absolute'; steps: Threshold[] } {
+  return { mode: 'absolute', steps: list.map(([value, color]) => ({ value, color })) };
+}
+
+const legend = (calcs: string[] = []) => ({ displayMode: calcs.length > 0 ? 'table' : 'list', placement: 'bottom', showLegend: true, calcs });
+const tooltip = { mode: 'multi', sort: 'desc' };
+
+interface PanelSpec {
+  id: number;
+  title: string;
+  description: string;
+  grid: [x: number, y: number, w: number, h: number];
+  targets: InfluxTarget[];
+  defaults?: FieldDefaults;
+  overrides?: FieldOverride[];
+  transformations?: Panel['transformations'];
+}
+
+function panel(type: Panel['type'], spec: PanelSpec, options: Record<string, unknown>): Panel {
+  const [x, y, w, h] = spec.grid;
+  return {
+    id: spec.id,
+    type,
+    title: spec.title,
+    description: spec.description,
+    gridPos: { x, y, w, h },
+    datasource: DATASOURCE,
+    targets: spec.targets,
+    options,
+    fieldConfig: { defaults: spec.defaults ?? {}, overrides: spec.overrides ?? [] },
+    ...(spec.transformations !== undefined && { transformations: spec.transformations }),
+  };
+}
+
+function timeseries(spec: PanelSpec, calcs: string[] = ['min', 'max', 'mean', 'lastNotNull'], thresholdsStyle = 'off'): Panel {
+  return panel('timeseries', {
+    ...spec,
+    defaults: {
+      ...spec.defaults,
+      custom: { drawStyle: 'line', lineWidth: 1, fillOpacity: 0, showPoints: 'never', spanNulls: false, thresholdsStyle: { mode: thresholdsStyle } },
+    },
+  }, { legend: legend(calcs), tooltip });
+}
+
+function stat(spec: PanelSpec): Panel {
+  return panel('stat', spec, {
+    graphMode: 'none',
+    colorMode: 'background',
+    justifyMode: 'auto',
+    textMode: 'value',
+    wideLayout: true,
+    showPercentChange: false,
+    percentChangeColorMode: 'standard',
+    orientation: 'auto',
+    reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+  });
+}
+
+function stateTimeline(spec: PanelSpec): Panel {
+  return panel('state-timeline', {
+    ...spec,
+    defaults: { ...spec.defaults, custom: { fillOpacity: 80, lineWidth: 0, spanNulls: false } },
+  }, { showValue: 'never', rowHeight: 0.9, mergeValues: true, alignValue: 'left', legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] }, tooltip: { mode: 'single', sort: 'none' } });
+}
+
+function table(spec: PanelSpec, sortBy: { displayName: string; desc: boolean }[] = []): Panel {
+  return panel('table', spec, { frameIndex: 0, showHeader: true, cellHeight: 'sm', sortBy });
+}
+
+function bargauge(spec: PanelSpec): Panel {
+  return panel('bargauge', spec, {
+    displayMode: 'basic',
+    valueMode: 'color',
+    namePlacement: 'auto',
+    showUnfilled: true,
+    sizing: 'auto',
+    minVizWidth: 8,
+    minVizHeight: 16,
+    maxVizHeight: 300,
+    orientation: 'horizontal',
+    legend: { displayMode: 'list', placement: 'bottom', showLegend: false, calcs: [] },
+    reduceOptions: { calcs: ['lastNotNull'], fields: '', values: true },
+  });
+}
+
+function variable(name: string, label: string, description: string, query: string): QueryVariable {
+  return {
+    type: 'query', name, label, description, datasource: DATASOURCE, query, definition: query,
+    refresh: 1, multi: true, includeAll: true, allValue: '.*',
+    current: { text: ['All'], value: ['$__all'] }, options: [], sort: 1, regex: '', hide: 0,
+  };
+}
+
+export const placeVariables: readonly QueryVariable[] = [
+  variable('location', 'Location', 'Where devices are (the topic\'s location level or the registry).',
+    'SHOW TAG VALUES FROM "device_presence" WITH KEY = "location"'),
+  variable('group', 'Group', 'The registry group (DEVICES_FILE); "unknown" for devices not in it.',
+    'SHOW TAG VALUES FROM "device_presence" WITH KEY = "group" WHERE "location" =~ /^$location$/'),
+  variable('device', 'Device', 'Devices at the chosen locations and groups.',
+    'SHOW TAG VALUES FROM "device_presence" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/'),
+];
+
+const instanceVariable = variable('instance', 'Ingestor', 'Ingestor instances (their MQTT client id).', 'SHOW TAG VALUES FROM "ingestor_stats" WITH KEY = "instance"');
+
+const links: DashboardLink[] = [{
+  title: 'sensorflow', type: 'dashboards', icon: 'dashboard', tooltip: 'The other sensorflow dashboards, same time range and filters',
+  tags: ['sensorflow'], asDropdown: false, targetBlank: false, includeVars: true, keepTime: true,
+}];
+
+function dashboard(uid: string, title: string, description: string, variables: readonly QueryVariable[], panels: Panel[]): Dashboard {
+  return {
+    uid, title, description, tags: ['sensorflow'], timezone: 'browser', editable: false, graphTooltip: 1,
+    time: { from: 'now-6h', to: 'now' }, refresh: '30s', schemaVersion: 41, version: 1, links,
+    templating: { list: variables }, annotations: { list: [] }, panels,
+  };
+}
+
+const onlineMappings = [{
+  type: 'value',
+  options: {
+    '0': { text: 'offline', color: RED, index: 0 },
+    '1': { text: 'online', color: GREEN, index: 1 },
+  },
+}];
+
+/** A link from a table's device column to the device's own dashboards. */
+function deviceLinks(): { title: string; url: string }[] {
+  return [
+    { title: 'Presence of ${__value.text}', url: `/d/${DASHBOARD_UIDS.presence}/device-presence?var-device=\${__value.raw}&\${__url_time_range}` },
+    { title: 'Readings of ${__value.text}', url: `/d/${DASHBOARD_UIDS.telemetry}/sensor-telemetry?var-device=\${__value.raw}&\${__url_time_range}` },
+  ];
+}
+
+// ------------------------------------------------------------ Fleet overview
+
+function fleet(t: Thresholds): Dashboard {
+  const lookback = t.presence.lookback.text;
+  // The newest presence event of each device, whatever its source (EMQX
+  // events and last wills are one state) and however old: "now" does not
+  // depend on the time picker.
+  const current = `SELECT last("online") AS "online" FROM "device_presence" WHERE time > now() - ${lookback} AND ${WHERE_PLACE} GROUP BY "device"`;
+  return dashboard(DASHBOARD_UIDS.fleet, 'Fleet overview',
+    'Every device at a glance: how many are online now, which went away in the time range, and a table of each one with its last reading. Click a device to open its presence and readings.',
+    placeVariables, [
+      stat({
+        id: 1, title: 'Online now', grid: [0, 0, 6, 4],
+        description: 'Devices whose newest presence event (EMQX or last will, any age) says online.',
+        targets: [target('A', `SELECT sum("online") AS "online" FROM (${current})`)],
+        defaults: { unit: 'none', decimals: 0, noValue: '0', color: { mode: 'fixed', fixedColor: GREEN } },
+      }),
+      stat({
+        id: 2, title: 'Offline now', grid: [6, 0, 6, 4],
+        description: `Devices whose newest presence event says offline. Alerts fire after ${t.presence.offlineWarningAfter.text} (warning) and ${t.presence.offlineCriticalAfter.text} (critical).`,
+        targets: [target('A', `SELECT count("online") - sum("online") AS "offline" FROM (${current})`)],
+        defaults: { unit: 'none', decimals: 0, noValue: '0', thresholds: steps([null, GREEN], [1, RED]) },
+      }),
+      stat({
+        id: 3, title: 'Went offline in range', grid: [12, 0, 6, 4],
+        description: 'Devices with at least one disconnect or last will in the selected time range (back since or not).',
+        targets: [target('A', `SELECT count("offline") AS "devices" FROM (SELECT min("online") AS "offline" FROM "device_presence" WHERE $timeFilter AND "online" = 0 AND ${WHERE_PLACE} GROUP BY "device")`)],
+        defaults: { unit: 'none', decimals: 0, noValue: '0', thresholds: steps([null, GREEN], [1, 'orange']) },
+      }),
+      stat({
+        id: 5, title: 'Readings in range', grid: [18, 0, 6, 4],
+        description: `Telemetry points (field ${t.silence.field}) received in the selected time range.`,
+        targets: [target('A', `SELECT count("${t.silence.field}") AS "readings" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE}`)],
+        defaults: { unit: 'short', noValue: '0', thresholds: steps([null, RED], [1, GREEN]) },
+      }),
+      table({
+        id: PANEL_IDS.fleetDevices, title: 'Devices', grid: [0, 4, 24, 14],
+        description: 'One row per device: place, state and since when (how long it has been offline), last seen (newest reading), last reading, battery and signal. Device names link to their dashboards.',
+        targets: [
+          target('A', `SELECT last("online") AS "online", "location", "group" FROM "device_presence" WHERE time > now() - ${lookback} AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
+          target('B', `SELECT last("${t.silence.field}") AS "reading" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
+          target('C', `SELECT last("battery") AS "battery" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
+          target('D', `SELECT last("rssi") AS "rssi" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
+        ],
+        transformations: [
+          { id: 'joinByField', options: { byField: 'device', mode: 'outer' } },
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { 'Time 3': true, 'Time 4': true },
+              indexByName: { device: 0, location: 1, group: 2, online: 3, 'Time 1': 4, 'Time 2': 5, reading: 6, battery: 7, rssi: 8 },
+              renameByName: { 'Time 1': 'State since', 'Time 2': 'Last seen', online: 'State', reading: `Last ${t.silence.field}`, battery: 'Battery', rssi: 'Signal' },
+            },
+          },
+        ],
+        overrides: [
+          { matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] },
+          { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: onlineMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
+          // Both time columns ("3 days ago"), whatever names the join gives them.
+          { matcher: { id: 'byType', options: 'time' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
+          { matcher: { id: 'byName', options: 'Battery' }, properties: [{ id: 'unit', value: 'percent' }, { id: 'thresholds', value: steps([null, RED], [t.readings.battery.min, GREEN]) }, { id: 'custom.cellOptions', value: { type: 'color-text' } }] },
+          { matcher: { id: 'byName', options: 'Signal' }, properties: [{ id: 'unit', value: 'dBm' }] },
+        ],
+      }, [{ displayName: 'State', desc: false }]),
+      timeseries({
+        id: 6, title: 'Disconnects', grid: [0, 18, 24, 7],
+        description: 'Disconnects and last wills per interval, all sources together.',
+        targets: [target('A', `SELECT count("online") AS "disconnects" FROM "device_presence" WHERE $timeFilter AND "online" = 0 AND ${WHERE_PLACE} GROUP BY time($__interval) fill(0)`)],
+        defaults: { unit: 'short', decimals: 0 },
+      }, ['sum']),
+    ]);
+}
+
+// --------------------------------------------------------- Sensor telemetry
+
+function perDevice(id: number, title: string, field: string, unit: string, grid: PanelSpec['grid'], thresholds: { mode: 'absolute'; steps: Threshold[] }, description: string): Panel {
+  return timeseries({
+    id, title, grid, description,
+    targets: [target('A', `SELECT mean("${field}") FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "device" fill(none)`, { alias: '$tag_device' })],
+    defaults: { unit, thresholds },
+  }, ['min', 'max', 'mean', 'lastNotNull'], 'line+area');
+}
+
+function telemetry(t: Thresholds): Dashboard {
+  const { temperature, humidity, battery } = t.readings;
+  return dashboard(DASHBOARD_UIDS.telemetry, 'Sensor telemetry',
+    'Readings per device and per location over time, with the out-of-range bands the alert rules use (grafana/thresholds.yaml).',
+    placeVariables, [
+      perDevice(PANEL_IDS.temperature, 'Temperature per device', 'temperature', 'celsius', [0, 0, 12, 9],
+        steps([null, 'blue'], [temperature.min, GREEN], [temperature.max, RED]),
+        `Mean per interval. Outside ${temperature.min}–${temperature.max} °C for ${temperature.for.text} raises an alert.`),
+      perDevice(PANEL_IDS.humidity, 'Humidity per device', 'humidity', 'humidity', [12, 0, 12, 9],
+        steps([null, 'orange'], [humidity.min, GREEN], [humidity.max, 'orange']),
+        `Mean per interval. Outside ${humidity.min}–${humidity.max} %RH for ${humidity.for.text} raises an alert.`),
+      perDevice(PANEL_IDS.battery, 'Battery per device', 'battery', 'percent', [0, 9, 12, 8],
+        steps([null, RED], [battery.min, GREEN]),
+        `Below ${battery.min} % for ${battery.for.text} raises an alert.`),
+      perDevice(4, 'Signal per device', 'rssi', 'dBm', [12, 9, 12, 8], steps([null, RED], [-90, 'orange'], [-75, GREEN]),
+        'Received signal strength reported by the device.'),
+      timeseries({
+        id: 5, title: 'Temperature per location: min / mean / max', grid: [0, 17, 24, 9],
+        description: 'Across the devices of each location, per interval.',
+        targets: [target('A', `SELECT min("temperature") AS "min", mean("temperature") AS "mean", max("temperature") AS "max" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "location" fill(none)`, { alias: '$tag_location $col' })],
+        defaults: { unit: 'celsius', thresholds: steps([null, 'blue'], [temperature.min, GREEN], [temperature.max, RED]) },
+      }, ['min', 'max', 'mean'], 'line'),
+      table({
+        id: 6, title: 'Min / mean / max per device in range', grid: [0, 26, 24, 9],
+        description: 'Summary of the selected time range, one row per device.',
+        targets: [target('A', `SELECT min("temperature") AS "temperature min", mean("temperature") AS "temperature mean", max("temperature") AS "temperature max", min("humidity") AS "humidity min", max("humidity") AS "humidity max", min("battery") AS "battery min" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device", "location"`, { format: 'table' })],
+        defaults: { decimals: 1 },
+        transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
+        overrides: [{ matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] }],
+      }, [{ displayName: 'temperature max', desc: true }]),
+    ]);
+}
+
+// ----------------------------------------------------------- Device presence
+
+function presence(t: Thresholds): Dashboard {
+  return dashboard(DASHBOARD_UIDS.presence, 'Device presence',
+    'When each device was online, why it went away, and which devices flap. EMQX events and last wills are one state: the newest event wins, whatever its source.',
+    placeVariables, [
+      stateTimeline({
+        id: PANEL_IDS.presenceTimeline, title: 'Online / offline per device', grid: [0, 0, 24, 10],
+        description: 'The newest presence event per interval, carried forward. A device with no event in the range has no bar: its current state is in the Fleet overview table.',
+        targets: [target('A', `SELECT last("online") FROM "device_presence" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "device" fill(previous)`, { alias: '$tag_device' })],
+        defaults: { mappings: onlineMappings, color: { mode: 'thresholds' }, thresholds: steps([null, RED], [1, GREEN]) },
+      }),
+      bargauge({
+        id: 2, title: 'Flapping devices (most reconnects)', grid: [0, 10, 12, 9],
+        description: 'The ten devices that connected most often in the range.',
+        targets: [target('A', `SELECT top("connects", "device", 10) AS "connects" FROM (SELECT count("online") AS "connects" FROM "device_presence" WHERE $timeFilter AND "online" = 1 AND ${WHERE_PLACE} GROUP BY "device")`, { format: 'table' })],
+        defaults: { unit: 'short', decimals: 0, displayName: '${__field.labels.device}', thresholds: steps([null, GREEN], [5, 'orange'], [20, RED]) },
+        transformations: [{ id: 'rowsToFields', options: { mappings: [{ fieldName: 'device', handlerKey: 'field.name' }, { fieldName: 'connects', handlerKey: 'field.value' }] } }],
+      }),
+      timeseries({
+        id: 3, title: 'Presence events by source', grid: [12, 10, 12, 9],
+        description: 'Events per interval from EMQX (`emqx`), last wills and births (`lwt`) and Sparkplug (`sparkplug`).',
+        targets: [target('A', `SELECT count("online") FROM "device_presence" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "source" fill(0)`, { alias: '$tag_source' })],
+        defaults: { unit: 'short', decimals: 0 },
+      }, ['sum']),
+      table({
+        id: 4, title: 'Disconnects and their reasons', grid: [0, 19, 24, 10],
+        description: `Every disconnect in the range, newest first, with the reason (EMQX: normal, tcp_closed, keepalive_timeout, kicked, …; last will: the payload's reason) and its source. Lookback for "now": ${t.presence.lookback.text}.`,
+        targets: [target('A', `SELECT "device", "location", "group", "source", "reason" FROM "device_presence" WHERE $timeFilter AND "online" = 0 AND ${WHERE_PLACE} ORDER BY time DESC LIMIT 500`, { format: 'table' })],
+        overrides: [{ matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] }],
+      }),
+    ]);
+}
+
+// ----------------------------------------------------------- Pipeline health
+
+function pipeline(t: Thresholds): Dashboard {
+  const where = `$timeFilter AND "instance" =~ /^$instance$/`;
+  const rate = (field: string, per: string) =>
+    `SELECT non_negative_derivative(max("${field}"), ${per}) FROM "ingestor_stats" WHERE ${where} GROUP BY time($__interval), "instance" fill(none)`;
+  return dashboard(DASHBOARD_UIDS.pipeline, 'Pipeline health',
+    'The ingestor itself, per instance (ingestor_stats every STATS_INTERVAL_MS) and what it refused (ingest_rejects).',
+    [instanceVariable], [
+      timeseries({
+        id: PANEL_IDS.pipelineMessages, title: 'Messages in / points written per second', grid: [0, 0, 12, 8],
+        description: 'Messages taken from the broker and points InfluxDB confirmed, per second.',
+        targets: [
+          target('A', rate('messages_in', '1s'), { alias: 'messages in $tag_instance' }),
+          target('B', rate('points_written', '1s'), { alias: 'points written $tag_instance' }),
+        ],
+        defaults: { unit: 'ops' },
+      }, ['mean', 'max']),
+      timeseries({
+        id: 2, title: 'MQTT connected', grid: [12, 0, 12, 8],
+        description: '1 while the ingestor is connected to the broker.',
+        targets: [target('A', `SELECT last("mqtt_connected") FROM "ingestor_stats" WHERE ${where} GROUP BY time($__interval), "instance" fill(previous)`, { alias: '$tag_instance' })],
+        defaults: { unit: 'bool_on_off', min: 0, max: 1, thresholds: steps([null, RED], [1, GREEN]) },
+      }, ['min']),
+      timeseries({
+        id: PANEL_IDS.pipelineRetries, title: 'Write retries per minute', grid: [0, 8, 12, 8],
+        description: `Write requests to InfluxDB that will be retried. More than ${t.pipeline.writeRetriesMax} in ${t.pipeline.window.text} raises an alert.`,
+        targets: [target('A', rate('write_retries', '1m'), { alias: '$tag_instance' })],
+        defaults: { unit: 'short' },
+      }, ['sum', 'max']),
+      timeseries({
+        id: PANEL_IDS.pipelineRejects, title: 'Rejects by reason', grid: [12, 8, 12, 8],
+        description: `Messages that yielded no point, by reason (recorded at most 50 a second). More than ${t.pipeline.rejectsMax} in ${t.pipeline.window.text} raises an alert.`,
+        targets: [target('A', `SELECT count("error") FROM "ingest_rejects" WHERE $timeFilter GROUP BY time($__interval), "reason" fill(0)`, { alias: '$tag_reason' })],
+        defaults: { unit: 'short', decimals: 0 },
+      }, ['sum']),
+      timeseries({
+        id: PANEL_IDS.pipelineBacklog, title: 'Write-ahead log backlog', grid: [0, 16, 12, 8],
+        description: `Bytes in the log not yet confirmed by InfluxDB, and the log's size on disk. Above ${t.pipeline.backlogMaxBytes} bytes for ${t.pipeline.backlogFor.text} raises an alert.`,
+        targets: [target('A', `SELECT max("backlog_bytes") AS "backlog", max("wal_bytes") AS "log size" FROM "ingestor_stats" WHERE ${where} GROUP BY time($__interval), "instance" fill(none)`, { alias: '$col $tag_instance' })],
+        defaults: { unit: 'bytes', thresholds: steps([null, GREEN], [t.pipeline.backlogMaxBytes, RED]) },
+      }, ['max', 'lastNotNull'], 'line'),
+      stat({
+        id: 6, title: 'Points refused by InfluxDB', grid: [12, 16, 12, 8],
+        description: 'Points InfluxDB refused for good since each instance started (type conflicts, retention): see the ingestor log for the lines.',
+        targets: [target('A', `SELECT last("points_rejected_by_influx") FROM "ingestor_stats" WHERE ${where} GROUP BY "instance"`, { alias: '$tag_instance' })],
+        defaults: { unit: 'short', decimals: 0, noValue: '0', thresholds: steps([null, GREEN], [1, 'orange']) },
+      }),
+      table({
+        id: 7, title: 'Recent rejects', grid: [0, 24, 24, 9],
+        description: 'The newest rejected messages: topic, reason, error and the first bytes of the payload.',
+        targets: [target('A', `SELECT "reason", "route", "topic", "error", "payload" FROM "ingest_rejects" WHERE $timeFilter ORDER BY time DESC LIMIT 100`, { format: 'table' })],
+      }),
+    ]);
+}
+
+export function dashboards(t: Thresholds): Dashboard[] {
+  return [fleet(t), telemetry(t), presence(t), pipeline(t)];
+}

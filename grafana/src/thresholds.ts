@@ -1,0 +1,116 @@
+/**
+ * grafana/thresholds.yaml, read and checked: the one file a user edits to
+ * change what the alert rules (and the dashboards' bands) call abnormal.
+ * Pure: text in, typed thresholds out, or a ThresholdsError naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+export const THRESHOLDS_FILE = join(import.meta.dirname, '..', 'thresholds.yaml');
+
+export class ThresholdsError extends Error {}
+
+/** A duration as Grafana writes it (`for`, relative ranges): `30s`, `5m`, `1h`, `30d`. */
+export interface Duration {
+  readonly text: string;
+  readonly seconds: number;
+}
+
+export interface Thresholds {
+  readonly presence: { readonly offlineWarningAfter: Duration; readonly offlineCriticalAfter: Duration; readonly lookback: Duration };
+  readonly silence: { readonly after: Duration; readonly field: string; readonly lookback: Duration };
+  readonly readings: {
+    readonly temperature: { readonly min: number; readonly max: number; readonly for: Duration };
+    readonly humidity: { readonly min: number; readonly max: number; readonly for: Duration };
+    readonly battery: { readonly min: number; readonly for: Duration };
+  };
+  readonly pipeline: {
+    readonly window: Duration;
+    readonly writeRetriesMax: number;
+    readonly rejectsMax: number;
+    readonly backlogMaxBytes: number;
+    readonly backlogFor: Duration;
+    readonly statsSilentAfter: Duration;
+    readonly telemetrySilentAfter: Duration;
+  };
+}
+
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+export function parseDuration(key: string, raw: unknown): Duration {
+  const match = typeof raw === 'string' ? /^(\d+)(s|m|h|d)$/.exec(raw.trim()) : null;
+  if (match === null) throw new ThresholdsError(`${key}: expected a duration such as 30s, 5m, 1h or 30d, got ${JSON.stringify(raw)}`);
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS];
+  if (seconds <= 0) throw new ThresholdsError(`${key}: must be longer than 0, got ${JSON.stringify(raw)}`);
+  return { text: `${match[1]}${match[2]}`, seconds };
+}
+
+function section(document: unknown, key: string): Record<string, unknown> {
+  const value = (document as Record<string, unknown> | null)?.[key];
+  if (typeof value !== 'object' || value === null) throw new ThresholdsError(`${key}: expected a mapping`);
+  return value as Record<string, unknown>;
+}
+
+function number(key: string, raw: unknown): number {
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) throw new ThresholdsError(`${key}: expected a number, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function name(key: string, raw: unknown): string {
+  // Goes into InfluxQL as a double-quoted identifier.
+  if (typeof raw !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(raw)) throw new ThresholdsError(`${key}: expected a field name (letters, digits, _), got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function range(key: string, raw: Record<string, unknown>): { min: number; max: number; for: Duration } {
+  const min = number(`${key}.min`, raw.min);
+  const max = number(`${key}.max`, raw.max);
+  if (min >= max) throw new ThresholdsError(`${key}: min (${min}) must be below max (${max})`);
+  return { min, max, for: parseDuration(`${key}.for`, raw.for) };
+}
+
+export function parseThresholds(text: string): Thresholds {
+  let document: unknown;
+  try {
+    document = parse(text);
+  } catch (error) {
+    throw new ThresholdsError(`not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const presence = section(document, 'presence');
+  const silence = section(document, 'silence');
+  const readings = section(document, 'readings');
+  const pipeline = section(document, 'pipeline');
+  const warning = parseDuration('presence.offline_warning_after', presence.offline_warning_after);
+  const critical = parseDuration('presence.offline_critical_after', presence.offline_critical_after);
+  const lookback = parseDuration('presence.lookback', presence.lookback);
+  if (critical.seconds <= warning.seconds) throw new ThresholdsError('presence.offline_critical_after: must be longer than offline_warning_after');
+  if (lookback.seconds <= critical.seconds) throw new ThresholdsError('presence.lookback: must be longer than offline_critical_after');
+  const battery = section(readings, 'battery');
+  return {
+    presence: { offlineWarningAfter: warning, offlineCriticalAfter: critical, lookback },
+    silence: {
+      after: parseDuration('silence.after', silence.after),
+      field: name('silence.field', silence.field),
+      lookback: parseDuration('silence.lookback', silence.lookback),
+    },
+    readings: {
+      temperature: range('readings.temperature', section(readings, 'temperature')),
+      humidity: range('readings.humidity', section(readings, 'humidity')),
+      battery: { min: number('readings.battery.min', battery.min), for: parseDuration('readings.battery.for', battery.for) },
+    },
+    pipeline: {
+      window: parseDuration('pipeline.window', pipeline.window),
+      writeRetriesMax: number('pipeline.write_retries_max', pipeline.write_retries_max),
+      rejectsMax: number('pipeline.rejects_max', pipeline.rejects_max),
+      backlogMaxBytes: number('pipeline.backlog_max_bytes', pipeline.backlog_max_bytes),
+      backlogFor: parseDuration('pipeline.backlog_for', pipeline.backlog_for),
+      statsSilentAfter: parseDuration('pipeline.stats_silent_after', pipeline.stats_silent_after),
+      telemetrySilentAfter: parseDuration('pipeline.telemetry_silent_after', pipeline.telemetry_silent_after),
+    },
+  };
+}
+
+export function loadThresholds(file = THRESHOLDS_FILE): Thresholds {
+  return parseThresholds(readFileSync(file, 'utf8'));
+}

@@ -1,0 +1,421 @@
+/**
+ * What Grafana does with our dashboards and alert rules, done here so the
+ * tests can run it against a real InfluxDB (Grafana itself cannot run on
+ * these machines). Each piece follows Grafana's source:
+ * - provisioning values: `$VAR`/`${VAR}` expansion with `$$` as a literal `$`
+ *   (pkg/services/provisioning/values/values.go, Go's os.ExpandEnv);
+ * - panel queries: template variables (multi-value as `(a|b)` with regex
+ *   escaping, All as the variable's allValue), then the InfluxQL backend's
+ *   `$timeFilter` (`time >= {from}ms and time <= {to}ms`), `$__interval`,
+ *   `$__interval_ms` and `$interval` (pkg/tsdb/influxdb/influxql);
+ * - alert rules: each query over its relativeTimeRange, one series per value
+ *   column and GROUP BY tag set (the tags become labels), then server-side
+ *   expressions: reduce (last/mean/min/max/sum/count, dropNN), threshold
+ *   (gt/lt/within_range/outside_range) and math, joining series whose labels
+ *   are equal or one a subset of the other (pkg/expr/mathexp union), and the
+ *   `for` state machine (Normal → Pending → Alerting).
+ */
+
+// ------------------------------------------------------- provisioning values
+
+const SPECIAL = new Set(['*', '#', '$', '@', '!', '?', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+const isNameChar = (c: string): boolean => /[A-Za-z0-9_]/.test(c);
+
+/** Go's os.Expand with a map: `$NAME`, `${NAME}`; bad syntax is eaten, a lone `$` kept. */
+function goExpand(s: string, env: Readonly<Record<string, string | undefined>>): string {
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === '$' && i + 1 < s.length) {
+      const rest = s.slice(i + 1);
+      let name = '';
+      let width = 0;
+      if (rest[0] === '{') {
+        if (rest.length > 2 && SPECIAL.has(rest[1]!) && rest[2] === '}') {
+          name = rest[1]!;
+          width = 3;
+        } else {
+          const close = rest.indexOf('}');
+          if (close === -1) width = 1; // "${" with no end: eaten
+          else if (close === 1) width = 2; // "${}": eaten
+          else {
+            name = rest.slice(1, close);
+            width = close + 1;
+          }
+        }
+      } else if (SPECIAL.has(rest[0]!)) {
+        name = rest[0]!;
+        width = 1;
+      } else {
+        while (width < rest.length && isNameChar(rest[width]!)) width += 1;
+        name = rest.slice(0, width);
+      }
+      if (name === '' && width > 0) {
+        // invalid syntax: eaten
+      } else if (name === '') {
+        out += '$';
+      } else {
+        out += env[name] ?? '';
+      }
+      i += 1 + width;
+    } else {
+      out += s[i];
+      i += 1;
+    }
+  }
+  return out;
+}
+
+/** Grafana's interpolateValue: `$$` is a literal `$`, the rest goes through os.ExpandEnv. */
+export function expandProvisioningValue(value: string, env: Readonly<Record<string, string | undefined>>): string {
+  return value.split('$$').map((part) => goExpand(part, env)).join('$');
+}
+
+/** Only `${VAR}` (rule annotations: ValueWithBracedVars). */
+export function expandBracedVars(value: string, env: Readonly<Record<string, string | undefined>>): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => env[name] ?? '');
+}
+
+// ----------------------------------------------------------- panel queries
+
+export interface VariableValue {
+  /** Selected values; ignored when `all`. */
+  readonly values: readonly string[];
+  readonly all?: boolean;
+  readonly allValue?: string;
+}
+
+/** The Influx datasource's regex escaping of a multi-value variable's values. */
+export function influxRegexEscape(value: string): string {
+  return value.replace(/[\\^$*+?.()|{}[\]/]/g, (c) => `\\${c}`);
+}
+
+function variableText(value: VariableValue): string {
+  if (value.all === true) return value.allValue ?? `(${value.values.map(influxRegexEscape).join('|')})`;
+  const escaped = value.values.map(influxRegexEscape);
+  return escaped.length === 1 ? escaped[0]! : `(${escaped.join('|')})`;
+}
+
+/** Grafana's kbn.roundInterval: the "nice" interval near (to - from) / maxDataPoints. */
+export function roundInterval(ms: number): number {
+  const table: [number, number][] = [
+    [15, 10], [35, 20], [75, 50], [150, 100], [350, 200], [750, 500], [1500, 1000], [3500, 2000], [7500, 5000],
+    [12500, 10000], [17500, 15000], [25000, 20000], [45000, 30000], [90000, 60000], [210000, 120000],
+    [450000, 300000], [750000, 600000], [1050000, 900000], [1500000, 1200000], [2700000, 1800000],
+    [5400000, 3600000], [9000000, 7200000], [16200000, 10800000], [32400000, 21600000], [86400000, 43200000],
+    [604800000, 86400000], [1814400000, 604800000], [3628800000, 2592000000],
+  ];
+  for (const [limit, value] of table) if (ms <= limit) return value;
+  return 31536000000;
+}
+
+export function intervalText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+export interface PanelQueryContext {
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** The datasource's "Min time interval" (timeInterval: 10s in influxdb.yaml). */
+  readonly minIntervalMs?: number;
+  readonly maxDataPoints?: number;
+  readonly variables: Readonly<Record<string, VariableValue>>;
+}
+
+export function panelIntervalMs(context: PanelQueryContext): number {
+  const raw = roundInterval((context.toMs - context.fromMs) / (context.maxDataPoints ?? 1000));
+  return Math.max(raw, context.minIntervalMs ?? 10_000);
+}
+
+/** Template variables as the frontend interpolates them before the query leaves the browser. */
+export function interpolateVariables(query: string, variables: Readonly<Record<string, VariableValue>>): string {
+  return query.replace(/\$\{(\w+)\}|\[\[(\w+)\]\]|\$(\w+)/g, (match, braced?: string, bracketed?: string, plain?: string) => {
+    const name = braced ?? bracketed ?? plain!;
+    const value = variables[name];
+    return value === undefined ? match : variableText(value);
+  });
+}
+
+/** The InfluxQL backend's macros. */
+export function renderMacros(query: string, fromMs: number, toMs: number, intervalMs: number): string {
+  const text = intervalText(intervalMs);
+  return query
+    .replaceAll('$timeFilter', `time >= ${Math.trunc(fromMs)}ms and time <= ${Math.trunc(toMs)}ms`)
+    .replaceAll('$__interval_ms', String(intervalMs))
+    .replaceAll('$__interval', text)
+    .replaceAll('$interval', text);
+}
+
+export function renderPanelQuery(query: string, context: PanelQueryContext): string {
+  return renderMacros(interpolateVariables(query, context.variables), context.fromMs, context.toMs, panelIntervalMs(context));
+}
+
+// ---------------------------------------------------------------- InfluxDB
+
+export interface InfluxSeries {
+  readonly name: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly columns: readonly string[];
+  readonly values: readonly (readonly unknown[])[];
+}
+
+/** Runs one InfluxQL statement; throws with InfluxDB's message if it does not parse or fails. */
+export async function runInfluxQL(url: string, db: string, query: string): Promise<InfluxSeries[]> {
+  const response = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: query, db, epoch: 'ms' }) });
+  const body = (await response.json()) as { error?: string; results?: { error?: string; series?: InfluxSeries[] }[] };
+  if (!response.ok || body.error !== undefined) throw new Error(`InfluxQL failed: ${body.error ?? response.status}: ${query}`);
+  const result = body.results?.[0];
+  if (result?.error !== undefined) throw new Error(`InfluxQL failed: ${result.error}: ${query}`);
+  return (result?.series ?? []).map((series) => ({ ...series, tags: series.tags ?? {} }));
+}
+
+// --------------------------------------------------------------- alert rules
+
+export type Labels = Readonly<Record<string, string>>;
+export const labelKey = (labels: Labels): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+
+interface Frame {
+  readonly labels: Labels;
+  readonly points: readonly (number | null)[];
+}
+interface NumberItem {
+  readonly labels: Labels;
+  readonly value: number;
+}
+type Value = { kind: 'series'; frames: Frame[] } | { kind: 'numbers'; items: NumberItem[] } | { kind: 'scalar'; value: number };
+
+export interface RuleData {
+  readonly refId: string;
+  readonly relativeTimeRange: { readonly from: number; readonly to: number };
+  readonly datasourceUid: string;
+  readonly model: Record<string, unknown>;
+}
+
+export interface RuleLike {
+  readonly uid: string;
+  readonly condition: string;
+  readonly data: readonly RuleData[];
+  readonly for: string;
+  readonly noDataState: string;
+}
+
+export interface Evaluation {
+  /** Condition value per label set (non-zero: firing). */
+  readonly instances: ReadonlyMap<string, NumberItem>;
+  /** A query returned no series and the condition has none either. */
+  readonly noData: boolean;
+  /** The InfluxQL each datasource query ran, after rendering. */
+  readonly queries: Readonly<Record<string, string>>;
+}
+
+function framesFromSeries(series: InfluxSeries[]): Frame[] {
+  const frames: Frame[] = [];
+  for (const s of series) {
+    s.columns.forEach((column, index) => {
+      if (column === 'time') return;
+      frames.push({ labels: { ...s.tags }, points: s.values.map((row) => (typeof row[index] === 'number' ? (row[index]) : null)) });
+    });
+  }
+  return frames;
+}
+
+function reduceFrame(points: readonly (number | null)[], reducer: string): number {
+  const values = points.filter((v): v is number => v !== null && !Number.isNaN(v));
+  if (reducer === 'count') return values.length;
+  if (values.length === 0) return Number.NaN;
+  switch (reducer) {
+    case 'last': return values.at(-1)!;
+    case 'sum': return values.reduce((a, b) => a + b, 0);
+    case 'mean': return values.reduce((a, b) => a + b, 0) / values.length;
+    case 'min': return Math.min(...values);
+    case 'max': return Math.max(...values);
+    default: throw new Error(`reducer ${reducer} not supported here`);
+  }
+}
+
+const sameLabels = (a: Labels, b: Labels): boolean => labelKey(a) === labelKey(b);
+const contains = (a: Labels, b: Labels): boolean => Object.entries(b).every(([k, v]) => a[k] === v);
+
+/** pkg/expr/mathexp union: pairs with equal labels, or one side's labels a subset of the other's. */
+function union(a: NumberItem[], b: NumberItem[]): { labels: Labels; a: number; b: number }[] {
+  const pairs: { labels: Labels; a: number; b: number }[] = [];
+  if (a.length === 0 || b.length === 0) return pairs;
+  for (const x of a) {
+    for (const y of b) {
+      const ax = Object.keys(x.labels).length;
+      const by = Object.keys(y.labels).length;
+      let labels: Labels;
+      if (sameLabels(x.labels, y.labels) || ax === 0 || by === 0) labels = ax === 0 ? y.labels : x.labels;
+      else if (ax === by) continue;
+      else if (contains(x.labels, y.labels)) labels = x.labels;
+      else if (contains(y.labels, x.labels)) labels = y.labels;
+      else continue;
+      pairs.push({ labels, a: x.value, b: y.value });
+    }
+  }
+  if (pairs.length === 0 && a.length === 1 && b.length === 1) pairs.push({ labels: {}, a: a[0]!.value, b: b[0]!.value });
+  return pairs;
+}
+
+const BINARY: Record<string, (a: number, b: number) => number> = {
+  '||': (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
+  '&&': (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
+  '==': (a, b) => (a === b ? 1 : 0),
+  '!=': (a, b) => (a !== b ? 1 : 0),
+  '<': (a, b) => (a < b ? 1 : 0),
+  '>': (a, b) => (a > b ? 1 : 0),
+  '<=': (a, b) => (a <= b ? 1 : 0),
+  '>=': (a, b) => (a >= b ? 1 : 0),
+  '+': (a, b) => a + b,
+  '-': (a, b) => a - b,
+  '*': (a, b) => a * b,
+  '/': (a, b) => a / b,
+};
+const PRECEDENCE: string[][] = [['||'], ['&&'], ['==', '!='], ['<', '>', '<=', '>='], ['+', '-'], ['*', '/']];
+
+function applyBinary(op: string, a: Value, b: Value): Value {
+  const f = BINARY[op]!;
+  const items = (v: Value): NumberItem[] | number => {
+    if (v.kind === 'scalar') return v.value;
+    if (v.kind === 'numbers') return v.items;
+    throw new Error('math on an unreduced series is not used by sensorflow rules');
+  };
+  const x = items(a);
+  const y = items(b);
+  if (typeof x === 'number' && typeof y === 'number') return { kind: 'scalar', value: f(x, y) };
+  if (typeof x === 'number') return { kind: 'numbers', items: (y as NumberItem[]).map((i) => ({ labels: i.labels, value: f(x, i.value) })) };
+  if (typeof y === 'number') return { kind: 'numbers', items: x.map((i) => ({ labels: i.labels, value: f(i.value, y) })) };
+  return { kind: 'numbers', items: union(x, y).map((p) => ({ labels: p.labels, value: f(p.a, p.b) })) };
+}
+
+/** A small recursive-descent parser for the math expressions our rules use. */
+export function evaluateMath(expression: string, vars: ReadonlyMap<string, Value>): Value {
+  const tokens = expression.match(/\$\{?\w+\}?|\d+(?:\.\d+)?(?:e[+-]?\d+)?|&&|\|\||==|!=|<=|>=|[<>+\-*/()]/g) ?? [];
+  let position = 0;
+  const parse = (level: number): Value => {
+    if (level === PRECEDENCE.length) {
+      const token = tokens[position++];
+      if (token === '(') {
+        const inner = parse(0);
+        if (tokens[position++] !== ')') throw new Error(`math: missing ) in ${expression}`);
+        return inner;
+      }
+      if (token?.startsWith('$')) {
+        const ref = token.replace(/^\$\{?|\}$/g, '');
+        const value = vars.get(ref);
+        if (value === undefined) throw new Error(`math: unknown ${token} in ${expression}`);
+        return value;
+      }
+      if (token !== undefined && /^\d/.test(token)) return { kind: 'scalar', value: Number(token) };
+      throw new Error(`math: unexpected ${token ?? 'end'} in ${expression}`);
+    }
+    let left = parse(level + 1);
+    while (position < tokens.length && PRECEDENCE[level]!.includes(tokens[position]!)) {
+      const op = tokens[position++]!;
+      left = applyBinary(op, left, parse(level + 1));
+    }
+    return left;
+  };
+  const result = parse(0);
+  if (position !== tokens.length) throw new Error(`math: trailing ${tokens[position]} in ${expression}`);
+  return result;
+}
+
+function thresholdHolds(type: string, params: readonly number[], value: number): boolean {
+  const [a = Number.NaN, b = Number.NaN] = params;
+  switch (type) {
+    case 'gt': return value > a;
+    case 'lt': return value < a;
+    case 'within_range': return value > Math.min(a, b) && value < Math.max(a, b);
+    case 'outside_range': return value < Math.min(a, b) || value > Math.max(a, b);
+    default: throw new Error(`threshold ${type} not supported here`);
+  }
+}
+
+/** Evaluates a rule as Grafana would at `nowMs` against InfluxDB at `url`, database `db`. */
+export async function evaluateRule(rule: RuleLike, url: string, db: string, nowMs: number): Promise<Evaluation> {
+  const vars = new Map<string, Value>();
+  const queries: Record<string, string> = {};
+  let emptyQuery = false;
+  for (const data of rule.data) {
+    const model = data.model;
+    if (data.datasourceUid !== '__expr__') {
+      const intervalMs = typeof model.intervalMs === 'number' ? model.intervalMs : 1000;
+      const query = renderMacros(String(model.query), nowMs - data.relativeTimeRange.from * 1000, nowMs - data.relativeTimeRange.to * 1000, intervalMs);
+      queries[data.refId] = query;
+      const frames = framesFromSeries(await runInfluxQL(url, db, query));
+      if (frames.length === 0) emptyQuery = true;
+      vars.set(data.refId, { kind: 'series', frames });
+      continue;
+    }
+    const input = (ref: unknown): Value => {
+      const value = vars.get(String(ref));
+      if (value === undefined) throw new Error(`${rule.uid}: ${data.refId} refers to unknown ${String(ref)}`);
+      return value;
+    };
+    switch (model.type) {
+      case 'reduce': {
+        const source = input(model.expression);
+        if (source.kind !== 'series') throw new Error(`${rule.uid}: reduce of a non-series`);
+        vars.set(data.refId, { kind: 'numbers', items: source.frames.map((f) => ({ labels: f.labels, value: reduceFrame(f.points, String(model.reducer)) })) });
+        break;
+      }
+      case 'threshold': {
+        const source = input(model.expression);
+        if (source.kind !== 'numbers') throw new Error(`${rule.uid}: threshold of a non-number`);
+        const { evaluator } = (model.conditions as { evaluator: { type: string; params: number[] } }[])[0]!;
+        vars.set(data.refId, { kind: 'numbers', items: source.items.map((i) => ({ labels: i.labels, value: thresholdHolds(evaluator.type, evaluator.params, i.value) ? 1 : 0 })) });
+        break;
+      }
+      case 'math':
+        vars.set(data.refId, evaluateMath(String(model.expression), vars));
+        break;
+      default:
+        throw new Error(`${rule.uid}: expression type ${String(model.type)} not supported here`);
+    }
+  }
+  const condition = vars.get(rule.condition);
+  if (condition === undefined) throw new Error(`${rule.uid}: condition ${rule.condition} is not a refId`);
+  const items = condition.kind === 'numbers' ? condition.items : condition.kind === 'scalar' ? [{ labels: {}, value: condition.value }] : [];
+  const instances = new Map(items.map((i) => [labelKey(i.labels), i] as const));
+  return { instances, noData: instances.size === 0 && emptyQuery, queries };
+}
+
+export const isFiring = (item: NumberItem | undefined): boolean => item !== undefined && !Number.isNaN(item.value) && item.value !== 0;
+
+export function parseForSeconds(text: string): number {
+  const match = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (match === null) throw new Error(`bad duration ${text}`);
+  return Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+export type State = 'Normal' | 'Pending' | 'Alerting';
+
+/**
+ * The rule's state per label set after evaluating it at each of `times`
+ * (ascending): Pending while the condition holds for less than `for`, then
+ * Alerting; Normal (resolved) as soon as it does not hold or the series is gone.
+ * NoData follows noDataState (OK: nothing; Alerting: one instance with no labels).
+ */
+export async function simulate(rule: RuleLike, url: string, db: string, times: readonly number[]): Promise<Map<string, State>> {
+  const forMs = parseForSeconds(rule.for) * 1000;
+  const since = new Map<string, number>();
+  let states = new Map<string, State>();
+  for (const t of times) {
+    const evaluation = await evaluateRule(rule, url, db, t);
+    const firing = new Set([...evaluation.instances].filter(([, item]) => isFiring(item)).map(([key]) => key));
+    if (evaluation.noData && rule.noDataState === 'Alerting') firing.add(labelKey({}));
+    const next = new Map<string, State>();
+    for (const key of firing) {
+      const start = since.get(key) ?? t;
+      since.set(key, start);
+      next.set(key, t - start >= forMs ? 'Alerting' : 'Pending');
+    }
+    for (const key of since.keys()) if (!firing.has(key)) since.delete(key);
+    states = next;
+  }
+  return states;
+}
