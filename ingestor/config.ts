@@ -241,24 +241,26 @@ export const emqxPresenceTopics = (node: string): string[] => [
 /**
  * MQTT_TOPICS, or what the routes need plus the status topic. An empty
  * MQTT_TOPICS (as .env ships it, and compose passes it on) means the default.
- * MQTT_TOPICS replaces the default as a whole (the user may have an ACL that
- * allows only some topics); PRESENCE_EMQX still adds its filters, and a
- * subscription with no presence source is a start-up warning (below).
+ * A value replaces that list as a whole (the user may have an ACL that allows
+ * only some topics); SPARKPLUG and PRESENCE_EMQX still add their filters,
+ * unless the list already reaches those topics (e.g. `spBv1.0/plant-a/#`, to
+ * narrow them). A subscription with no presence source is a start-up warning.
  */
 function topics(env: Env, routes: readonly Route[]): string[] {
   const explicit = optional(env, 'MQTT_TOPICS')?.trim() || undefined;
   const raw = explicit ?? [...new Set([...routeFilters(routes), STATUS_TOPIC_FILTER])].join(',');
   const filters = raw.split(',').map((topic) => topic.trim());
-  if (explicit === undefined && flag(env, 'SPARKPLUG')) filters.push(SPARKPLUG_FILTER);
-  if (flag(env, 'PRESENCE_EMQX')) {
-    for (const topic of emqxPresenceTopics(emqxNode(env))) if (!filters.includes(topic)) filters.push(topic);
-  }
   for (const filter of filters) {
     const problem = topicFilterProblem(filter);
     if (problem !== undefined) {
       throw new ConfigError('MQTT_TOPICS', raw, `expected comma-separated MQTT topic filters, but ${JSON.stringify(filter)} ${problem}`);
     }
   }
+  const addUnlessReached = (wanted: readonly string[]): void => {
+    if (!wanted.some((topic) => filters.some((filter) => filtersOverlap(filter, topic)))) filters.push(...wanted);
+  };
+  if (flag(env, 'SPARKPLUG')) addUnlessReached([SPARKPLUG_FILTER]);
+  if (flag(env, 'PRESENCE_EMQX')) addUnlessReached(emqxPresenceTopics(emqxNode(env)));
   const group = optional(env, 'MQTT_SHARED_GROUP');
   if (group === undefined) return filters;
   if (/[/+#]/.test(group)) {

@@ -123,6 +123,13 @@ describe('loadConfig', () => {
       '$SYS/brokers/emqx@10.0.0.1/clients/+/connected', '$SYS/brokers/emqx@10.0.0.1/clients/+/disconnected',
     ]);
     assert.match(configError({ PRESENCE_EMQX: 'yes' }).message, /^PRESENCE_EMQX="yes": expected one of true, false, 1, 0$/);
+    assert.deepEqual(loadConfig({ MQTT_TOPICS: 'a/b,$SYS/brokers/emqx@1/clients/#', PRESENCE_EMQX: 'true' }, noFiles).mqtt.topics, ['a/b', '$SYS/brokers/emqx@1/clients/#'], 'already reached: not widened');
+  });
+
+  test('SPARKPLUG=true adds spBv1.0/#, to the default list and to MQTT_TOPICS, unless MQTT_TOPICS already reaches Sparkplug', () => {
+    assert.deepEqual(loadConfig({ SPARKPLUG: 'true' }, noFiles).mqtt.topics, ['sensors/+/+/telemetry', 'sensors/+/+/status', 'spBv1.0/#']);
+    assert.deepEqual(loadConfig({ SPARKPLUG: 'true', MQTT_TOPICS: 'sensors/+/+/status' }, noFiles).mqtt.topics, ['sensors/+/+/status', 'spBv1.0/#']);
+    assert.deepEqual(loadConfig({ SPARKPLUG: 'true', MQTT_TOPICS: 'spBv1.0/plant-a/#' }, noFiles).mqtt.topics, ['spBv1.0/plant-a/#']);
   });
 
   test('DEVICES_FILE is parsed at start-up; a bad one names the file and the problem', () => {
