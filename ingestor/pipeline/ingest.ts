@@ -212,8 +212,8 @@ export class Ingest implements MessageSink {
     const verdict = presence.judge(event);
     if (!verdict.apply) return ignore(verdict.why, remember);
     if (event.location !== undefined && event.location !== '') this.#learnLocation(event.device, event.location);
-    const point = presencePoint(event, directory.tagsFor(event.device));
-    const encoded = encodePoints([point]);
+    // Encoded now, even when held: a point that cannot be written is a reject of this message.
+    const encoded = encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
     if (!encoded.ok) return encoded;
     if (this.#mayHold(event, message) && this.#held?.hold(event) === true) {
       log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason }, 'presence event held until the device\'s location is known');
