@@ -137,9 +137,9 @@ async function run(config: Config): Promise<void> {
     log.info({ signal }, 'stopping: no new messages, writing what the log holds');
     clearInterval(statsTimer);
     await source.stop();
-    await ingest.flushHeldPresence();
     const drained = await Promise.race([
-      shipper.drain().then(() => true),
+      // Held presence events first; inside the time limit, since a full log makes the append wait.
+      ingest.flushHeldPresence().then(() => shipper.drain()).then(() => true),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), config.pipeline.shutdownTimeoutMs).unref()),
     ]);
     shipper.stop();
