@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
+import { STATUS_TOPIC_FILTER } from './decoders/presence-status.ts';
 import { SPARKPLUG_FILTER } from './decoders/sparkplug.ts';
 import { DEFAULT_MAX_FUTURE_MS } from './decoders/timestamp.ts';
 import type { Route } from './routes/route.ts';
@@ -75,9 +76,6 @@ export interface RoutingConfig {
   readonly sparkplug: boolean;
 }
 
-/** Device-side presence topics: subscribed to unless MQTT_TOPICS says otherwise. */
-export const STATUS_TOPIC = 'sensors/+/+/status';
-
 export interface DevicesConfig {
   /** From DEVICES_FILE; empty and not strict when unset. */
   readonly registry: Registry;
@@ -87,6 +85,8 @@ export interface DevicesConfig {
   /** Subscribe to EMQX's `$SYS/brokers/{node}/clients/+/connected|disconnected`. */
   readonly emqxPresence: boolean;
   readonly emqxNode: string;
+  /** How long an EMQX presence event of a device with no known location waits for one; 0: never. */
+  readonly presenceHoldMs: number;
 }
 
 export interface Config {
@@ -96,6 +96,8 @@ export interface Config {
   readonly devices: DevicesConfig;
   readonly routing: RoutingConfig;
   readonly logLevel: LogLevel;
+  /** Settings that are valid but probably not what the user wants: logged once at start-up. */
+  readonly warnings: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -137,6 +139,7 @@ export const DEFAULTS = {
   PRESENCE_EMQX: 'false',
   SPARKPLUG: 'false',
   PRESENCE_EMQX_NODE: '+',
+  PRESENCE_HOLD_MS: 5000,
   LOG_LEVEL: 'info',
 } as const;
 
@@ -235,21 +238,29 @@ export const emqxPresenceTopics = (node: string): string[] => [
   `$SYS/brokers/${node}/clients/+/disconnected`,
 ];
 
-/** MQTT_TOPICS, or what the routes need plus the status topic. */
+/**
+ * MQTT_TOPICS, or what the routes need plus the status topic. An empty
+ * MQTT_TOPICS (as .env ships it, and compose passes it on) means the default.
+ * A value replaces that list as a whole (the user may have an ACL that allows
+ * only some topics); SPARKPLUG and PRESENCE_EMQX still add their filters,
+ * unless the list already reaches those topics (e.g. `spBv1.0/plant-a/#`, to
+ * narrow them). A subscription with no presence source is a start-up warning.
+ */
 function topics(env: Env, routes: readonly Route[]): string[] {
-  const explicit = optional(env, 'MQTT_TOPICS');
-  const raw = explicit ?? [...new Set([...routeFilters(routes), STATUS_TOPIC])].join(',');
+  const explicit = optional(env, 'MQTT_TOPICS')?.trim() || undefined;
+  const raw = explicit ?? [...new Set([...routeFilters(routes), STATUS_TOPIC_FILTER])].join(',');
   const filters = raw.split(',').map((topic) => topic.trim());
-  if (explicit === undefined && flag(env, 'SPARKPLUG')) filters.push(SPARKPLUG_FILTER);
-  if (flag(env, 'PRESENCE_EMQX')) {
-    for (const topic of emqxPresenceTopics(emqxNode(env))) if (!filters.includes(topic)) filters.push(topic);
-  }
   for (const filter of filters) {
     const problem = topicFilterProblem(filter);
     if (problem !== undefined) {
       throw new ConfigError('MQTT_TOPICS', raw, `expected comma-separated MQTT topic filters, but ${JSON.stringify(filter)} ${problem}`);
     }
   }
+  const addUnlessReached = (wanted: readonly string[]): void => {
+    if (!wanted.some((topic) => filters.some((filter) => filtersOverlap(filter, topic)))) filters.push(...wanted);
+  };
+  if (flag(env, 'SPARKPLUG')) addUnlessReached([SPARKPLUG_FILTER]);
+  if (flag(env, 'PRESENCE_EMQX')) addUnlessReached(emqxPresenceTopics(emqxNode(env)));
   const group = optional(env, 'MQTT_SHARED_GROUP');
   if (group === undefined) return filters;
   if (/[/+#]/.test(group)) {
@@ -348,9 +359,49 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     learnedFile: text(env, 'DEVICE_DIRECTORY_FILE'),
     emqxPresence: flag(env, 'PRESENCE_EMQX'),
     emqxNode: emqxNode(env),
+    presenceHoldMs: integer(env, 'PRESENCE_HOLD_MS', 0, 600_000),
   };
 
-  return { mqtt, influx, pipeline, devices, routing: routingConfig, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS) };
+  const warnings = [presenceSourceWarning(env, mqtt.topics, devices.emqxPresence)].filter((warning) => warning !== undefined);
+  return { mqtt, influx, pipeline, devices, routing: routingConfig, logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS), warnings };
+}
+
+/** One topic of each presence source, to test the subscription against. */
+const PRESENCE_SAMPLES = [STATUS_TOPIC_FILTER, emqxPresenceTopics('+')[0] as string, 'spBv1.0/+/NDEATH/+'];
+
+/**
+ * Whether some topic matches both filters. `+` and `#` match any level, but
+ * not a first level starting with `$` (MQTT 4.7.2: `#` does not see `$SYS`).
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const left = a.split('/');
+  const right = b.split('/');
+  for (let index = 0; index < Math.max(left.length, right.length); index += 1) {
+    const x = left[index];
+    const y = right[index];
+    const system = index === 0 && (x?.startsWith('$') === true || y?.startsWith('$') === true);
+    if (x === '#' || y === '#') return !system || x === y;
+    if (x === undefined || y === undefined) return false;
+    if (x === '+' || y === '+') {
+      if (system && x !== y) return false;
+      continue;
+    }
+    if (x !== y) return false;
+  }
+  return true;
+}
+
+/**
+ * Device presence is part of the product: dashboards and alerts read it. A
+ * subscription that can receive no presence at all is almost certainly an
+ * MQTT_TOPICS written for telemetry only; say so, once, at start-up.
+ */
+function presenceSourceWarning(env: Env, subscribed: readonly string[], emqxPresence: boolean): string | undefined {
+  if (emqxPresence) return undefined;
+  const filters = subscribed.map((filter) => filter.replace(/^\$share\/[^/]+\//, ''));
+  if (PRESENCE_SAMPLES.some((sample) => filters.some((filter) => filtersOverlap(filter, sample)))) return undefined;
+  return `MQTT_TOPICS=${JSON.stringify(optional(env, 'MQTT_TOPICS') ?? '')} subscribes to no device presence source, so device_presence stays empty and offline alerts never fire: `
+    + `add ${STATUS_TOPIC_FILTER} (device birth and last will), set PRESENCE_EMQX=true (EMQX), or leave MQTT_TOPICS empty to subscribe to what the routes and presence need`;
 }
 
 /** The configuration as it may be logged: secrets reduced to whether they are set. */
@@ -385,6 +436,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       strict: config.devices.registry.strict,
       learnedFile: config.devices.learnedFile,
       emqxPresence: config.devices.emqxPresence,
+      presenceHoldMs: config.devices.presenceHoldMs,
     },
     logLevel: config.logLevel,
   };

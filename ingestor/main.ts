@@ -48,6 +48,7 @@ function readConfig(): Config {
 async function run(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ config: describeConfig(config) }, 'starting');
+  for (const warning of config.warnings) log.warn(warning);
 
   let wal: WriteAheadLog;
   try {
@@ -61,7 +62,7 @@ async function run(config: Config): Promise<void> {
   const rejects = new RejectLog(log);
   const decoder = createRouter(config.routing.routes, { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs });
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
-  const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log, maxFutureMs: config.routing.maxFutureMs });
+  const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log, maxFutureMs: config.routing.maxFutureMs, presenceHoldMs: config.devices.presenceHoldMs });
   const source = new MqttSource(config.mqtt, ingest, log);
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected });
 
@@ -137,7 +138,8 @@ async function run(config: Config): Promise<void> {
     clearInterval(statsTimer);
     await source.stop();
     const drained = await Promise.race([
-      shipper.drain().then(() => true),
+      // Held presence events first; inside the time limit, since a full log makes the append wait.
+      ingest.flushHeldPresence().then(() => shipper.drain()).then(() => true),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), config.pipeline.shutdownTimeoutMs).unref()),
     ]);
     shipper.stop();

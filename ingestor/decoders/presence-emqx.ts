@@ -16,7 +16,7 @@ const MAX_PRESENCE_BYTES = 16 * 1024;
 
 export const isEmqxPresenceTopic = (topic: string): boolean => TOPIC.test(topic);
 
-export function decodeEmqxPresence(message: InboundMessage): { ok: true; event: PresenceEvent } | Rejection {
+export function decodeEmqxPresence(message: InboundMessage, maxFutureMs: number): { ok: true; event: PresenceEvent } | Rejection {
   const kind = TOPIC.exec(message.topic)?.[1];
   if (kind === undefined) return reject('topic_unmatched', 'not an EMQX presence topic');
   const text = payloadText(message.payload, MAX_PRESENCE_BYTES);
@@ -32,7 +32,7 @@ export function decodeEmqxPresence(message: InboundMessage): { ok: true; event: 
   }
   const online = kind === 'connected';
   if (!online && reason !== undefined && typeof reason !== 'string') return reject('bad_presence', '"reason" is not text');
-  const time = resolveTimestampMs(online ? connectedAt : (disconnectedAt ?? ts), message.receivedAtMs);
+  const time = resolveTimestampMs(online ? connectedAt : (disconnectedAt ?? ts), message.receivedAtMs, maxFutureMs);
   if (!time.ok) return time;
   const why = online ? 'connected' : ((reason as string | undefined) ?? 'unknown');
   return {

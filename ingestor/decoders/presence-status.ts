@@ -2,24 +2,31 @@
  * Device-side presence: `sensors/{location}/{device}/status`, retained, set by
  * the device's birth message and its last will. Payloads: `online` / `offline`,
  * `1` / `0`, `true` / `false`, or JSON `{"online": true, "reason": "…", "ts": …}`. Pure.
+ *
+ * The layout lives here only: the default subscription (config.ts) and the
+ * topic match below both come from STATUS_TOPIC_FILTER.
  */
 import type { PresenceEvent } from '../presence/event.ts';
 import { isPlainObject, parseJson, payloadText } from './payload.ts';
 import { resolveTimestampMs } from './timestamp.ts';
 import { reject, type InboundMessage, type Rejection } from './types.ts';
 
+/** The status topics' MQTT filter: `sensors/{location}/{device}/status`. */
+export const STATUS_TOPIC_FILTER = 'sensors/+/+/status';
+const [ROOT, , , LEAF] = STATUS_TOPIC_FILTER.split('/');
+
 const WORDS: Readonly<Record<string, boolean>> = { online: true, offline: false, '1': true, '0': false, true: true, false: false };
 const MAX_STATUS_BYTES = 4096;
 
 export function matchStatusTopic(topic: string): { location: string; device: string } | null {
   const levels = topic.split('/');
-  if (levels.length !== 4 || levels[0] !== 'sensors' || levels[3] !== 'status') return null;
+  if (levels.length !== 4 || levels[0] !== ROOT || levels[3] !== LEAF) return null;
   return { location: levels[1] as string, device: levels[2] as string };
 }
 
-export function decodeStatusPresence(message: InboundMessage): { ok: true; event: PresenceEvent } | Rejection {
+export function decodeStatusPresence(message: InboundMessage, maxFutureMs: number): { ok: true; event: PresenceEvent } | Rejection {
   const captures = matchStatusTopic(message.topic);
-  if (captures === null) return reject('topic_unmatched', 'topic does not match sensors/+/+/status');
+  if (captures === null) return reject('topic_unmatched', `topic does not match ${STATUS_TOPIC_FILTER}`);
   const text = payloadText(message.payload, MAX_STATUS_BYTES);
   if (!text.ok) return text;
   const word = text.text.trim().toLowerCase();
@@ -37,7 +44,19 @@ export function decodeStatusPresence(message: InboundMessage): { ok: true; event
     if (typeof body?.reason === 'string' && body.reason !== '') reason = body.reason;
     rawTime = body?.ts ?? body?.timestamp;
   }
-  const time = resolveTimestampMs(rawTime, message.receivedAtMs);
+  const time = resolveTimestampMs(rawTime, message.receivedAtMs, maxFutureMs);
   if (!time.ok) return time;
-  return { ok: true, event: { device: captures.device, location: captures.location, source: 'lwt', online, atMs: time.ms, reason } };
+  return {
+    ok: true,
+    event: {
+      device: captures.device,
+      location: captures.location,
+      source: 'lwt',
+      online,
+      atMs: time.ms,
+      reason,
+      ...(rawTime !== undefined && { timeFromPayload: true }),
+      ...(message.retained === true && { retained: true }),
+    },
+  };
 }

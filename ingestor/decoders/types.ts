@@ -13,6 +13,13 @@ export interface InboundMessage {
   readonly payload: Buffer;
   /** Epoch ms when the ingestor took the message; the timestamp of last resort. */
   readonly receivedAtMs: number;
+  /**
+   * The broker's RETAIN flag: set when the message is a topic's retained
+   * state sent because we (re)subscribed, not a message published just now.
+   */
+  readonly retained?: boolean;
+  /** The QoS it was delivered with; 0 when unknown. */
+  readonly qos?: 0 | 1 | 2;
 }
 
 /** Short, stable classes of rejection: they become the `reason` tag of `ingest_rejects`. */

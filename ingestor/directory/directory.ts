@@ -4,8 +4,13 @@
  * location in a device's telemetry topic). Presence events carry no location,
  * so this is where a `device_presence` point gets its `location` and `group`.
  *
- * Learned locations are kept in a JSON file, written atomically (temp file +
- * rename) at most once a second and at close, so they survive restarts.
+ * It also remembers the last state each device's status topic said (online
+ * or offline, and when): after a restart the broker re-sends every retained
+ * status, and this is how the pipeline tells a repeat from news.
+ *
+ * Both are kept in a JSON file, written atomically (temp file + rename) at
+ * most once a second and at close, so they survive restarts. A crash loses at
+ * most the last second of what was learned.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -13,6 +18,13 @@ import type { Logger } from 'pino';
 import type { DeviceEntry, Registry } from './registry.ts';
 
 export const UNKNOWN = 'unknown';
+
+/** What a device's status topic said last. */
+export interface KnownStatus {
+  readonly online: boolean;
+  /** The time of that state (the payload's, or when it was received). */
+  readonly atMs: number;
+}
 
 export interface DirectoryTags {
   readonly location: string;
@@ -24,6 +36,7 @@ export interface DirectoryTags {
 export class DeviceDirectory {
   readonly #registry: Registry;
   readonly #learned = new Map<string, string>();
+  readonly #status = new Map<string, KnownStatus>();
   readonly #file: string | undefined;
   readonly #log: Logger;
   #saveTimer: NodeJS.Timeout | undefined;
@@ -43,10 +56,27 @@ export class DeviceDirectory {
     return this.#registry.devices.has(device);
   }
 
+  /** Whether a device's location is known (registry or learned): its points will not say "unknown". */
+  hasLocation(device: string): boolean {
+    return this.#registry.devices.get(device)?.location !== undefined || this.#learned.has(device);
+  }
+
   /** Remembers where a device publishes from; the registry's location, if any, still wins. */
   learnLocation(device: string, location: string): void {
     if (this.#learned.get(device) === location) return;
     this.#learned.set(device, location);
+    this.#scheduleSave();
+  }
+
+  lastStatus(device: string): KnownStatus | undefined {
+    return this.#status.get(device);
+  }
+
+  /** Remembers what a device's status topic said; call once its point (if any) is in the log. */
+  rememberStatus(device: string, status: KnownStatus): void {
+    const known = this.#status.get(device);
+    if (known?.online === status.online && known.atMs === status.atMs) return;
+    this.#status.set(device, { online: status.online, atMs: status.atMs });
     this.#scheduleSave();
   }
 
@@ -69,12 +99,17 @@ export class DeviceDirectory {
       throw error;
     }
     try {
-      const parsed = JSON.parse(content) as { locations?: Record<string, unknown> };
+      const parsed = JSON.parse(content) as { locations?: Record<string, unknown>; status?: Record<string, unknown> };
       for (const [device, location] of Object.entries(parsed.locations ?? {})) {
         if (typeof location === 'string' && location !== '') this.#learned.set(device, location);
       }
+      for (const [device, status] of Object.entries(parsed.status ?? {})) {
+        const { online, atMs } = (status ?? {}) as Record<string, unknown>;
+        if (typeof online === 'boolean' && typeof atMs === 'number' && Number.isFinite(atMs)) this.#status.set(device, { online, atMs });
+      }
     } catch (error) {
-      // A damaged file costs only what it taught us; telemetry teaches it again.
+      // A damaged file costs only what it taught us; telemetry teaches it again,
+      // and each retained status is recorded once more.
       this.#log.warn({ file, error: (error as Error).message }, 'the learned device directory is unreadable; starting it afresh');
     }
   }
@@ -88,7 +123,7 @@ export class DeviceDirectory {
     this.#saveTimer.unref();
   }
 
-  /** Writes the learned locations now (atomically). */
+  /** Writes the learned locations and statuses now (atomically). */
   save(): void {
     if (this.#file === undefined) return;
     clearTimeout(this.#saveTimer);
@@ -96,7 +131,8 @@ export class DeviceDirectory {
     try {
       mkdirSync(dirname(this.#file), { recursive: true });
       const temporary = `${this.#file}.tmp`;
-      writeFileSync(temporary, `${JSON.stringify({ locations: Object.fromEntries(this.#learned) }, null, 1)}\n`);
+      const content = { locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status) };
+      writeFileSync(temporary, `${JSON.stringify(content, null, 1)}\n`);
       renameSync(temporary, this.#file);
     } catch (error) {
       this.#log.error({ file: this.#file, error: (error as Error).message }, 'cannot save the learned device directory');

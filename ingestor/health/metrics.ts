@@ -72,7 +72,7 @@ export function createMetrics(sources: MetricSources): PipelineMetrics {
   counterFrom(registry, 'sensorflow_points_accepted_total', 'Points appended to the write-ahead log', () => stats.pointsAccepted);
   counterFrom(registry, 'sensorflow_points_written_total', 'Points InfluxDB confirmed', () => stats.pointsWritten);
   counterFrom(registry, 'sensorflow_points_rejected_by_influx_total', 'Points InfluxDB refused for good', () => stats.pointsRejectedByInflux);
-  counterFrom(registry, 'sensorflow_presence_ignored_total', 'Presence events that changed nothing (stale, or a session that moved)', () => stats.presenceIgnored);
+  counterFrom(registry, 'sensorflow_presence_ignored_total', 'Presence events that changed nothing (stale, a session that moved, or a retained status already known)', () => stats.presenceIgnored);
   counterFrom(registry, 'sensorflow_write_retries_total', 'Write requests that will be retried', () => stats.writeRetries);
   gaugeFrom(registry, 'sensorflow_wal_bytes', 'Bytes in the write-ahead log', () => wal.totalBytes);
   gaugeFrom(registry, 'sensorflow_wal_segments', 'Segment files in the write-ahead log', () => wal.segmentCount);

@@ -8,7 +8,9 @@
  * then writes the points to the write-ahead log. `accept()` settles when the
  * message may be acknowledged: its lines are in the log, or it was rejected
  * (redelivering it would fail the same way), or it was a presence event that
- * changes nothing (stale, or a session that moved).
+ * changes nothing (stale, a session that moved, or a retained status already
+ * known), or an EMQX presence event (QoS 0, nothing to acknowledge) held
+ * until its device's location is known.
  */
 import type { Logger } from 'pino';
 import { decodeEmqxPresence, isEmqxPresenceTopic } from '../decoders/presence-emqx.ts';
@@ -18,6 +20,8 @@ import { reject, type Decoder, type InboundMessage, type Rejection } from '../de
 import type { DeviceDirectory } from '../directory/directory.ts';
 import type { Point } from '../model/point.ts';
 import type { PresenceEvent } from '../presence/event.ts';
+import { PresenceHold } from '../presence/hold.ts';
+import { judgeRetainedStatus } from '../presence/retained.ts';
 import { presencePoint } from '../presence/to-point.ts';
 import type { PresenceTracker } from '../presence/tracker.ts';
 import type { MessageSink } from '../sources/mqtt.ts';
@@ -36,11 +40,17 @@ export interface IngestStages {
   readonly directory: DeviceDirectory;
   readonly presence: PresenceTracker;
   readonly log: Logger;
-  /** Sparkplug B timestamps beyond this are rejected. */
+  /** Payload timestamps (Sparkplug B, presence) further ahead of the receive time are rejected. */
   readonly maxFutureMs: number;
+  /**
+   * How long an EMQX presence event of a device with no known location waits
+   * for telemetry, a status topic or Sparkplug to name it; 0 never waits.
+   */
+  readonly presenceHoldMs: number;
 }
 
-type Lines = { ok: true; lines: string[] } | Rejection;
+/** `afterLogged` runs once the lines are in the log (or at once when there are none). */
+type Lines = { ok: true; lines: string[]; afterLogged?: () => void } | Rejection;
 
 /** A registered device's extra tags (group, type, registry tags) on its telemetry. */
 export function withRegistryTags(point: Point, directory: DeviceDirectory): Point {
@@ -56,29 +66,69 @@ export function withRegistryTags(point: Point, directory: DeviceDirectory): Poin
  */
 const REJECT_POINTS_PER_SECOND = 50;
 
+/** Bounds the memory of held presence events: about 1 KiB each. Beyond it, events are written at once. */
+export const MAX_HELD_PRESENCE_EVENTS = 10_000;
+
 export class Ingest implements MessageSink {
   readonly #stages: IngestStages;
   readonly #rejectPoints = new RateLimiter(REJECT_POINTS_PER_SECOND, Date.now());
   /** Sparkplug metric names by alias, per edge node and device, from their BIRTH. */
   readonly #sparkplugAliases = new Map<string, Map<string, string>>();
+  /** Presence events waiting for their device's location; undefined when PRESENCE_HOLD_MS=0. */
+  readonly #held: PresenceHold | undefined;
+  /** Held devices whose location the message being decoded named: their events go out with it. */
+  readonly #located: string[] = [];
 
   constructor(stages: IngestStages) {
     this.#stages = stages;
+    this.#held = stages.presenceHoldMs === 0
+      ? undefined
+      : new PresenceHold({ holdMs: stages.presenceHoldMs, maxEvents: MAX_HELD_PRESENCE_EVENTS, onExpire: (events) => void this.#logHeld(events) });
   }
 
   async accept(message: InboundMessage): Promise<void> {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const result = this.#toLines(message);
+    // A rejected message may still have taught a location: its held events then
+    // go out when their time is up, with that location.
+    const located = this.#located.splice(0);
     if (!result.ok) return this.#reject(message, result, result.route ?? 'none');
-    if (result.lines.length === 0) return;
-    try {
-      await wal.append(result.lines);
-    } catch (error) {
-      if (!(error instanceof RecordTooLargeError)) throw error;
-      return this.#reject(message, { reason: 'payload_too_large', error: error.message }, 'none');
+    if (result.lines.length > 0) {
+      try {
+        await wal.append(result.lines);
+      } catch (error) {
+        if (!(error instanceof RecordTooLargeError)) throw error;
+        return this.#reject(message, { reason: 'payload_too_large', error: error.message }, 'none');
+      }
+      stats.pointsAccepted += result.lines.length;
     }
-    stats.pointsAccepted += result.lines.length;
+    result.afterLogged?.();
+    if (located.length > 0 && this.#held !== undefined) await this.#logHeld(located.flatMap((device) => this.#held?.take(device) ?? []));
+  }
+
+  /** Writes every held presence event with what is known now; for shutdown, once no more messages come. */
+  async flushHeldPresence(): Promise<void> {
+    if (this.#held !== undefined) await this.#logHeld(this.#held.takeAll());
+  }
+
+  /** Held presence events → points with the directory's tags as they are now → the log. */
+  async #logHeld(events: readonly PresenceEvent[]): Promise<void> {
+    const { directory, wal, stats, log } = this.#stages;
+    const lines: string[] = [];
+    for (const event of events) {
+      const encoded = encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
+      if (encoded.ok) lines.push(...encoded.lines);
+      else log.warn({ device: event.device, error: encoded.error }, 'a held presence event cannot be written');
+    }
+    if (lines.length === 0) return;
+    try {
+      await wal.append(lines);
+      stats.pointsAccepted += lines.length;
+    } catch (error) {
+      // Not a message's: nobody to refuse. QoS 0 events are lost on this path anyway.
+      log.error({ error: (error as Error).message, events: lines.length }, 'cannot log held presence events; they are lost');
+    }
   }
 
   /** Counts and logs the reject, and records it as an `ingest_rejects` point while the budget allows. */
@@ -93,12 +143,12 @@ export class Ingest implements MessageSink {
 
   #toLines(message: InboundMessage): Lines {
     if (isEmqxPresenceTopic(message.topic)) {
-      const decoded = decodeEmqxPresence(message);
-      return decoded.ok ? this.#presence(decoded.event) : decoded;
+      const decoded = decodeEmqxPresence(message, this.#stages.maxFutureMs);
+      return decoded.ok ? this.#presence(decoded.event, message) : decoded;
     }
     if (matchStatusTopic(message.topic) !== null) {
-      const decoded = decodeStatusPresence(message);
-      return decoded.ok ? this.#presence(decoded.event) : decoded;
+      const decoded = decodeStatusPresence(message, this.#stages.maxFutureMs);
+      return decoded.ok ? this.#presence(decoded.event, message) : decoded;
     }
     const sparkplugTopic = parseSparkplugTopic(message.topic);
     if (sparkplugTopic !== null) return this.#sparkplug(message, sparkplugTopic);
@@ -114,7 +164,7 @@ export class Ingest implements MessageSink {
     if (!data.ok) return { ...data, route: 'sparkplug' };
     // Presence only once the data is good: a rejected message must not move the tracker.
     if (decoded.presence === undefined) return data;
-    const presence = this.#presence(decoded.presence);
+    const presence = this.#presence(decoded.presence, message);
     return presence.ok ? { ok: true, lines: [...data.lines, ...presence.lines] } : { ...presence, route: 'sparkplug' };
   }
 
@@ -132,7 +182,7 @@ export class Ingest implements MessageSink {
       if (device !== undefined && directory.strict && !directory.isKnown(device)) {
         return reject('unknown_device', `device ${JSON.stringify(device)} is not in DEVICES_FILE, which is strict`);
       }
-      if (device !== undefined && location !== undefined && location !== '') directory.learnLocation(device, location);
+      if (device !== undefined && location !== undefined && location !== '') this.#learnLocation(device, location);
       // A layout without a location level: the directory's, or "unknown", never a missing tag.
       const located = device !== undefined && location === undefined ? { ...point, tags: { ...point.tags, location: directory.tagsFor(device).location } } : point;
       points.push(withRegistryTags(located, directory));
@@ -140,18 +190,45 @@ export class Ingest implements MessageSink {
     return encodePoints(points);
   }
 
-  #presence(event: PresenceEvent): Lines {
+  #learnLocation(device: string, location: string): void {
+    this.#stages.directory.learnLocation(device, location);
+    if (this.#held?.has(device) === true) this.#located.push(device);
+  }
+
+  #presence(event: PresenceEvent, message: InboundMessage): Lines {
     const { directory, presence, stats, log } = this.#stages;
     if (directory.strict && !directory.isKnown(event.device)) {
       return reject('unknown_device', `device ${JSON.stringify(event.device)} is not in DEVICES_FILE, which is strict`);
     }
-    const verdict = presence.judge(event);
-    if (!verdict.apply) {
+    const ignore = (why: string, afterLogged?: () => void): Lines => {
       stats.presenceIgnored += 1;
-      log.debug({ device: event.device, source: event.source, reason: event.reason, why: verdict.why }, 'presence event changes nothing');
+      log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason, why }, 'presence event changes nothing');
+      return { ok: true, lines: [], ...(afterLogged && { afterLogged }) };
+    };
+    // After every (re)subscription the broker re-sends each retained status: the known state, not news.
+    if (event.retained === true && judgeRetainedStatus(directory.lastStatus(event.device), event) === 'known') return ignore('retained_known');
+    // What a status topic said is remembered (persistently) once its point is logged.
+    const remember = event.source === 'lwt' ? () => directory.rememberStatus(event.device, { online: event.online, atMs: event.atMs }) : undefined;
+    const verdict = presence.judge(event);
+    if (!verdict.apply) return ignore(verdict.why, remember);
+    if (event.location !== undefined && event.location !== '') this.#learnLocation(event.device, event.location);
+    // Encoded now, even when held: a point that cannot be written is a reject of this message.
+    const encoded = encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
+    if (!encoded.ok) return encoded;
+    if (this.#mayHold(event, message) && this.#held?.hold(event) === true) {
+      log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason }, 'presence event held until the device\'s location is known');
       return { ok: true, lines: [] };
     }
-    if (event.location !== undefined && event.location !== '') directory.learnLocation(event.device, event.location);
-    return encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
+    return { ...encoded, ...(remember && { afterLogged: remember }) };
+  }
+
+  /**
+   * Only EMQX events wait for a location: they come with QoS 0 (no
+   * acknowledgement to delay) and never name one. A device already waiting
+   * keeps its events in order.
+   */
+  #mayHold(event: PresenceEvent, message: InboundMessage): boolean {
+    if (this.#held === undefined || event.source !== 'emqx' || (message.qos ?? 0) !== 0) return false;
+    return this.#held.has(event.device) || !this.#stages.directory.hasLocation(event.device);
   }
 }

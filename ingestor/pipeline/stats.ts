@@ -8,7 +8,7 @@ export interface PipelineStats {
   pointsWritten: number;
   pointsRejectedByInflux: number;
   writeRetries: number;
-  /** Presence events that changed nothing: stale, or a session that moved. */
+  /** Presence events that changed nothing: stale, a session that moved, or a retained status already known. */
   presenceIgnored: number;
 }
 

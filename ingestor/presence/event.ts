@@ -16,4 +16,8 @@ export interface PresenceEvent {
   readonly connectedAtMs?: number;
   /** EMQX `takenover` / `discarded`: the session moved to a new connection; the device did not go away. */
   readonly sessionMoved?: boolean;
+  /** Status topics: `atMs` is the payload's own time, not the receive time. */
+  readonly timeFromPayload?: boolean;
+  /** Status topics: the broker sent the topic's retained state because we subscribed; it may be old news. */
+  readonly retained?: boolean;
 }

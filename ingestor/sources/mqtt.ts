@@ -126,7 +126,7 @@ export class MqttSource {
       return;
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now() }).then(
+    this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos }).then(
       () => done(),
       (error: unknown) => {
         this.#log.error({ topic: packet.topic, error: (error as Error).message }, 'message not accepted; not acknowledging it');

@@ -1,20 +1,25 @@
 /**
  * Device presence through real brokers into real InfluxDB 1.x:
  * - the development broker (EMQX 5 presence events): clean closes, cut-off
- *   sockets, keepalive expiry and takeovers;
- * - Mosquitto: birth messages and last wills on status topics.
+ *   sockets, keepalive expiry and takeovers; a first `connected` that arrives
+ *   before the device's telemetry still gets the real location;
+ * - Mosquitto: birth messages and last wills on status topics; the shipped
+ *   .env subscribes to them; retained statuses re-sent at every restart are
+ *   not new events.
  * The final `device_presence` state of every device is checked: online flag,
- * reason, location and group.
+ * reason, location and group. Steps wait for what they depend on (points in
+ * InfluxDB, ingestor log lines), never for a fixed time.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
+import { parse as parseDotenv } from 'dotenv';
 import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { waitFor } from '../harness/process.ts';
 import { DEV_BROKER_MONITOR, startDevBroker, startInflux1, startMosquitto, type Influx1 } from '../harness/services.ts';
@@ -33,6 +38,37 @@ interface FinalState {
   readonly location: string;
   readonly group: string;
   readonly source: string;
+}
+
+interface PresenceRow {
+  readonly time: number;
+  readonly device: string;
+  readonly online: number;
+  readonly event: string;
+  readonly reason: string;
+  readonly location: string;
+  readonly group: string;
+  readonly source: string;
+}
+
+/** Every device_presence point, oldest first. */
+async function presenceRows(influx: Influx1, db: string): Promise<PresenceRow[]> {
+  return (await influx.query('SELECT * FROM device_presence', db)) as unknown as PresenceRow[];
+}
+
+/**
+ * Waits until every device has at least `count` points that `keep` selects
+ * (a barrier between steps; the final checks are exact); a timeout names the
+ * devices that do not.
+ */
+async function waitForEach(influx: Influx1, db: string, what: string, devices: readonly string[], keep: (row: PresenceRow) => boolean, count: number): Promise<void> {
+  await waitFor(what, async () => {
+    const counts = new Map<string, number>();
+    for (const row of await presenceRows(influx, db)) if (keep(row)) counts.set(row.device, (counts.get(row.device) ?? 0) + 1);
+    const short = devices.filter((device) => (counts.get(device) ?? 0) < count).map((device) => `${device}: ${counts.get(device) ?? 0}`);
+    assert.deepEqual(short, [], `devices with fewer than ${count}`);
+    return true;
+  }, 30_000, 100);
 }
 
 /** The newest device_presence point of every device. */
@@ -104,16 +140,16 @@ describe('device presence', () => {
         await client.publishAsync(`sensors/${locationOf(id)}/${id}/telemetry`, JSON.stringify({ temperature: 20 }), { qos: 1 });
         await client.endAsync();
       }
-      await sleep(300);
+      await waitForEach(influx, 'emqx', 'phase 1: every device connected and left', ids, (row) => row.reason === 'normal', 1);
       // Phase 2: all connect again; then each group goes its way.
       const live = new Map<string, MqttClient>();
       for (const id of ids.slice(0, 18)) live.set(id, await connect(id));
       const silent = [await silentClient(broker.port, ids[18]!), await silentClient(broker.port, ids[19]!)];
-      await sleep(300);
+      await waitForEach(influx, 'emqx', 'phase 2: every device connected again', ids, (row) => row.event === 'connected', 2);
       for (const id of ids.slice(0, 5)) await live.get(id)!.endAsync(); // clean: reason normal
       for (const id of ids.slice(5, 8)) live.get(id)!.stream.destroy(); // cut off: tcp_closed
       for (const id of ids.slice(8, 10)) await connect(id); // taken over by a new connection: still online
-      await sleep(2500); // the two silent clients pass 1.5 × keepalive
+      // The two silent clients are dropped after 1.5 × keepalive; the wait below sees it.
 
       const expected = new Map<string, { online: number; reason: string }>();
       for (const id of ids.slice(0, 5)) expected.set(id, { online: 0, reason: 'normal' });
@@ -136,6 +172,11 @@ describe('device presence', () => {
       assert.deepEqual(takeovers, [], 'a session that moved is never written as offline');
       const ips = await influx.query('SELECT DISTINCT(ip) FROM device_presence', 'emqx');
       assert.deepEqual(ips.map((row) => row.distinct), ['127.0.0.1']);
+      // Every device reported telemetry right after its first connect: no point may say "unknown",
+      // not even that first connected, which reached the ingestor before the telemetry.
+      const rows = await presenceRows(influx, 'emqx');
+      assert.deepEqual(rows.filter((row) => row.location === 'unknown'), []);
+      for (const row of rows) assert.equal(row.location, expectedPlace(row.device).location, `${row.device} ${row.event} at ${row.time}`);
       silent.forEach((close) => close());
       assert.equal(await ingestor.stop(), 0);
       const stopped = ingestor.logLines().find((line) => line.msg === 'stopped') as { stats: { presenceIgnored: number; rejects: object } };
@@ -168,7 +209,7 @@ describe('device presence', () => {
       await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
       const live = new Map<string, MqttClient>();
       for (const id of ids) live.set(id, await connect(id));
-      await sleep(300);
+      await waitForEach(influx, 'lwt', 'every birth message', ids, (row) => row.online === 1, 1);
       for (const id of ids.slice(0, 5)) {
         // A clean stop: say offline, then disconnect (a clean DISCONNECT does not fire the will).
         await live.get(id)!.publishAsync(`sensors/${locationOf(id)}/${id}/status`, JSON.stringify({ online: false, reason: 'shutdown' }), { qos: 1, retain: true });
@@ -200,6 +241,178 @@ describe('device presence', () => {
       assert.equal(await ingestor.stop(), 0);
       const stopped = ingestor.logLines().find((line) => line.msg === 'stopped') as { stats: { rejects: Record<string, number> } };
       assert.deepEqual(stopped.stats.rejects, { bad_presence: 3 });
+    } finally {
+      for (const client of clients) client.end(true);
+      await ingestor.stop();
+      ingestor.cleanup();
+      await broker.stop();
+    }
+  });
+});
+
+describe('presence that dashboards and alerts can trust', () => {
+  let influx: Influx1;
+  let dir: string;
+  before(async () => {
+    influx = await startInflux1();
+    dir = mkdtempSync(join(tmpdir(), 'sensorflow-presence-trust-'));
+  });
+  after(async () => {
+    await influx.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the shipped .env subscribes to status topics: a birth and a last will are recorded', async () => {
+    const broker = await startMosquitto();
+    await influx.query('CREATE DATABASE shipped');
+    const shipped = parseDotenv(readFileSync(join(REPO_ROOT, '.env')));
+    const { INFLUX_TOKEN: _token, ...values } = shipped; // InfluxDB 1.x here runs without auth
+    const ingestor = startIngestor({
+      ...values,
+      // Only where things run differs from the shipped file.
+      MQTT_URL: broker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'shipped', HTTP_PORT: '0',
+      DEVICE_DIRECTORY_FILE: join(dir, 'shipped-devices.json'),
+    });
+    let device: MqttClient | undefined;
+    try {
+      await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
+      const status = 'sensors/dock-2/dev-shipped/status';
+      device = await mqtt.connectAsync(broker.url, { clientId: 'dev-shipped', reconnectPeriod: 0, will: { topic: status, payload: Buffer.from('offline'), qos: 1, retain: true } });
+      await device.publishAsync(status, 'online', { qos: 1, retain: true });
+      await device.publishAsync('sensors/dock-2/dev-shipped/telemetry', JSON.stringify({ temperature: 19.5 }), { qos: 1 });
+      await waitFor('the birth', async () => ((await presenceRows(influx, 'shipped')).length === 1 ? true : undefined), 20_000, 100);
+      device.stream.destroy(); // the broker publishes the will
+      const rows = await waitFor('the last will', async () => {
+        const found = await presenceRows(influx, 'shipped');
+        return found.length === 2 ? found : undefined;
+      }, 20_000, 100);
+      assert.deepEqual(rows.map(({ time: _time, ...row }) => row), [
+        { device: 'dev-shipped', online: 1, event: 'connected', reason: 'status', location: 'dock-2', group: 'unknown', source: 'lwt' },
+        { device: 'dev-shipped', online: 0, event: 'disconnected', reason: 'status', location: 'dock-2', group: 'unknown', source: 'lwt' },
+      ]);
+      assert.equal(ingestor.logLines().filter((line) => line.level === 40 && /MQTT_TOPICS/.test(String(line.msg))).length, 0, 'no presence warning');
+      assert.equal(await ingestor.stop(), 0);
+    } finally {
+      device?.end(true);
+      await ingestor.stop();
+      ingestor.cleanup();
+      await broker.stop();
+    }
+  });
+
+  test('an MQTT_TOPICS without a presence source says so once at start-up', async () => {
+    const broker = await startMosquitto();
+    const ingestor = startIngestor({ MQTT_URL: broker.url, MQTT_TOPICS: 'sensors/+/+/telemetry', INFLUX_URL: influx.url, INFLUX_API: 'v1' });
+    try {
+      await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry']);
+      const warnings = ingestor.logLines().filter((line) => line.level === 40);
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(String(warnings[0]!.msg), /^MQTT_TOPICS="sensors\/\+\/\+\/telemetry" subscribes to no device presence source.*add sensors\/\+\/\+\/status/);
+      assert.equal(await ingestor.stop(), 0);
+    } finally {
+      await ingestor.stop();
+      ingestor.cleanup();
+      await broker.stop();
+    }
+  });
+
+  test('Mosquitto: a retained offline re-sent at each of two restarts stays one point with its original time', async () => {
+    const broker = await startMosquitto();
+    await influx.query('CREATE DATABASE retained');
+    const env = {
+      MQTT_URL: broker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'retained', FLUSH_INTERVAL_MS: '100',
+      DEVICE_DIRECTORY_FILE: join(dir, 'retained-devices.json'), LOG_LEVEL: 'debug',
+    };
+    const clients: MqttClient[] = [];
+    const runs: Ingestor[] = [];
+    const start = async (): Promise<Ingestor> => {
+      const ingestor = startIngestor(env, `ingestor-${runs.length + 1}`);
+      runs.push(ingestor);
+      await waitUntilSubscribed(ingestor, ['sensors/+/+/status']);
+      return ingestor;
+    };
+    try {
+      // dev-b went offline before this ingestor ever ran, and said when.
+      const offlineSince = Date.now() - 3_600_000;
+      const b = await mqtt.connectAsync(broker.url, { clientId: 'dev-b', reconnectPeriod: 0 });
+      await b.publishAsync('sensors/yard/dev-b/status', JSON.stringify({ online: false, reason: 'battery_empty', ts: offlineSince }), { qos: 1, retain: true });
+      await b.endAsync();
+
+      const first = await start();
+      // dev-a: a birth, then its connection is cut and the broker publishes its last will (no time in it).
+      const a = await mqtt.connectAsync(broker.url, { clientId: 'dev-a', reconnectPeriod: 0, will: { topic: 'sensors/lab/dev-a/status', payload: Buffer.from('offline'), qos: 1, retain: true } });
+      clients.push(a);
+      await a.publishAsync('sensors/lab/dev-a/status', 'online', { qos: 1, retain: true });
+      await waitFor('dev-a online', async () => ((await presenceRows(influx, 'retained')).some((row) => row.device === 'dev-a') ? true : undefined), 20_000, 100);
+      a.stream.destroy();
+      const before = await waitFor('dev-a offline and dev-b offline', async () => {
+        const rows = await presenceRows(influx, 'retained');
+        return rows.length === 3 ? rows : undefined;
+      }, 20_000, 100);
+      assert.equal(await first.stop(), 0);
+
+      for (const restart of [1, 2]) {
+        const next = await start();
+        for (const device of ['dev-a', 'dev-b']) {
+          await next.waitForLog(`restart ${restart}: the retained status of ${device} is known`, (line) =>
+            line.msg === 'presence event changes nothing' && line.device === device && line.why === 'retained_known');
+        }
+        assert.equal(await next.stop(), 0);
+        const stopped = next.logLines().find((line) => line.msg === 'stopped') as { stats: { presenceIgnored: number; pointsAccepted: number } };
+        assert.deepEqual([stopped.stats.presenceIgnored, stopped.stats.pointsAccepted], [2, 0], `restart ${restart}`);
+      }
+
+      const after = await presenceRows(influx, 'retained');
+      assert.deepEqual(after, before, 'the restarts added nothing');
+      const offline = after.filter((row) => row.online === 0);
+      assert.deepEqual(offline.map((row) => [row.device, row.reason, row.location]).sort(), [['dev-a', 'status', 'lab'], ['dev-b', 'battery_empty', 'yard']]);
+      assert.equal(offline.find((row) => row.device === 'dev-b')!.time, offlineSince, 'the payload\'s own time, not the receive time');
+    } finally {
+      for (const client of clients) client.end(true);
+      for (const run of runs) {
+        await run.stop();
+        run.cleanup();
+      }
+      await broker.stop();
+    }
+  });
+
+  test('development broker: a device\'s first connected, seen before its telemetry, carries the real location', async () => {
+    const broker = await startDevBroker();
+    await influx.query('CREATE DATABASE hold');
+    const ingestor = startIngestor({
+      MQTT_URL: broker.url, MQTT_USERNAME: DEV_BROKER_MONITOR.username, MQTT_PASSWORD: DEV_BROKER_MONITOR.password,
+      PRESENCE_EMQX: 'true', INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'hold', FLUSH_INTERVAL_MS: '100',
+      DEVICE_DIRECTORY_FILE: join(dir, 'hold-devices.json'), LOG_LEVEL: 'debug',
+      // Long enough that nothing expires during the test: only telemetry or shutdown releases an event.
+      PRESENCE_HOLD_MS: '60000',
+    });
+    const clients: MqttClient[] = [];
+    const held = (device: string) => ingestor.waitForLog(`${device}'s connected held`, (line) =>
+      line.msg === 'presence event held until the device\'s location is known' && line.device === device);
+    try {
+      await waitUntilSubscribed(ingestor, ['$SYS/brokers/+/clients/+/connected', 'sensors/+/+/telemetry']);
+      const fresh = await mqtt.connectAsync(broker.url, { clientId: 'dev-fresh', reconnectPeriod: 0 });
+      clients.push(fresh);
+      await held('dev-fresh'); // the ingestor has the connected event and knows no location yet
+      await fresh.publishAsync('sensors/dock-7/dev-fresh/telemetry', JSON.stringify({ temperature: 18.25 }), { qos: 1 });
+      const rows = await waitFor('dev-fresh\'s connected point', async () => {
+        const found = await presenceRows(influx, 'hold');
+        return found.length > 0 ? found : undefined;
+      }, 20_000, 100);
+      assert.deepEqual(rows.map(({ time: _time, ...row }) => row), [
+        { device: 'dev-fresh', online: 1, event: 'connected', reason: 'connected', location: 'dock-7', group: 'unknown', source: 'emqx', ip: '127.0.0.1' },
+      ]);
+
+      // A device that never names its location: still written, at shutdown, with what is known.
+      const mute = await mqtt.connectAsync(broker.url, { clientId: 'dev-mute', reconnectPeriod: 0 });
+      clients.push(mute);
+      await held('dev-mute');
+      assert.equal(await ingestor.stop(), 0);
+      const all = await presenceRows(influx, 'hold');
+      assert.deepEqual(all.map((row) => [row.device, row.event, row.location]), [['dev-fresh', 'connected', 'dock-7'], ['dev-mute', 'connected', 'unknown']]);
+      const telemetry = await influx.query('SELECT temperature, location FROM telemetry', 'hold');
+      assert.deepEqual(telemetry.map(({ time: _time, ...row }) => row), [{ temperature: 18.25, location: 'dock-7' }]);
     } finally {
       for (const client of clients) client.end(true);
       await ingestor.stop();

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, describeConfig, loadConfig, redactUrl, topicFilterProblem } from '../../ingestor/config.ts';
+import { parse as parseDotenv } from 'dotenv';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, describeConfig, filtersOverlap, loadConfig, redactUrl, topicFilterProblem } from '../../ingestor/config.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
 
 const noFiles = (path: string): Buffer => {
   throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
@@ -31,6 +37,53 @@ describe('loadConfig', () => {
     assert.equal(config.pipeline.batchSize, 5000);
     assert.equal(config.pipeline.flushIntervalMs, 1000);
     assert.equal(config.logLevel, 'info');
+  });
+
+  test('an empty MQTT_TOPICS means the default subscription', () => {
+    for (const empty of ['', '  ']) {
+      const config = loadConfig({ MQTT_TOPICS: empty }, noFiles);
+      assert.deepEqual(config.mqtt.topics, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
+      assert.deepEqual(config.warnings, []);
+    }
+  });
+
+  test('the shipped .env, alone (npm run ingestor) and through docker-compose.yml, subscribes to device presence', () => {
+    const dotenv = parseDotenv(readFileSync(join(ROOT, '.env')));
+    const local = loadConfig(dotenv, noFiles);
+    assert.ok(local.mqtt.topics.includes('sensors/+/+/status'), local.mqtt.topics.join());
+    assert.deepEqual(local.warnings, []);
+    // Compose substitutes ${VAR} from .env into the ingestor's environment.
+    const compose = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: { ingestor: { environment: Record<string, string> } } };
+    const env = Object.fromEntries(Object.entries(compose.services.ingestor.environment).map(([name, value]) => [
+      name, String(value).replace(/\$\{([A-Z_]+)\}/g, (_, variable: string) => dotenv[variable] ?? ''),
+    ]));
+    const stack = loadConfig(env, () => Buffer.from('secret'));
+    assert.deepEqual(stack.mqtt.topics, ['sensors/+/+/telemetry', 'sensors/+/+/status', '$SYS/brokers/+/clients/+/connected', '$SYS/brokers/+/clients/+/disconnected']);
+    assert.deepEqual(stack.warnings, []);
+  });
+
+  test('an MQTT_TOPICS with no presence source is one start-up warning naming MQTT_TOPICS and what to add', () => {
+    const { warnings, mqtt } = loadConfig({ MQTT_TOPICS: 'sensors/+/+/telemetry' }, noFiles);
+    assert.deepEqual(mqtt.topics, ['sensors/+/+/telemetry'], 'an explicit list is taken as it is');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^MQTT_TOPICS="sensors\/\+\/\+\/telemetry" subscribes to no device presence source, so device_presence stays empty/);
+    assert.match(warnings[0]!, /add sensors\/\+\/\+\/status .*PRESENCE_EMQX=true/);
+    assert.equal(loadConfig({ MQTT_TOPICS: 'sensors/+/+/telemetry', MQTT_SHARED_GROUP: 'g' }, noFiles).warnings.length, 1, 'also under $share');
+    for (const env of [
+      { MQTT_TOPICS: 'sensors/#' },
+      { MQTT_TOPICS: 'sensors/+/+/telemetry,sensors/site-1/+/status' },
+      { MQTT_TOPICS: 'sensors/+/+/telemetry', PRESENCE_EMQX: 'true' },
+      { MQTT_TOPICS: 'spBv1.0/#' },
+      { MQTT_TOPICS: 'sensors/#', MQTT_SHARED_GROUP: 'g' },
+    ]) {
+      assert.deepEqual(loadConfig(env, noFiles).warnings, [], JSON.stringify(env));
+    }
+  });
+
+  test('PRESENCE_HOLD_MS: 5 s by default, 0 turns holding off, checked', () => {
+    assert.equal(loadConfig({}, noFiles).devices.presenceHoldMs, 5000);
+    assert.equal(loadConfig({ PRESENCE_HOLD_MS: '0' }, noFiles).devices.presenceHoldMs, 0);
+    assert.match(configError({ PRESENCE_HOLD_MS: '-5' }).message, /^PRESENCE_HOLD_MS="-5": expected a whole number from 0 to 600000$/);
   });
 
   test('a fixed MQTT_CLIENT_ID asks for a persistent session', () => {
@@ -70,6 +123,13 @@ describe('loadConfig', () => {
       '$SYS/brokers/emqx@10.0.0.1/clients/+/connected', '$SYS/brokers/emqx@10.0.0.1/clients/+/disconnected',
     ]);
     assert.match(configError({ PRESENCE_EMQX: 'yes' }).message, /^PRESENCE_EMQX="yes": expected one of true, false, 1, 0$/);
+    assert.deepEqual(loadConfig({ MQTT_TOPICS: 'a/b,$SYS/brokers/emqx@1/clients/#', PRESENCE_EMQX: 'true' }, noFiles).mqtt.topics, ['a/b', '$SYS/brokers/emqx@1/clients/#'], 'already reached: not widened');
+  });
+
+  test('SPARKPLUG=true adds spBv1.0/#, to the default list and to MQTT_TOPICS, unless MQTT_TOPICS already reaches Sparkplug', () => {
+    assert.deepEqual(loadConfig({ SPARKPLUG: 'true' }, noFiles).mqtt.topics, ['sensors/+/+/telemetry', 'sensors/+/+/status', 'spBv1.0/#']);
+    assert.deepEqual(loadConfig({ SPARKPLUG: 'true', MQTT_TOPICS: 'sensors/+/+/status' }, noFiles).mqtt.topics, ['sensors/+/+/status', 'spBv1.0/#']);
+    assert.deepEqual(loadConfig({ SPARKPLUG: 'true', MQTT_TOPICS: 'spBv1.0/plant-a/#' }, noFiles).mqtt.topics, ['spBv1.0/plant-a/#']);
   });
 
   test('DEVICES_FILE is parsed at start-up; a bad one names the file and the problem', () => {
@@ -120,6 +180,28 @@ describe('topicFilterProblem', () => {
     assert.match(topicFilterProblem('a+/b') ?? '', /"\+"/);
     assert.match(topicFilterProblem('') ?? '', /empty/);
   });
+});
+
+describe('filtersOverlap', () => {
+  for (const [a, b, overlap] of [
+    ['sensors/+/+/status', 'sensors/+/+/status', true],
+    ['sensors/#', 'sensors/+/+/status', true],
+    ['#', 'sensors/+/+/status', true],
+    ['sensors/lab/+/status', 'sensors/+/+/status', true],
+    ['sensors/+/+/+', 'sensors/+/+/status', true],
+    ['sensors/+/+/telemetry', 'sensors/+/+/status', false],
+    ['sensors/+/status', 'sensors/+/+/status', false],
+    ['sensors/+/+/status/x', 'sensors/+/+/status', false],
+    ['#', '$SYS/brokers/+/clients/+/connected', false],
+    ['+/brokers/#', '$SYS/brokers/+/clients/+/connected', false],
+    ['$SYS/#', '$SYS/brokers/+/clients/+/connected', true],
+    ['spBv1.0/#', 'spBv1.0/+/NDEATH/+', true],
+  ] as const) {
+    test(`${a} and ${b}: ${overlap ? 'overlap' : 'do not overlap'}`, () => {
+      assert.equal(filtersOverlap(a, b), overlap);
+      assert.equal(filtersOverlap(b, a), overlap);
+    });
+  }
 });
 
 describe('redactUrl', () => {

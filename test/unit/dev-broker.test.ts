@@ -51,7 +51,7 @@ describe('dev broker EMQX events', () => {
     assert.deepEqual(Object.keys(connected).sort(), ['clean_start', 'clientid', 'connected_at', 'expiry_interval', 'ipaddress', 'keepalive', 'proto_name', 'proto_ver', 'sockport', 'ts', 'username']);
     const disconnected = disconnectedPayload(info, 'keepalive_timeout', 1732280005000);
     assert.deepEqual(Object.keys(disconnected).sort(), ['clientid', 'connected_at', 'disconnected_at', 'ipaddress', 'proto_name', 'proto_ver', 'reason', 'sockport', 'ts', 'username']);
-    const decoded = decodeEmqxPresence({ topic: presenceTopic('n@h', 'dev-1', 'disconnected'), payload: Buffer.from(JSON.stringify(disconnected)), receivedAtMs: 1732280005000 });
+    const decoded = decodeEmqxPresence({ topic: presenceTopic('n@h', 'dev-1', 'disconnected'), payload: Buffer.from(JSON.stringify(disconnected)), receivedAtMs: 1732280005000 }, 60_000);
     assert.ok(decoded.ok);
     assert.deepEqual(decoded.event, { device: 'dev-1', source: 'emqx', online: false, atMs: 1732280005000, reason: 'keepalive_timeout', ip: '127.0.0.1', connectedAtMs: 1732280000000 });
   });

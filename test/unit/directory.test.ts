@@ -51,11 +51,36 @@ describe('DeviceDirectory', () => {
       assert.deepEqual(first.tagsFor('reg'), { location: 'lab', group: 'g1', extra: { type: 'thermo' } });
       assert.deepEqual(first.tagsFor('seen'), { location: 'hall', group: 'unknown', extra: {} });
       assert.deepEqual(first.tagsFor('never'), { location: 'unknown', group: 'unknown', extra: {} });
+      assert.equal(first.hasLocation('reg'), true);
+      assert.equal(first.hasLocation('seen'), true);
+      assert.equal(first.hasLocation('never'), false);
+      first.rememberStatus('seen', { online: false, atMs: 1732280000000 });
       first.save();
-      assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { locations: { reg: 'elsewhere', seen: 'hall' } });
+      assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {
+        locations: { reg: 'elsewhere', seen: 'hall' },
+        status: { seen: { online: false, atMs: 1732280000000 } },
+      });
 
       const second = new DeviceDirectory(registry, file, silent);
       assert.equal(second.tagsFor('seen').location, 'hall');
+      assert.deepEqual(second.lastStatus('seen'), { online: false, atMs: 1732280000000 });
+      assert.equal(second.lastStatus('never'), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a file from before statuses were kept still loads; damaged status entries are skipped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-directory-'));
+    try {
+      const file = join(dir, 'devices.json');
+      writeFileSync(file, JSON.stringify({ locations: { a: 'lab' } }));
+      assert.equal(new DeviceDirectory({ strict: false, devices: new Map() }, file, silent).tagsFor('a').location, 'lab');
+      writeFileSync(file, JSON.stringify({ locations: {}, status: { a: { online: 'yes', atMs: 1 }, b: null, c: { online: true, atMs: 5 } } }));
+      const directory = new DeviceDirectory({ strict: false, devices: new Map() }, file, silent);
+      assert.equal(directory.lastStatus('a'), undefined);
+      assert.equal(directory.lastStatus('b'), undefined);
+      assert.deepEqual(directory.lastStatus('c'), { online: true, atMs: 5 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

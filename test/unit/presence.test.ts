@@ -8,6 +8,7 @@ import { presencePoint } from '../../ingestor/presence/to-point.ts';
 import { PresenceTracker } from '../../ingestor/presence/tracker.ts';
 
 const NOW = 1732280000000;
+const DAY = 24 * 3_600_000;
 const message = (topic: string, payload: string | object) => ({
   topic,
   payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
@@ -28,18 +29,18 @@ const disconnected = (clientid: string, connectedAt: number, at: number, reason:
 
 describe('decodeEmqxPresence', () => {
   test('connected: online at connected_at, with the IP', () => {
-    assert.deepEqual(decodeEmqxPresence(connected('dev-1', NOW - 5000)), {
+    assert.deepEqual(decodeEmqxPresence(connected('dev-1', NOW - 5000), DAY), {
       ok: true,
       event: { device: 'dev-1', source: 'emqx', online: true, atMs: NOW - 5000, reason: 'connected', ip: '10.1.2.3', connectedAtMs: NOW - 5000 },
     });
   });
 
   test('disconnected: offline at disconnected_at with the reason; takenover and discarded are sessions that moved', () => {
-    const result = decodeEmqxPresence(disconnected('dev-1', NOW - 5000, NOW - 1000, 'keepalive_timeout'));
+    const result = decodeEmqxPresence(disconnected('dev-1', NOW - 5000, NOW - 1000, 'keepalive_timeout'), DAY);
     assert.ok(result.ok);
     assert.deepEqual(result.event, { device: 'dev-1', source: 'emqx', online: false, atMs: NOW - 1000, reason: 'keepalive_timeout', ip: '10.1.2.3', connectedAtMs: NOW - 5000 });
     for (const reason of ['takenover', 'discarded']) {
-      const moved = decodeEmqxPresence(disconnected('dev-1', NOW - 5000, NOW - 1000, reason));
+      const moved = decodeEmqxPresence(disconnected('dev-1', NOW - 5000, NOW - 1000, reason), DAY);
       assert.ok(moved.ok && moved.event.sessionMoved === true, reason);
     }
   });
@@ -54,7 +55,7 @@ describe('decodeEmqxPresence', () => {
     ['a time in 1970', { clientid: 'd', connected_at: 5 }, 'bad_timestamp'],
   ] as const) {
     test(`rejects ${what} as ${reason}`, () => {
-      const result = decodeEmqxPresence(message('$SYS/brokers/n/clients/d/connected', payload));
+      const result = decodeEmqxPresence(message('$SYS/brokers/n/clients/d/connected', payload), DAY);
       assert.ok(!result.ok);
       assert.equal(result.reason, reason, result.error);
     });
@@ -64,7 +65,7 @@ describe('decodeEmqxPresence', () => {
 describe('decodeStatusPresence', () => {
   for (const [payload, online] of [['online', true], ['offline', false], ['1', true], ['0', false], ['TRUE', true], [' false\n', false], ['{"online":true}', true], ['{"online":0}', false]] as const) {
     test(`${JSON.stringify(payload)} → ${online ? 'online' : 'offline'}`, () => {
-      assert.deepEqual(decodeStatusPresence(message('sensors/lab/dev-1/status', payload)), {
+      assert.deepEqual(decodeStatusPresence(message('sensors/lab/dev-1/status', payload), DAY), {
         ok: true,
         event: { device: 'dev-1', location: 'lab', source: 'lwt', online, atMs: NOW, reason: 'status' },
       });
@@ -72,15 +73,34 @@ describe('decodeStatusPresence', () => {
   }
 
   test('JSON may carry its own reason and time', () => {
-    const result = decodeStatusPresence(message('sensors/lab/dev-1/status', { online: false, reason: 'battery_empty', ts: (NOW - 60_000) / 1000 }));
+    const result = decodeStatusPresence(message('sensors/lab/dev-1/status', { online: false, reason: 'battery_empty', ts: (NOW - 60_000) / 1000 }), DAY);
     assert.ok(result.ok);
     assert.equal(result.event.reason, 'battery_empty');
     assert.equal(result.event.atMs, NOW - 60_000);
+    assert.equal(result.event.timeFromPayload, true);
+  });
+
+  test('a retained message says so (the broker re-sent a known state)', () => {
+    const result = decodeStatusPresence({ ...message('sensors/lab/dev-1/status', 'offline'), retained: true }, DAY);
+    assert.deepEqual(result, { ok: true, event: { device: 'dev-1', location: 'lab', source: 'lwt', online: false, atMs: NOW, reason: 'status', retained: true } });
+  });
+
+  test('TIMESTAMP_MAX_FUTURE_MS bounds status and EMQX times like every other payload time', () => {
+    const ahead = NOW + 2 * 3_600_000;
+    const status = message('sensors/lab/dev-1/status', { online: true, ts: ahead });
+    assert.equal(decodeStatusPresence(status, DAY).ok, true);
+    const refused = decodeStatusPresence(status, 3_600_000);
+    assert.ok(!refused.ok);
+    assert.equal(refused.reason, 'bad_timestamp');
+    assert.match(refused.error, /more than 3600000 ms after the receive time/);
+    const emqx = decodeEmqxPresence(connected('dev-1', ahead), 3_600_000);
+    assert.ok(!emqx.ok);
+    assert.equal(emqx.reason, 'bad_timestamp');
   });
 
   for (const payload of ['maybe', '', '{"online":"yes"}', '{}', '[true]', 'x'.repeat(5000)]) {
     test(`rejects ${JSON.stringify(payload.slice(0, 20))}`, () => {
-      const result = decodeStatusPresence(message('sensors/lab/dev-1/status', payload));
+      const result = decodeStatusPresence(message('sensors/lab/dev-1/status', payload), DAY);
       assert.ok(!result.ok);
       assert.ok(['bad_presence', 'payload_too_large'].includes(result.reason), result.reason);
     });
@@ -102,7 +122,7 @@ describe('PresenceTracker', () => {
     ];
     const arrival = [happened[2], happened[0], happened[4], happened[1], happened[3], happened[5]];
     const tracker = new PresenceTracker();
-    const applied = arrival.map((m) => decodeEmqxPresence(m!)).filter((r) => r.ok).filter((r) => tracker.judge(r.event).apply).map((r) => [r.event.online, r.event.reason]);
+    const applied = arrival.map((m) => decodeEmqxPresence(m!, DAY)).filter((r) => r.ok).filter((r) => tracker.judge(r.event).apply).map((r) => [r.event.online, r.event.reason]);
     assert.deepEqual(applied, [[true, 'connected'], [true, 'connected'], [false, 'normal']]);
 
     // A disconnect of an older connection is stale even when it is stamped later than the newer connect.
