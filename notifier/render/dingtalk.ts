@@ -45,19 +45,26 @@ export function renderDingTalk(batch: Batch, options: RenderOptions, maxBytes = 
     markdown: { title: summary.title, text: '' },
     at: { atMobiles: mention ? mentions.mobiles : [], isAtAll: mention && mentions.all },
   };
-  const fixed = Buffer.byteLength(JSON.stringify(envelope)) + jsonBytes(heading) + (mentionLine === undefined ? 0 : jsonBytes(mentionLine) + 4);
-  const fitted = fit(summary.views, (view) => block(view, options), {
-    budget: maxBytes - fixed,
-    overhead: jsonBytes(`${BREAK}---${BREAK}`),
-    language: options.language,
-    detailed: !summary.digest,
-  });
-  const sections = [heading, ...fitted.detailed.flatMap((text, index) => (index === 0 ? [text] : ['---', text]))];
-  if (fitted.compact.length > 0) sections.push(fitted.compact.map((line) => `- ${line}`).join('\n'));
-  if (fitted.moreLine !== undefined) sections.push(fitted.moreLine);
-  if (mentionLine !== undefined) sections.push(mentionLine);
-  const body: DingTalkMessage = { ...envelope, markdown: { title: summary.title, text: sections.join(BREAK) } };
-  return { body, listed: fitted.detailed.length + fitted.compact.length, total: summary.views.length };
+  const fixed = Buffer.byteLength(JSON.stringify(envelope)) + jsonBytes(heading) + (mentionLine === undefined ? 0 : jsonBytes(mentionLine) + jsonBytes(BREAK));
+  // The estimate is close but not exact (separators); shrink the budget until the body fits.
+  let budget = maxBytes - fixed - 2 * jsonBytes(BREAK);
+  for (;;) {
+    const fitted = fit(summary.views, (view) => block(view, options), {
+      budget,
+      overhead: jsonBytes(`${BREAK}---${BREAK}`),
+      lineOverhead: jsonBytes('- \n'),
+      language: options.language,
+      detailed: !summary.digest,
+    });
+    const sections = [heading, ...fitted.detailed.flatMap((text, index) => (index === 0 ? [text] : ['---', text]))];
+    if (fitted.compact.length > 0) sections.push(fitted.compact.map((line) => `- ${line}`).join('\n'));
+    if (fitted.moreLine !== undefined) sections.push(fitted.moreLine);
+    if (mentionLine !== undefined) sections.push(mentionLine);
+    const body: DingTalkMessage = { ...envelope, markdown: { title: summary.title, text: sections.join(BREAK) } };
+    const excess = Buffer.byteLength(JSON.stringify(body)) - maxBytes;
+    if (excess <= 0 || budget <= 0) return { body, listed: fitted.detailed.length + fitted.compact.length, total: summary.views.length };
+    budget -= excess;
+  }
 }
 
 export function dingTalkTestMessage(title: string, text: string): DingTalkMessage {

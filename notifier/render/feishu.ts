@@ -53,23 +53,31 @@ export function renderFeishu(batch: Batch, options: RenderOptions, maxBytes = FE
     },
   };
   const elementOverhead = Buffer.byteLength(JSON.stringify([HR, div('')]));
-  const fitted = fit(summary.views, (view) => block(view, options), {
-    budget: maxBytes - Buffer.byteLength(JSON.stringify(envelope)) - elementOverhead * 2,
-    overhead: elementOverhead,
-    language: options.language,
-    detailed: !summary.digest,
-  });
-  const elements: FeishuElement[] = [...envelope.card.elements];
-  for (const text of fitted.detailed) {
-    if (elements.length > 0) elements.push(HR);
-    elements.push(div(text));
+  // The estimate is close but not exact; shrink the budget until the body fits.
+  let budget = maxBytes - Buffer.byteLength(JSON.stringify(envelope)) - elementOverhead * 2;
+  for (;;) {
+    const fitted = fit(summary.views, (view) => block(view, options), {
+      budget,
+      overhead: elementOverhead,
+      lineOverhead: 2,
+      language: options.language,
+      detailed: !summary.digest,
+    });
+    const elements: FeishuElement[] = [...envelope.card.elements];
+    for (const text of fitted.detailed) {
+      if (elements.length > 0) elements.push(HR);
+      elements.push(div(text));
+    }
+    const tail = [...fitted.compact, ...(fitted.moreLine === undefined ? [] : [fitted.moreLine])];
+    if (tail.length > 0) {
+      if (elements.length > 0) elements.push(HR);
+      elements.push(div(tail.join('\n')));
+    }
+    const body: FeishuMessage = { ...envelope, card: { ...envelope.card, elements } };
+    const excess = Buffer.byteLength(JSON.stringify(body)) - maxBytes;
+    if (excess <= 0 || budget <= 0) return { body, listed: fitted.detailed.length + fitted.compact.length, total: summary.views.length };
+    budget -= excess;
   }
-  const tail = [...fitted.compact, ...(fitted.moreLine === undefined ? [] : [fitted.moreLine])];
-  if (tail.length > 0) {
-    if (elements.length > 0) elements.push(HR);
-    elements.push(div(tail.join('\n')));
-  }
-  return { body: { ...envelope, card: { ...envelope.card, elements } }, listed: fitted.detailed.length + fitted.compact.length, total: summary.views.length };
 }
 
 export function feishuTestMessage(title: string, text: string): FeishuMessage {

@@ -54,12 +54,13 @@ export interface Fitted {
 /**
  * Fills `budget` bytes: full blocks while they fit (digests skip this step:
  * a storm reads better as one line per alert), then one line per alert, then
- * a count of the rest. `overhead` is what each full block costs beyond its text.
+ * a count of the rest. `overhead` is what each full block costs beyond its
+ * text, `lineOverhead` what each line costs beyond its text (bullet, newline).
  */
 export function fit(
   views: readonly AlertView[],
   detailedBlock: (view: AlertView) => string,
-  options: { readonly budget: number; readonly overhead: number; readonly language: Language; readonly detailed: boolean },
+  options: { readonly budget: number; readonly overhead: number; readonly lineOverhead: number; readonly language: Language; readonly detailed: boolean },
 ): Fitted {
   const t = strings(options.language);
   const reserve = jsonBytes(t.more(views.length)) + options.overhead;
@@ -79,7 +80,7 @@ export function fit(
   const compact: string[] = [];
   for (; index < views.length; index += 1) {
     const line = compactLine(views[index] as AlertView, options.language);
-    const cost = jsonBytes(line) + 2;
+    const cost = jsonBytes(line) + options.lineOverhead;
     if (cost > left) break;
     compact.push(line);
     left -= cost;

@@ -150,12 +150,15 @@ export function formatValues(alert: GrafanaAlert): string | undefined {
 
 const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value.trim() === '' ? undefined : value.trim());
 
+/** Annotations are free text: one runaway annotation must not crowd out every other alert. */
+const clip = (value: string | undefined, max: number): string | undefined => (value === undefined || [...value].length <= max ? value : `${[...value].slice(0, max - 1).join('')}…`);
+
 export function alertView(alert: GrafanaAlert, options: ViewOptions): AlertView {
   const t = strings(options.language);
   const lang = options.language;
   const name = nonEmpty(alert.labels.alertname) ?? t.alertWord;
-  const summary = nonEmpty(alert.annotations[`summary_${lang}`]) ?? nonEmpty(alert.annotations.summary) ?? name;
-  const description = nonEmpty(alert.annotations[`description_${lang}`]) ?? nonEmpty(alert.annotations.description);
+  const summary = clip(nonEmpty(alert.annotations[`summary_${lang}`]) ?? nonEmpty(alert.annotations.summary) ?? name, 200) ?? name;
+  const description = clip(nonEmpty(alert.annotations[`description_${lang}`]) ?? nonEmpty(alert.annotations.description), 1000);
   const resolved = alert.status === 'resolved' && !isZeroTime(alert.endsAt);
   const lastedMs = Date.parse(alert.endsAt) - Date.parse(alert.startsAt);
   const links: { label: string; url: string }[] = [];
