@@ -67,8 +67,14 @@ export class Journal {
 
   /** Opens (creating) the folders and loads what a previous run left queued. Throws JournalError. */
   static open(dir: string, bots: readonly string[], log: Logger): Journal {
+    try {
+      mkdirSync(join(dir, 'queue'), { recursive: true });
+    } catch (error) {
+      throw new JournalError(`NOTIFIER_QUEUE_DIR="${dir}": cannot use the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
     const journal = new Journal(dir, log);
     for (const bot of bots) journal.#load(bot);
+    journal.#warnAboutOrphans(bots);
     return journal;
   }
 
@@ -78,6 +84,18 @@ export class Journal {
 
   deadDir(bot: string): string {
     return join(this.#dir, 'dead', bot);
+  }
+
+  /** Queues of bots no longer configured are left alone, but not silently. */
+  #warnAboutOrphans(bots: readonly string[]): void {
+    const root = join(this.#dir, 'queue');
+    for (const name of readdirSync(root)) {
+      if (bots.includes(name)) continue;
+      const waiting = readdirSync(join(root, name)).filter((file) => file.endsWith('.json')).length;
+      if (waiting > 0) {
+        this.#log.warn({ bot: name, queued: waiting, folder: join(root, name) }, 'notifications are queued for a bot that is no longer configured; they are not sent');
+      }
+    }
   }
 
   #load(bot: string): void {
