@@ -73,6 +73,7 @@ export class BotStandIn {
   #acceptedTimes: number[] = [];
   #port = 0;
   #waiters: { count: number; resolve: () => void }[] = [];
+  #held: Promise<void> | undefined;
 
   private constructor(options: StandInOptions) {
     this.platform = options.platform;
@@ -110,6 +111,19 @@ export class BotStandIn {
     this.#alwaysFail = reply;
   }
 
+  /**
+   * Requests that arrive from now on wait, unanswered, until the returned
+   * function is called: a platform slower than the storm hitting it.
+   */
+  holdReplies(): () => void {
+    let release = (): void => undefined;
+    this.#held = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.#held = undefined;
+      release();
+    };
+  }
+
   /** Resolves once `count` messages have been accepted. */
   waitForDelivered(count: number): Promise<void> {
     if (this.delivered.length >= count) return Promise.resolve();
@@ -131,6 +145,7 @@ export class BotStandIn {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const rawBody = Buffer.concat(chunks).toString('utf8');
+    if (this.#held !== undefined) await this.#held;
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     let body: Record<string, unknown> | undefined;
     try {
