@@ -37,9 +37,11 @@ async function rig(options: {
   dingtalkBot?: Partial<BotConfig>;
   feishuBot?: Partial<BotConfig>;
   config?: Partial<NotifierConfig>;
+  /** How far the platforms' clocks are ahead of the notifier's. */
+  platformClockAheadMs?: number;
 } = {}): Promise<Rig> {
   const clock = new JumpClock();
-  const now = (): number => clock.now();
+  const now = (): number => clock.now() + (options.platformClockAheadMs ?? 0);
   const dingtalk = await BotStandIn.start({ platform: 'dingtalk', secret: DINGTALK_SECRET, now, ...options.dingtalk });
   const feishu = await BotStandIn.start({ platform: 'feishu', secret: FEISHU_SECRET, now, ...options.feishu });
   const dir = tempDir('notifier-delivery-');
@@ -193,6 +195,23 @@ describe('notifier delivery', () => {
     assert.equal((JSON.parse(feishu.requests[0]!.reply) as { code: number }).code, 19021);
     const line = logs.lines().find((l) => l.level === 50);
     assert.match(String(line?.msg), /Feishu bot "feishu" rejected the signature: the secret does not match the bot's 签名校验 secret/);
+  });
+
+  test('signatures more than an hour off the platform clock are refused by both, and the log names the clock', async () => {
+    const { notifier, dingtalk, feishu, logs, queueDir } = await rig({ platformClockAheadMs: 61 * 60_000 });
+    assert.equal((await postWebhook(notifier.port, notification([deviceAlert('dev-skew')]))).status, 200);
+    await until('both in dead/', () => dead(queueDir, 'dingtalk').length === 1 && dead(queueDir, 'feishu').length === 1);
+    assert.equal((JSON.parse(dingtalk.requests[0]!.reply) as { errcode: number }).errcode, 310000);
+    assert.equal((JSON.parse(feishu.requests[0]!.reply) as { code: number }).code, 19021);
+    const messages = logs.lines().filter((line) => line.level === 50).map((line) => String(line.msg));
+    assert.equal(messages.length, 2);
+    assert.ok(messages.every((m) => m.includes("or this host's clock is more than 1 hour off")), messages.join('\n'));
+  });
+
+  test('signatures 59 minutes off are still accepted', async () => {
+    const { notifier, dingtalk, feishu } = await rig({ platformClockAheadMs: 59 * 60_000 });
+    assert.equal((await postWebhook(notifier.port, notification([deviceAlert('dev-skew-ok')]))).status, 200);
+    await Promise.all([dingtalk.waitForDelivered(1), feishu.waitForDelivered(1)]);
   });
 
   test('retryable failures stop after NOTIFIER_GIVE_UP_AFTER_MS and the notification moves to dead/', async () => {
