@@ -58,6 +58,8 @@ export class Journal {
   /** Ids queued or being written, per bot: the duplicate check. */
   readonly #ids = new Map<string, Set<string>>();
   readonly #listeners = new Map<string, () => void>();
+  /** Writes in progress by `bot/id`: a duplicate arriving meanwhile is durable only when the first copy is. */
+  readonly #writing = new Map<string, Promise<void>>();
   #sequence = 0;
 
   private constructor(dir: string, log: Logger) {
@@ -150,12 +152,15 @@ export class Journal {
    */
   async add(entries: readonly { readonly bot: string; readonly id: string; readonly notification: GrafanaNotification }[], now: number): Promise<{ added: number; duplicates: number }> {
     const fresh: Job[] = [];
+    const earlierWrites: Promise<void>[] = [];
     let duplicates = 0;
     for (const entry of entries) {
       const ids = this.#ids.get(entry.bot);
       if (ids === undefined) throw new JournalError(`no queue for bot ${entry.bot}`);
       if (ids.has(entry.id)) {
         duplicates += 1;
+        const pending = this.#writing.get(`${entry.bot}/${entry.id}`);
+        if (pending !== undefined) earlierWrites.push(pending);
         continue;
       }
       ids.add(entry.id);
@@ -163,6 +168,21 @@ export class Journal {
       const file = `${String(now).padStart(15, '0')}-${String(this.#sequence).padStart(9, '0')}-${entry.id}.json`;
       fresh.push({ id: entry.id, bot: entry.bot, receivedAt: now, notification: entry.notification, file });
     }
+    const write = this.#write(fresh);
+    for (const job of fresh) this.#writing.set(`${job.bot}/${job.id}`, write);
+    try {
+      await write;
+    } finally {
+      for (const job of fresh) this.#writing.delete(`${job.bot}/${job.id}`);
+    }
+    for (const job of fresh) this.#pending.get(job.bot)?.push(job);
+    for (const bot of new Set(fresh.map((job) => job.bot))) this.#listeners.get(bot)?.();
+    // A failed earlier write rejects here too: this copy is then not acknowledged either.
+    await Promise.all(earlierWrites);
+    return { added: fresh.length, duplicates };
+  }
+
+  async #write(fresh: readonly Job[]): Promise<void> {
     try {
       await Promise.all(fresh.map((job) => writeDurably(join(this.queueDir(job.bot), job.file), JSON.stringify({ id: job.id, bot: job.bot, receivedAt: job.receivedAt, notification: job.notification }))));
       await Promise.all([...new Set(fresh.map((job) => job.bot))].map((bot) => syncDirectory(this.queueDir(bot))));
@@ -173,9 +193,6 @@ export class Journal {
       }
       throw error;
     }
-    for (const job of fresh) this.#pending.get(job.bot)?.push(job);
-    for (const bot of new Set(fresh.map((job) => job.bot))) this.#listeners.get(bot)?.();
-    return { added: fresh.length, duplicates };
   }
 
   #forget(bot: string, jobs: readonly Job[]): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Journal, JournalError } from '../../notifier/delivery/journal.ts';
@@ -35,6 +35,23 @@ describe('Journal', () => {
       await journal.remove('a', journal.pending('a'));
       assert.deepEqual(readdirSync(join(dir.path, 'queue', 'a')), []);
       assert.deepEqual(await journal.add([entry], 3), { added: 1, duplicates: 0 });
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('a duplicate arriving while the first copy is being written is acknowledged only if that write succeeds', async () => {
+    const dir = tempDir('journal-');
+    try {
+      const journal = Journal.open(dir.path, ['a'], captureLog().log);
+      // Break the bot's folder: every write into it fails.
+      rmSync(join(dir.path, 'queue', 'a'), { recursive: true });
+      writeFileSync(join(dir.path, 'queue', 'a'), '');
+      const n = notification([deviceAlert('racing')]);
+      const entry = { bot: 'a', id: notificationId(n), notification: n };
+      const results = await Promise.allSettled([journal.add([entry], 1), journal.add([entry], 2)]);
+      assert.deepEqual(results.map((result) => result.status), ['rejected', 'rejected']);
+      assert.equal(journal.size('a'), 0);
     } finally {
       dir.remove();
     }
