@@ -135,16 +135,7 @@ export function createNotifierServer(deps: ServerDeps, readiness: () => { ready:
     reply(response, 200, { status: 'queued', bots: [...routed.keys()], queued: result.added, duplicates: result.duplicates });
   };
 
-  const server = createServer(
-    {
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: Math.min(10_000, config.requestTimeoutMs),
-      // Node checks those timeouts only this often (30 s by default): check often enough to mean them.
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.requestTimeoutMs / 4))),
-      maxHeaderSize: 16 * 1024,
-      keepAliveTimeout: 5_000,
-    },
-    (request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === WEBHOOK_PATH) {
       webhook(request, response).catch((error: unknown) => {
@@ -164,7 +155,18 @@ export function createNotifierServer(deps: ServerDeps, readiness: () => { ready:
     } else {
       response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: try POST ${WEBHOOK_PATH}, /healthz, /readyz, /metrics\n`);
     }
+  };
+
+  const server = createServer(
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(10_000, config.requestTimeoutMs),
+      // Node checks those timeouts only this often (30 s by default): check often enough to mean them.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.requestTimeoutMs / 4))),
+      maxHeaderSize: 16 * 1024,
+      keepAliveTimeout: 5_000,
     },
+    handle,
   );
   // Bounded: many idle or slow connections cannot pile up without limit.
   server.maxConnections = 1024;
