@@ -1,0 +1,442 @@
+/**
+ * The notifier's configuration: the environment (see INTERFACES.md and the
+ * README), plus an optional YAML file (NOTIFIER_CONFIG) that names several bots
+ * and routes alerts to them by label. Validated in one pass at start-up with no
+ * network calls; a bad value throws ConfigError naming the setting (a variable,
+ * or a path inside the YAML file such as `bots.oncall.url_env`), the value and
+ * what is expected. main.ts prints it as one line and exits 2.
+ *
+ * Webhook URLs carry the bot's access token and are treated as secrets: never
+ * echoed in errors, redacted in logs (see redactWebhookUrl).
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+export type ReadFile = (path: string) => Buffer;
+
+export const PLATFORMS = ['dingtalk', 'feishu'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+export const LANGUAGES = ['zh', 'en'] as const;
+export type Language = (typeof LANGUAGES)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Who a critical firing alert mentions. DingTalk uses mobiles / all; Feishu uses open_ids / all. */
+export interface Mentions {
+  readonly mobiles: readonly string[];
+  readonly userIds: readonly string[];
+  readonly all: boolean;
+}
+
+export interface BotConfig {
+  /** Unique, file-name safe: it names the bot's queue folder and its metrics label. */
+  readonly name: string;
+  readonly platform: Platform;
+  readonly url: string;
+  /** The signing secret (加签 / 签名校验); undefined when the bot does not use signing. */
+  readonly secret: string | undefined;
+  /** Added to every message's title, for bots secured by a custom keyword. */
+  readonly keyword: string | undefined;
+  readonly mentions: Mentions;
+}
+
+export interface Route {
+  /** Every label must equal the value (or one of the values). */
+  readonly match: Readonly<Record<string, readonly string[]>>;
+  readonly bots: readonly string[];
+}
+
+export interface Routing {
+  /** Empty: every alert goes to every bot. */
+  readonly routes: readonly Route[];
+  /** Bots for alerts no route matches. */
+  readonly defaultBots: readonly string[];
+}
+
+export interface NotifierConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly token: string;
+  readonly queueDir: string;
+  readonly language: Language;
+  readonly timeZone: string;
+  readonly configFile: string | undefined;
+  readonly bots: readonly BotConfig[];
+  readonly routing: Routing;
+  readonly maxBodyBytes: number;
+  /** A notification that keeps failing with retryable errors is given up (moved to dead/) after this long. */
+  readonly giveUpAfterMs: number;
+  readonly requestTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly setting: string,
+    /** Undefined for secrets, whose values are never shown. */
+    readonly value: string | undefined,
+    readonly expected: string,
+  ) {
+    super(`${setting}${value === undefined ? '' : `=${JSON.stringify(value)}`}: ${expected}`);
+  }
+}
+
+export const DEFAULTS = {
+  NOTIFIER_PORT: 8090,
+  NOTIFIER_HOST: '127.0.0.1',
+  NOTIFIER_QUEUE_DIR: 'data/notifier',
+  NOTIFIER_LANGUAGE: 'zh',
+  NOTIFIER_TIMEZONE: 'Asia/Shanghai',
+  NOTIFIER_MAX_BODY_BYTES: 4 * 1024 * 1024,
+  NOTIFIER_GIVE_UP_AFTER_MS: 24 * 3600 * 1000,
+  NOTIFIER_REQUEST_TIMEOUT_MS: 10_000,
+  LOG_LEVEL: 'info',
+} as const;
+
+const BOT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function text(env: Env, name: keyof typeof DEFAULTS): string {
+  return optional(env, name) ?? String(DEFAULTS[name]);
+}
+
+function integer(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
+  const raw = text(env, name);
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, raw, `expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: keyof typeof DEFAULTS, allowed: readonly T[]): T {
+  const raw = text(env, name);
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(name, raw, `expected one of ${allowed.join(', ')}`);
+  return raw as T;
+}
+
+function readNamedFile(readFile: ReadFile, setting: string, path: string): string {
+  try {
+    return readFile(path).toString('utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError(setting, path, `cannot read the file (${code})`);
+  }
+}
+
+/** NAME, or the contents of the file NAME_FILE points to (trailing newline removed). */
+function secret(env: Env, name: string, readFile: ReadFile): string | undefined {
+  const direct = optional(env, name);
+  const file = optional(env, `${name}_FILE`);
+  if (direct !== undefined && file !== undefined) {
+    throw new ConfigError(`${name}_FILE`, file, `expected either ${name} or ${name}_FILE, not both`);
+  }
+  if (file === undefined) return direct;
+  const value = readNamedFile(readFile, `${name}_FILE`, file).trim();
+  if (value === '') throw new ConfigError(`${name}_FILE`, file, 'the file is empty');
+  return value;
+}
+
+/** Checks a webhook URL without echoing it (it holds the bot's token). */
+function webhookUrl(setting: string, raw: string, platform: Platform): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(setting, undefined, `expected the bot's webhook URL, such as ${EXAMPLE_URLS[platform]}`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ConfigError(setting, undefined, `expected an https:// URL such as ${EXAMPLE_URLS[platform]}`);
+  }
+  return raw;
+}
+
+export const EXAMPLE_URLS: Record<Platform, string> = {
+  dingtalk: 'https://oapi.dingtalk.com/robot/send?access_token=…',
+  feishu: 'https://open.feishu.cn/open-apis/bot/v2/hook/…',
+};
+
+function list(raw: string | undefined): string[] {
+  return raw === undefined ? [] : raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+function mobiles(setting: string, values: readonly string[]): string[] {
+  for (const value of values) {
+    if (!/^\+?[0-9-]{5,20}$/.test(value)) throw new ConfigError(setting, value, 'expected mobile numbers such as 13800000000, comma-separated');
+  }
+  return [...values];
+}
+
+function booleanValue(setting: string, raw: string | undefined): boolean {
+  if (raw === undefined) return false;
+  if (['true', '1'].includes(raw)) return true;
+  if (['false', '0'].includes(raw)) return false;
+  throw new ConfigError(setting, raw, 'expected true or false');
+}
+
+function userIds(values: readonly string[]): { userIds: string[]; all: boolean } {
+  const all = values.includes('all');
+  return { userIds: values.filter((value) => value !== 'all'), all };
+}
+
+/** The two bots the environment defines when there is no config file; a bot without a URL is off. */
+function botsFromEnv(env: Env, readFile: ReadFile): BotConfig[] {
+  const bots: BotConfig[] = [];
+  const dingtalkUrl = secret(env, 'DINGTALK_WEBHOOK_URL', readFile);
+  if (dingtalkUrl !== undefined) {
+    bots.push({
+      name: 'dingtalk',
+      platform: 'dingtalk',
+      url: webhookUrl('DINGTALK_WEBHOOK_URL', dingtalkUrl, 'dingtalk'),
+      secret: secret(env, 'DINGTALK_SECRET', readFile),
+      keyword: undefined,
+      mentions: {
+        mobiles: mobiles('DINGTALK_AT_MOBILES', list(optional(env, 'DINGTALK_AT_MOBILES'))),
+        userIds: [],
+        all: booleanValue('DINGTALK_AT_ALL', optional(env, 'DINGTALK_AT_ALL')),
+      },
+    });
+  }
+  const feishuUrl = secret(env, 'FEISHU_WEBHOOK_URL', readFile);
+  if (feishuUrl !== undefined) {
+    bots.push({
+      name: 'feishu',
+      platform: 'feishu',
+      url: webhookUrl('FEISHU_WEBHOOK_URL', feishuUrl, 'feishu'),
+      secret: secret(env, 'FEISHU_SECRET', readFile),
+      keyword: undefined,
+      mentions: { mobiles: [], ...userIds(list(optional(env, 'FEISHU_AT_USER_IDS'))) },
+    });
+  }
+  return bots;
+}
+
+// ---- the YAML file -------------------------------------------------------------------------------
+
+type Plain = Record<string, unknown>;
+
+const isPlain = (value: unknown): value is Plain => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+class FileReader {
+  constructor(
+    readonly file: string,
+    readonly env: Env,
+    readonly readFile: ReadFile,
+  ) {}
+
+  fail(path: string, value: string | undefined, expected: string): never {
+    throw new ConfigError(`NOTIFIER_CONFIG ${this.file}: ${path}`, value, expected);
+  }
+
+  keys(path: string, object: Plain, allowed: readonly string[]): void {
+    for (const key of Object.keys(object)) {
+      if (!allowed.includes(key)) this.fail(`${path}.${key}`, undefined, `unknown setting; expected one of ${allowed.join(', ')}`);
+    }
+  }
+
+  string(path: string, value: unknown): string {
+    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    return this.fail(path, undefined, 'expected a non-empty string');
+  }
+
+  strings(path: string, value: unknown): string[] {
+    if (value === undefined || value === null) return [];
+    const items = Array.isArray(value) ? (value as unknown[]) : [value];
+    return items.map((item, index) => this.string(`${path}[${index}]`, item));
+  }
+
+  /** `<key>` literal, `<key>_env` naming a variable, or `<key>_file` naming a file; at most one. */
+  sourced(path: string, bot: Plain, key: string, literalAllowed: boolean): string | undefined {
+    const present = [literalAllowed ? key : undefined, `${key}_env`, `${key}_file`].filter(
+      (name): name is string => name !== undefined && bot[name] !== undefined,
+    );
+    if (present.length > 1) this.fail(`${path}.${present[1]}`, undefined, `expected only one of ${present.join(', ')}`);
+    const chosen = present[0];
+    if (chosen === undefined) return undefined;
+    const raw = this.string(`${path}.${chosen}`, bot[chosen]);
+    if (chosen === key) return raw;
+    if (chosen.endsWith('_env')) {
+      const value = optional(this.env, raw);
+      if (value === undefined) this.fail(`${path}.${chosen}`, raw, 'that environment variable is not set');
+      return value;
+    }
+    const value = readNamedFile(this.readFile, `NOTIFIER_CONFIG ${this.file}: ${path}.${chosen}`, raw).trim();
+    if (value === '') this.fail(`${path}.${chosen}`, raw, 'the file is empty');
+    return value;
+  }
+
+  bot(name: string, raw: unknown): BotConfig {
+    const path = `bots.${name}`;
+    if (!BOT_NAME.test(name)) this.fail(path, name, 'expected a bot name of lower-case letters, digits, "-" and "_"');
+    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping with platform and url_env (or url / url_file)');
+    this.keys(path, raw, ['platform', 'url', 'url_env', 'url_file', 'secret_env', 'secret_file', 'keyword', 'mention']);
+    const platform = this.string(`${path}.platform`, raw.platform);
+    if (!(PLATFORMS as readonly string[]).includes(platform)) this.fail(`${path}.platform`, platform, `expected one of ${PLATFORMS.join(', ')}`);
+    const url = this.sourced(path, raw, 'url', true);
+    if (url === undefined) this.fail(path, undefined, 'expected url_env (or url / url_file): the bot\'s webhook URL');
+    let checkedUrl: string;
+    try {
+      checkedUrl = webhookUrl(`${path}.url`, url, platform as Platform);
+    } catch (error) {
+      if (error instanceof ConfigError) this.fail(`${path}.url`, undefined, error.expected);
+      throw error;
+    }
+    // Secrets only from the environment or a file: a config file is easy to commit by mistake.
+    const secretValue = this.sourced(path, raw, 'secret', false);
+    const keyword = raw.keyword === undefined ? undefined : this.string(`${path}.keyword`, raw.keyword);
+    return { name, platform: platform as Platform, url: checkedUrl, secret: secretValue, keyword, mentions: this.mentions(`${path}.mention`, raw.mention, platform as Platform) };
+  }
+
+  mentions(path: string, raw: unknown, platform: Platform): Mentions {
+    if (raw === undefined || raw === null) return { mobiles: [], userIds: [], all: false };
+    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping such as { mobiles: [...], all: false } or { user_ids: [...] }');
+    this.keys(path, raw, platform === 'dingtalk' ? ['mobiles', 'all'] : ['user_ids', 'all']);
+    const all = raw.all === undefined ? false : raw.all === true;
+    if (raw.all !== undefined && typeof raw.all !== 'boolean') this.fail(`${path}.all`, JSON.stringify(raw.all), 'expected true or false');
+    if (platform === 'dingtalk') {
+      const values = this.strings(`${path}.mobiles`, raw.mobiles);
+      try {
+        return { mobiles: mobiles(`${path}.mobiles`, values), userIds: [], all };
+      } catch (error) {
+        if (error instanceof ConfigError) this.fail(`${path}.mobiles`, error.value, error.expected);
+        throw error;
+      }
+    }
+    const ids = userIds(this.strings(`${path}.user_ids`, raw.user_ids));
+    return { mobiles: [], userIds: ids.userIds, all: all || ids.all };
+  }
+
+  route(index: number, raw: unknown, botNames: ReadonlySet<string>): Route {
+    const path = `routes[${index}]`;
+    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping with match and bots');
+    this.keys(path, raw, ['match', 'bots']);
+    if (!isPlain(raw.match) || Object.keys(raw.match).length === 0) {
+      return this.fail(`${path}.match`, undefined, 'expected label matchers such as { group: production }');
+    }
+    const match: Record<string, string[]> = {};
+    for (const [label, values] of Object.entries(raw.match)) {
+      match[label] = this.strings(`${path}.match.${label}`, values);
+      if (match[label].length === 0) this.fail(`${path}.match.${label}`, undefined, 'expected a label value or a list of values');
+    }
+    return { match, bots: this.botList(`${path}.bots`, raw.bots, botNames, false) };
+  }
+
+  botList(path: string, raw: unknown, botNames: ReadonlySet<string>, emptyAllowed: boolean): string[] {
+    if (!Array.isArray(raw)) return this.fail(path, undefined, `expected a list of bot names (${[...botNames].join(', ')})`);
+    const names = this.strings(path, raw);
+    if (names.length === 0 && !emptyAllowed) this.fail(path, undefined, 'expected at least one bot name');
+    for (const name of names) {
+      if (!botNames.has(name)) this.fail(path, name, `no such bot; the bots are ${[...botNames].join(', ')}`);
+    }
+    return names;
+  }
+}
+
+function fromFile(file: string, env: Env, readFile: ReadFile): { bots: BotConfig[]; routing: Routing } {
+  const source = readNamedFile(readFile, 'NOTIFIER_CONFIG', file);
+  let document: unknown;
+  try {
+    document = parseYaml(source);
+  } catch (error) {
+    throw new ConfigError('NOTIFIER_CONFIG', file, `not valid YAML (${(error as Error).message.split('\n')[0] ?? ''})`);
+  }
+  const reader = new FileReader(file, env, readFile);
+  const top: Plain = isPlain(document) ? document : reader.fail('(top level)', undefined, 'expected a mapping with bots, and optionally routes and default');
+  reader.keys('(top level)', top, ['bots', 'routes', 'default']);
+  const botsSection: Plain =
+    isPlain(top.bots) && Object.keys(top.bots).length > 0 ? top.bots : reader.fail('bots', undefined, 'expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }');
+  const bots = Object.entries(botsSection).map(([name, raw]) => reader.bot(name, raw));
+  const names = new Set(bots.map((bot) => bot.name));
+  if (top.routes === undefined) {
+    if (top.default !== undefined) reader.fail('default', undefined, 'only meaningful with routes; without routes every alert goes to every bot');
+    return { bots, routing: { routes: [], defaultBots: [...names] } };
+  }
+  if (!Array.isArray(top.routes)) reader.fail('routes', undefined, 'expected a list of { match: {label: value}, bots: [names] }');
+  const routes = (top.routes as unknown[]).map((raw, index) => reader.route(index, raw, names));
+  if (top.default === undefined) {
+    reader.fail('default', undefined, 'routes need a default: the bots for alerts no route matches (write default: [] to drop those on purpose)');
+  }
+  return { bots, routing: { routes, defaultBots: reader.botList('default', top.default, names, true) } };
+}
+
+export function loadConfig(env: Env, readFile: ReadFile = readFileSync): NotifierConfig {
+  const token = secret(env, 'NOTIFIER_TOKEN', readFile);
+  if (token === undefined) {
+    throw new ConfigError('NOTIFIER_TOKEN', undefined, 'required: the Bearer token Grafana\'s webhook contact point sends (or NOTIFIER_TOKEN_FILE)');
+  }
+  if (token.length < 16) throw new ConfigError('NOTIFIER_TOKEN', undefined, 'expected at least 16 characters (try: openssl rand -hex 24)');
+  const timeZone = text(env, 'NOTIFIER_TIMEZONE');
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    throw new ConfigError('NOTIFIER_TIMEZONE', timeZone, 'expected an IANA time zone such as Asia/Shanghai or UTC');
+  }
+  const configFile = optional(env, 'NOTIFIER_CONFIG');
+  const { bots, routing } = configFile === undefined ? { bots: botsFromEnv(env, readFile), routing: undefined } : fromFile(configFile, env, readFile);
+  return {
+    host: text(env, 'NOTIFIER_HOST'),
+    port: integer(env, 'NOTIFIER_PORT', 0, 65535),
+    token,
+    queueDir: text(env, 'NOTIFIER_QUEUE_DIR'),
+    language: oneOf(env, 'NOTIFIER_LANGUAGE', LANGUAGES),
+    timeZone,
+    configFile,
+    bots,
+    routing: routing ?? { routes: [], defaultBots: bots.map((bot) => bot.name) },
+    maxBodyBytes: integer(env, 'NOTIFIER_MAX_BODY_BYTES', 1024, 64 * 1024 * 1024),
+    giveUpAfterMs: integer(env, 'NOTIFIER_GIVE_UP_AFTER_MS', 1000, 30 * 24 * 3600 * 1000),
+    requestTimeoutMs: integer(env, 'NOTIFIER_REQUEST_TIMEOUT_MS', 100, 120_000),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS),
+  };
+}
+
+/**
+ * A webhook URL safe to log: DingTalk's `access_token` query value and
+ * Feishu's hook token (the last path segment) keep only their first 4 characters.
+ */
+export function redactWebhookUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    const cut = (value: string): string => `${value.slice(0, 4)}***`;
+    for (const key of [...url.searchParams.keys()]) {
+      if (/token|key|secret|sign/i.test(key)) url.searchParams.set(key, cut(url.searchParams.get(key) ?? ''));
+    }
+    const segments = url.pathname.split('/');
+    const hook = segments.indexOf('hook');
+    if (hook >= 0 && segments[hook + 1] !== undefined && segments[hook + 1] !== '') segments[hook + 1] = cut(segments[hook + 1] ?? '');
+    url.pathname = segments.join('/');
+    url.username = '';
+    url.password = '';
+    return url.toString().replace(/%2A/g, '*');
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/** The configuration as it may be logged: no token, no secret, URLs redacted. */
+export function describeConfig(config: NotifierConfig): Record<string, unknown> {
+  return {
+    listen: `${config.host}:${config.port}`,
+    queueDir: config.queueDir,
+    language: config.language,
+    timeZone: config.timeZone,
+    configFile: config.configFile,
+    bots: config.bots.map((bot) => ({
+      name: bot.name,
+      platform: bot.platform,
+      url: redactWebhookUrl(bot.url),
+      signed: bot.secret !== undefined,
+      keyword: bot.keyword,
+      mentions: { mobiles: bot.mentions.mobiles.length, userIds: bot.mentions.userIds.length, all: bot.mentions.all },
+    })),
+    routes: config.routing.routes,
+    defaultBots: config.routing.defaultBots,
+  };
+}

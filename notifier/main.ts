@@ -1,0 +1,87 @@
+/**
+ * The notifier's entry point.
+ *   npm run notifier                 serve until SIGTERM / SIGINT
+ *   npm run notifier -- --test [bot] send a test message to each (or one) bot, print the replies
+ *
+ * Exit codes: 0 clean shutdown / every test message delivered; 1 a test
+ * message failed; 2 invalid configuration, unusable queue folder or port
+ * (one line on stderr naming the setting).
+ */
+import { config as loadDotenv } from 'dotenv';
+import { startNotifier } from './app.ts';
+import { ConfigError, describeConfig, loadConfig, type NotifierConfig } from './config.ts';
+import { JournalError } from './delivery/journal.ts';
+import { createLogger } from './logger.ts';
+import { sendTestMessage } from './test-send.ts';
+
+const EXIT_CONFIG = 2;
+
+function fail(message: string): never {
+  process.stderr.write(`sensorflow-notifier: ${message}\n`);
+  process.exit(EXIT_CONFIG);
+}
+
+function readConfig(): NotifierConfig {
+  loadDotenv({ quiet: true });
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`);
+    throw error;
+  }
+}
+
+async function runTest(config: NotifierConfig, only: string | undefined): Promise<void> {
+  const bots = only === undefined ? config.bots : config.bots.filter((bot) => bot.name === only);
+  if (config.bots.length === 0) fail('invalid configuration: no bot configured: set DINGTALK_WEBHOOK_URL, FEISHU_WEBHOOK_URL or NOTIFIER_CONFIG');
+  if (bots.length === 0) fail(`invalid configuration: --test ${only}: no such bot; the bots are ${config.bots.map((bot) => bot.name).join(', ')}`);
+  let failed = 0;
+  for (const bot of bots) {
+    const result = await sendTestMessage(config, bot);
+    process.stdout.write(`${result.line}\n`);
+    if (!result.delivered) failed += 1;
+  }
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+async function serve(config: NotifierConfig): Promise<void> {
+  const log = createLogger(config.logLevel);
+  log.info({ config: describeConfig(config) }, 'starting');
+  if (config.bots.length === 0) log.warn('no bot configured: webhooks are answered 503 until DINGTALK_WEBHOOK_URL, FEISHU_WEBHOOK_URL or NOTIFIER_CONFIG is set');
+  let running;
+  try {
+    running = await startNotifier(config, log);
+  } catch (error) {
+    if (error instanceof JournalError) fail(`queue unusable: ${error.message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`NOTIFIER_PORT=${config.port} NOTIFIER_HOST=${config.host}: cannot listen (${code})`);
+    throw error;
+  }
+  log.info({ port: running.port, host: config.host }, 'listening');
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping; queued notifications stay on disk for the next start');
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ error: (error as Error).message }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+const args = process.argv.slice(2);
+const testIndex = args.indexOf('--test');
+const unknown = args.filter((arg, index) => arg !== '--test' && !(testIndex >= 0 && index === testIndex + 1));
+if (unknown.length > 0) fail(`unknown argument ${unknown[0]}; usage: npm run notifier [-- --test [bot]]`);
+const config = readConfig();
+if (testIndex >= 0) {
+  await runTest(config, args[testIndex + 1]);
+} else {
+  await serve(config);
+}
