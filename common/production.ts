@@ -20,6 +20,7 @@ export const DEVELOPMENT_SECRETS: Readonly<Record<string, string>> = {
   MQTT_MONITOR_PASSWORD: 'monitor-dev-password',
   MQTT_DEVICE_PASSWORD: 'device-dev-password',
   EMQX_DASHBOARD_PASSWORD: 'sensorflow-dev-password',
+  EMQX_NODE_COOKIE: 'sensorflow-dev-cookie',
   INFLUX_ADMIN_PASSWORD: 'sensorflow-dev-password',
   INFLUX_ADMIN_TOKEN: 'sensorflow-dev-admin-token',
   GRAFANA_ADMIN_PASSWORD: 'sensorflow-dev-password',
