@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
@@ -252,10 +253,9 @@ describe('.env and SENSORFLOW_ENV=production', () => {
 });
 
 describe('EMQX configuration (broker/emqx)', () => {
-  const hoconParse = async (text: string): Promise<Record<string, unknown>> => {
-    const { default: parseHocon } = (await import('@pushcorn/hocon-parser')) as { default: (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>> };
-    return parseHocon({ text, strict: true });
-  };
+  // A HOCON parser (EMQX's configuration language); the package ships no types.
+  const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>>;
+  const hoconParse = (text: string): Promise<Record<string, unknown>> => parseHocon({ text, strict: true });
 
   test('base.hocon: password authentication from the bootstrap file compose fills, the ACL compose mounts, deny by default', async () => {
     const base = await hoconParse(read('broker/emqx/base.hocon')) as {
@@ -288,7 +288,7 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.deepEqual(zoneVariables.map((name) => name.replace(/^EMQX_/, '').toLowerCase().split('__').join('.')).sort(), [
       'zones.ingestor.mqtt.max_mqueue_len', 'zones.ingestor.mqtt.session_expiry_interval',
     ]);
-    for (const path of ['max_mqueue_len', 'session_expiry_interval']) assert.ok(path in base.zones.ingestor!.mqtt, path);
+    for (const path of ['max_mqueue_len', 'session_expiry_interval']) assert.ok(path in base.zones.ingestor.mqtt, path);
     assert.ok(Number(env.EMQX_INGESTOR_MAX_MQUEUE_LEN) >= 100_000, 'far beyond EMQX default of 1,000');
     assert.match(env.EMQX_INGESTOR_SESSION_EXPIRY ?? '', /^\d+[smhd]$/);
   });
