@@ -167,7 +167,7 @@ describe('npm run stack', () => {
       const family = descendants(stack.child.pid!);
       assert.ok(family.size >= 4, `expected the stack's processes under npm, found ${[...family].join(', ')}`);
       stack.child.kill('SIGINT');
-      const code = await Promise.race([stack.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 90_000))]);
+      const code = await Promise.race([stack.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 90_000).unref())]);
       assert.equal(code, 0, stack.output());
       const stopped = stack.output();
       for (const name of ['simulator', 'ingestor', 'influxdb', 'broker']) assert.match(stopped, new RegExp(`^  ${name} +– stopped`, 'm'));
