@@ -171,7 +171,10 @@ async function main(): Promise<void> {
     if (error instanceof StackConfigError) fail(`invalid configuration: ${error.message}`);
     throw error;
   }
-  const show = (path: string): string => relative(process.cwd(), path) || '.';
+  const show = (path: string): string => {
+    const near = relative(process.cwd(), path);
+    return near === '' ? '.' : near.startsWith('..') ? path : near;
+  };
 
   // --- what this machine has ---------------------------------------------------
   const influxd = which('influxd');
