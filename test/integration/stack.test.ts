@@ -8,7 +8,7 @@
  * real InfluxDB 1.x is idempotent.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -162,6 +162,15 @@ describe('npm run stack', () => {
       await closed;
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.deepEqual(seen, ['sensors/lab/dev-901/telemetry'], 'dev-901 could not publish as dev-902');
+
+      // The image's health check program, pointed at the stack: HTTP for the ingestor, MQTT for the simulator.
+      const healthcheck = (env: Record<string, string>): number | null => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'common', 'healthcheck.ts')], {
+        cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000,
+      }).status;
+      assert.equal(healthcheck({ HEALTHCHECK_URL: `http://127.0.0.1:${ports.ingestor}/healthz` }), 0);
+      assert.equal(healthcheck({ HEALTHCHECK_URL: `http://127.0.0.1:${ports.influx}/nothing-here` }), 1);
+      assert.equal(healthcheck({ HEALTHCHECK_MQTT: 'true', MQTT_URL: url, MQTT_USERNAME: 'device', MQTT_PASSWORD: 'device-dev-password' }), 0);
+      assert.equal(healthcheck({ HEALTHCHECK_MQTT: 'true', MQTT_URL: url, MQTT_USERNAME: 'device', MQTT_PASSWORD: 'wrong' }), 1);
 
       // Ctrl-C: everything stops, nothing is left.
       const family = descendants(stack.child.pid!);

@@ -4,6 +4,8 @@
  * test/integration/stack.test.ts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { parseUsers, authenticate } from '../../broker/dev/users.ts';
@@ -13,6 +15,7 @@ import { devBrokerUsers, exampleQuery, grafanaIni, influxdConfig, loadStackConfi
 import { listeningInodes } from '../../scripts/stack/ports.ts';
 
 const ROOT = '/home/someone/sensorflow';
+const REPO = join(import.meta.dirname, '..', '..');
 
 describe('npm run stack configuration', () => {
   test('defaults: loopback, data under the project, the usual ports, 20 devices, the development broker', () => {
@@ -117,4 +120,28 @@ describe('the ingestor outside a container', () => {
 test('broker users file parses as plain YAML too', () => {
   const document = parse(devBrokerUsers(loadStackConfig({}, ROOT))) as { users: { username: string }[] };
   assert.deepEqual(document.users.map((user) => user.username), ['monitor', 'device']);
+});
+
+describe('SENSORFLOW_ENV=production at the entry points', () => {
+  // Each program refuses before touching the network: exit 2, one line naming the variable.
+  const run = (entry: string, env: Record<string, string>): { status: number | null; stderr: string } => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, entry)], {
+      cwd: REPO, env: { PATH: process.env.PATH ?? '', SENSORFLOW_ENV: 'production', ...env }, encoding: 'utf8', timeout: 30_000,
+    });
+    return { status: result.status, stderr: result.stderr };
+  };
+
+  test('the ingestor, setup and emqx-users refuse the development defaults from .env', () => {
+    const cases: [string, Record<string, string>, string][] = [
+      ['ingestor/main.ts', { MQTT_PASSWORD: 'monitor-dev-password' }, 'sensorflow: refusing to start: SENSORFLOW_ENV=production but MQTT_PASSWORD holds a development default'],
+      ['influxdb/setup.ts', { INFLUX_ADMIN_TOKEN: 'sensorflow-dev-admin-token' }, 'setup: refusing to start: SENSORFLOW_ENV=production but INFLUX_ADMIN_TOKEN holds a development default'],
+      ['broker/emqx/bootstrap.ts', { MQTT_MONITOR_PASSWORD: 'a-real-one', MQTT_DEVICE_PASSWORD: 'device-dev-password' }, 'emqx-users: refusing to start: SENSORFLOW_ENV=production but MQTT_DEVICE_PASSWORD holds a development default'],
+    ];
+    for (const [entry, env, message] of cases) {
+      const { status, stderr } = run(entry, env);
+      assert.equal(status, 2, `${entry}: ${stderr}`);
+      assert.equal(stderr.trim().split('\n').length, 1, `${entry} says it in one line: ${stderr}`);
+      assert.ok(stderr.startsWith(message), `${entry}: ${stderr}`);
+    }
+  });
 });
