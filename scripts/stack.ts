@@ -195,10 +195,10 @@ async function main(): Promise<void> {
   pidFile = join(config.dir, 'stack.pid');
   if (existsSync(pidFile)) {
     const other = Number(readFileSync(pidFile, 'utf8'));
+    // A stale file (the stack was killed) may name a pid reused by something else: check what runs there.
     let alive: boolean;
     try {
-      process.kill(other, 0);
-      alive = other !== process.pid;
+      alive = other !== process.pid && readFileSync(`/proc/${other}/cmdline`, 'utf8').includes('scripts/stack');
     } catch {
       alive = false;
     }
