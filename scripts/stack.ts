@@ -22,14 +22,16 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { delimiter, join, relative, resolve } from 'node:path';
+import { delimiter, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
 import { parseRetention } from '../influxdb/retention.ts';
 import { runSetup } from '../influxdb/setup.ts';
 import { devBrokerUsers, exampleQuery, grafanaIni, influxdConfig, loadStackConfig, mosquittoConfig, StackConfigError, type Port, type StackConfig } from './stack/config.ts';
 import { portHolder, portProblem } from './stack/ports.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
+// Not import.meta.dirname: that needs Node 20.11, and package.json promises 20.9.
+const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
 interface Service {
   readonly name: string;
