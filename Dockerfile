@@ -1,21 +1,45 @@
-# One image for the Node services (ingestor, simulator); compose picks the entry point.
-FROM node:20-bookworm-slim AS build
+# One image for every sensorflow service (ingestor, notifier, simulator,
+# setup, emqx-users); docker-compose.yml picks the program with `command`.
+#
+#   docker build -t sensorflow:0.1.0 .
+#   docker run --rm sensorflow:0.1.0 node dist/ingestor/main.js --help
+
+# ---- build: dev dependencies, TypeScript → dist/ ------------------------------
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY ingestor ingestor
-COPY simulator simulator
-COPY broker broker
-RUN npm run build && npm prune --omit=dev
+# Sources only (.dockerignore keeps out .env, data, tests, node_modules).
+COPY . .
+RUN npm run build
 
-FROM node:20-bookworm-slim
+# ---- production dependencies only ---------------------------------------------
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# ---- runtime --------------------------------------------------------------------
+FROM node:24-bookworm-slim
+# tini as PID 1: forwards docker stop's SIGTERM to node (the ingestor then drains
+# its write-ahead log and exits 0) and reaps zombies.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build /app/node_modules node_modules
+COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
-# The write-ahead log lives here; compose mounts a volume on it.
-RUN mkdir -p /app/data/wal && chown -R node:node /app/data
+# Default routes, simulator scenarios and the dev broker's users file are read at run time.
+COPY simulator/scenarios simulator/scenarios
+# Where the services keep state; compose mounts named volumes here, and a new
+# volume takes these owners, so the non-root user can write.
+RUN mkdir -p /app/data/wal /var/lib/sensorflow/tokens /var/lib/sensorflow/emqx \
+ && chown -R node:node /app/data /var/lib/sensorflow
 USER node
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/ingestor/main.js"]
+# The ingestor's /healthz by default; compose sets HEALTHCHECK_URL (notifier)
+# or HEALTHCHECK_MQTT=true (simulator) for the others.
+HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["node", "dist/common/healthcheck.js"]

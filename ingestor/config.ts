@@ -65,6 +65,8 @@ export interface PipelineConfig {
   readonly statsIntervalMs: number;
   /** 0: no HTTP server. */
   readonly httpPort: number;
+  /** Address the HTTP server listens on: loopback by default; compose sets 0.0.0.0. */
+  readonly httpHost: string;
 }
 
 export interface RoutingConfig {
@@ -131,6 +133,7 @@ export const DEFAULTS = {
   WAL_SYNC_INTERVAL_MS: 1000,
   STATS_INTERVAL_MS: 10_000,
   HTTP_PORT: 8080,
+  HTTP_HOST: '127.0.0.1',
   MAX_PAYLOAD_BYTES: DEFAULT_MAX_PAYLOAD_BYTES,
   SHUTDOWN_TIMEOUT_MS: 30_000,
   WRITE_RETRY_MAX_MS: 30_000,
@@ -269,6 +272,13 @@ function topics(env: Env, routes: readonly Route[]): string[] {
   return filters.map((filter) => `$share/${group}/${filter}`);
 }
 
+/** An IP address or host name to listen on; no scheme, port or spaces. */
+function httpHost(env: Env): string {
+  const host = text(env, 'HTTP_HOST');
+  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) throw new ConfigError('HTTP_HOST', host, 'expected an address to listen on, such as 127.0.0.1 or 0.0.0.0');
+  return host;
+}
+
 function routing(env: Env, readFile: ReadFile): RoutingConfig {
   const routesFile = optional(env, 'ROUTES_FILE');
   let routes: Route[];
@@ -332,6 +342,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     walSyncIntervalMs: integer(env, 'WAL_SYNC_INTERVAL_MS', 0, 3_600_000),
     statsIntervalMs: integer(env, 'STATS_INTERVAL_MS', 1000, 3_600_000),
     httpPort: integer(env, 'HTTP_PORT', 0, 65535),
+    httpHost: httpHost(env),
   };
   // A message must fit in one log segment (an eighth of the log, at least 64 KiB).
   if (pipeline.maxPayloadBytes * 2 > defaultSegmentBytes(pipeline.walMaxBytes)) {

@@ -10,6 +10,7 @@
  * stderr naming the setting).
  */
 import { config as loadDotenv } from 'dotenv';
+import { refuseDevelopmentSecrets } from '../common/production.ts';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
 import { createMetrics } from './health/metrics.ts';
 import { startHealthServer, type Readiness } from './health/server.ts';
@@ -37,6 +38,8 @@ function fail(message: string): never {
 function readConfig(): Config {
   // A .env in the working directory fills in what the environment leaves unset.
   loadDotenv({ quiet: true });
+  // SENSORFLOW_ENV=production: no development default secret gets through.
+  refuseDevelopmentSecrets(process.env, ['MQTT_PASSWORD', 'INFLUX_TOKEN', 'INFLUX_PASSWORD']);
   try {
     return loadConfig(process.env);
   } catch (error) {
@@ -113,8 +116,8 @@ async function run(config: Config): Promise<void> {
   };
   const server = config.pipeline.httpPort === 0
     ? undefined
-    : await startHealthServer(config.pipeline.httpPort, metrics.registry, readiness).catch((error: NodeJS.ErrnoException) =>
-        fail(`HTTP_PORT=${config.pipeline.httpPort}: cannot listen (${error.code ?? error.message})`),
+    : await startHealthServer(config.pipeline.httpPort, metrics.registry, readiness, config.pipeline.httpHost).catch((error: NodeJS.ErrnoException) =>
+        fail(`HTTP_PORT=${config.pipeline.httpPort} on HTTP_HOST=${config.pipeline.httpHost}: cannot listen (${error.code ?? error.message})`),
       );
 
   // The pipeline's health as points, through the same log as everything else.

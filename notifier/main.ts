@@ -8,6 +8,7 @@
  * (one line on stderr naming the setting).
  */
 import { config as loadDotenv } from 'dotenv';
+import { refuseDevelopmentSecrets } from '../common/production.ts';
 import { startNotifier } from './app.ts';
 import { ConfigError, describeConfig, loadConfig, type NotifierConfig } from './config.ts';
 import { JournalError } from './delivery/journal.ts';
@@ -23,6 +24,8 @@ function fail(message: string): never {
 
 function readConfig(): NotifierConfig {
   loadDotenv({ quiet: true });
+  // SENSORFLOW_ENV=production: no development default secret gets through.
+  refuseDevelopmentSecrets(process.env, ['NOTIFIER_TOKEN', 'DINGTALK_SECRET', 'FEISHU_SECRET'], 'sensorflow-notifier');
   try {
     return loadConfig(process.env);
   } catch (error) {

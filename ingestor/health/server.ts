@@ -11,7 +11,8 @@ export interface Readiness {
   readonly reasons: readonly string[];
 }
 
-export function startHealthServer(port: number, registry: Registry, readiness: () => Readiness): Promise<Server> {
+/** host: HTTP_HOST, loopback unless told otherwise (compose sets 0.0.0.0 inside the container). */
+export function startHealthServer(port: number, registry: Registry, readiness: () => Readiness, host = '127.0.0.1'): Promise<Server> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -32,7 +33,7 @@ export function startHealthServer(port: number, registry: Registry, readiness: (
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve(server);
     });

@@ -1,0 +1,28 @@
+/**
+ * The compose stack's one-shot `emqx-users` service: writes EMQX's bootstrap
+ * users file (broker/emqx/users.ts) from the passwords in `.env`, into the
+ * volume EMQX reads it from. EMQX starts after it has finished.
+ *
+ * Environment: MQTT_MONITOR_PASSWORD, MQTT_DEVICE_PASSWORD,
+ * EMQX_BOOTSTRAP_FILE (default data/emqx/users.json). Exit 2 with one line on
+ * a missing password or, with SENSORFLOW_ENV=production, a development default.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { refuseDevelopmentSecrets } from '../../common/production.ts';
+import { BootstrapError, bootstrapFileContent, bootstrapUsers } from './users.ts';
+
+refuseDevelopmentSecrets(process.env, ['MQTT_MONITOR_PASSWORD', 'MQTT_DEVICE_PASSWORD', 'EMQX_DASHBOARD_PASSWORD', 'EMQX_NODE_COOKIE'], 'emqx-users');
+const path = process.env.EMQX_BOOTSTRAP_FILE || 'data/emqx/users.json';
+try {
+  const users = bootstrapUsers(process.env);
+  mkdirSync(dirname(path), { recursive: true });
+  // 0640: EMQX's container user shares the group id (1000) of this image's `node` user.
+  writeFileSync(`${path}.tmp`, bootstrapFileContent(users), { mode: 0o640 });
+  renameSync(`${path}.tmp`, path);
+  process.stdout.write(`emqx-users: ${users.map((user) => user.user_id).join(', ')} written to ${path} (EMQX adds users it does not have yet; it never changes an existing user's password)\n`);
+} catch (error) {
+  if (!(error instanceof BootstrapError)) throw error;
+  process.stderr.write(`emqx-users: invalid configuration: ${error.message}\n`);
+  process.exit(2);
+}

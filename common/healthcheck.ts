@@ -1,0 +1,52 @@
+/**
+ * The image's HEALTHCHECK (one image, several services; compose says which check):
+ *
+ * - HEALTHCHECK_URL (default http://127.0.0.1:8080/healthz, the ingestor's):
+ *   healthy when it answers 2xx within 4 s. The notifier sets its /healthz.
+ * - HEALTHCHECK_MQTT=true (the simulator, which has no HTTP server): healthy
+ *   when the broker at MQTT_URL accepts MQTT_USERNAME / MQTT_PASSWORD, i.e.
+ *   the simulator's devices can connect; a fresh client id, so no device's
+ *   session is touched.
+ *
+ * Exit 0 healthy, 1 not (one line on stderr saying why).
+ */
+import { randomBytes } from 'node:crypto';
+import { connectAsync } from 'mqtt';
+
+const TIMEOUT_MS = 4000;
+
+async function httpHealthy(url: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    await response.arrayBuffer();
+    return response.ok ? undefined : `${url} answered ${response.status}`;
+  } catch (error) {
+    return `${url}: ${(error as Error).message}`;
+  }
+}
+
+async function mqttHealthy(url: string, username: string | undefined, password: string | undefined): Promise<string | undefined> {
+  try {
+    const client = await connectAsync(url, {
+      clientId: `${username ?? 'anonymous'}-healthcheck-${randomBytes(4).toString('hex')}`,
+      username,
+      password,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: TIMEOUT_MS,
+    });
+    await client.endAsync();
+    return undefined;
+  } catch (error) {
+    return `${url}: ${(error as Error).message}`;
+  }
+}
+
+const problem = process.env.HEALTHCHECK_MQTT === 'true'
+  ? await mqttHealthy(process.env.MQTT_URL ?? 'mqtt://localhost:1883', process.env.MQTT_USERNAME || undefined, process.env.MQTT_PASSWORD || undefined)
+  : await httpHealthy(process.env.HEALTHCHECK_URL || 'http://127.0.0.1:8080/healthz');
+if (problem !== undefined) {
+  process.stderr.write(`unhealthy: ${problem}\n`);
+  process.exit(1);
+}
+process.exit(0);

@@ -1,0 +1,182 @@
+/**
+ * `npm run setup` (compose: the one-shot `setup` service, before the ingestor
+ * and Grafana start). Idempotent: run it as often as you like; it prints, one
+ * line per item, what it found, created or changed.
+ *
+ *   INFLUX_API=v2 (default): organization, bucket and retention, a write-only
+ *     token for the ingestor and a read-only token for Grafana (both scoped to
+ *     the bucket, written to SETUP_TOKEN_DIR), the InfluxQL (DBRP) mapping.
+ *     Needs the operator token INFLUX_ADMIN_TOKEN (or INFLUX_ADMIN_TOKEN_FILE).
+ *   INFLUX_API=v1: the database and its retention (what InfluxDB 1.x has).
+ *
+ * Exit codes: 0 done; 1 InfluxDB unreachable or refused a step; 2 bad
+ * configuration (one line naming the variable).
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
+import { config as loadDotenv } from 'dotenv';
+import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { parseRetention, RetentionError } from './retention.ts';
+import { setupV1 } from './setup-v1.ts';
+import { setupV2, type Step, type TokenGrant } from './setup-v2.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface SetupConfig {
+  readonly api: 'v1' | 'v2';
+  readonly url: string;
+  readonly org: string;
+  readonly bucket: string;
+  readonly retentionSeconds: number;
+  readonly adminToken: string | undefined;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly tokenDir: string;
+  readonly waitSeconds: number;
+}
+
+export class SetupConfigError extends Error {
+  override readonly name = 'SetupConfigError';
+}
+
+/** The files Grafana and the ingestor read (compose mounts SETUP_TOKEN_DIR into both). */
+export const TOKEN_FILES: Readonly<Record<TokenGrant['user'], string>> = {
+  ingestor: 'ingestor-write.token',
+  grafana: 'grafana-read.token',
+};
+
+function value(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? fallback : raw;
+}
+
+function secret(env: Env, name: string, readFile: (path: string) => string): string | undefined {
+  const direct = env[name];
+  if (direct !== undefined && direct !== '') return direct;
+  const file = env[`${name}_FILE`];
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFile(file).replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new SetupConfigError(`${name}_FILE=${JSON.stringify(file)}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+export function loadSetupConfig(env: Env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): SetupConfig {
+  const api = value(env, 'INFLUX_API', 'v2');
+  if (api !== 'v1' && api !== 'v2') throw new SetupConfigError(`INFLUX_API=${JSON.stringify(api)}: expected v2 (InfluxDB 2) or v1 (InfluxDB 1.x)`);
+  const url = value(env, 'INFLUX_URL', 'http://localhost:8086');
+  try {
+    if (!['http:', 'https:'].includes(new URL(url).protocol)) throw new Error('scheme');
+  } catch {
+    throw new SetupConfigError(`INFLUX_URL=${JSON.stringify(url)}: expected a URL such as http://localhost:8086`);
+  }
+  const retention = value(env, 'INFLUX_RETENTION', '30d');
+  let retentionSeconds: number;
+  try {
+    retentionSeconds = parseRetention(retention);
+  } catch (error) {
+    if (error instanceof RetentionError) throw new SetupConfigError(`INFLUX_RETENTION=${JSON.stringify(retention)}: ${error.message}`);
+    throw error;
+  }
+  const waitRaw = value(env, 'SETUP_WAIT_S', '60');
+  if (!/^\d+$/.test(waitRaw) || Number(waitRaw) > 3600) throw new SetupConfigError(`SETUP_WAIT_S=${JSON.stringify(waitRaw)}: expected a whole number of seconds from 0 to 3600`);
+  const adminToken = secret(env, 'INFLUX_ADMIN_TOKEN', readFile);
+  if (api === 'v2' && adminToken === undefined) {
+    throw new SetupConfigError('INFLUX_ADMIN_TOKEN: expected the InfluxDB 2 operator token (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN in compose), or INFLUX_ADMIN_TOKEN_FILE');
+  }
+  return {
+    api,
+    url,
+    org: value(env, 'INFLUX_ORG', 'sensorflow'),
+    bucket: value(env, 'INFLUX_BUCKET', 'iot'),
+    retentionSeconds,
+    adminToken,
+    username: env.INFLUX_USERNAME || undefined,
+    password: secret(env, 'INFLUX_PASSWORD', readFile),
+    tokenDir: value(env, 'SETUP_TOKEN_DIR', 'data/tokens'),
+    waitSeconds: Number(waitRaw),
+  };
+}
+
+/**
+ * Writes a token file atomically. Mode 0644: Grafana's container user (472)
+ * and the ingestor's (node, 1000) must both read their file; the directory
+ * is a volume mounted only into setup, the ingestor and Grafana.
+ */
+export function writeTokenFile(dir: string, name: string, token: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  const temporary = `${path}.tmp-${process.pid}`;
+  writeFileSync(temporary, token, { mode: 0o644 });
+  renameSync(temporary, path);
+  return path;
+}
+
+/** Waits until InfluxDB answers /ping (both versions have it), up to waitSeconds. */
+async function waitForInflux(url: string, waitSeconds: number): Promise<void> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    try {
+      const response = await fetch(new URL('/ping', url), { signal: AbortSignal.timeout(2000) });
+      if (response.status === 204 || response.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() >= deadline) throw new Error(`InfluxDB at ${url} did not answer /ping within SETUP_WAIT_S=${waitSeconds}s`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+export function describeStep(step: Step): string {
+  return `setup: ${step.what}: ${step.outcome} (${step.detail})`;
+}
+
+export async function runSetup(config: SetupConfig, print: (line: string) => void): Promise<void> {
+  await waitForInflux(config.url, config.waitSeconds);
+  if (config.api === 'v1') {
+    const steps = await setupV1({ url: config.url, database: config.bucket, retentionSeconds: config.retentionSeconds, username: config.username, password: config.password });
+    for (const step of steps) print(describeStep(step));
+    return;
+  }
+  const influx = new InfluxDB({ url: config.url, token: config.adminToken, timeout: 10_000 });
+  const result = await setupV2(influx, { org: config.org, bucket: config.bucket, retentionSeconds: config.retentionSeconds });
+  for (const step of result.steps) print(describeStep(step));
+  for (const grant of result.tokens) {
+    const path = writeTokenFile(config.tokenDir, TOKEN_FILES[grant.user], grant.token);
+    print(`setup: ${grant.user} token written to ${path}`);
+  }
+}
+
+/** What went wrong, in one line that says what to check. */
+export function explainFailure(error: unknown, config: SetupConfig): string {
+  if (error instanceof HttpError) {
+    if (error.statusCode === 401) return `InfluxDB refused INFLUX_ADMIN_TOKEN (401): it must be the operator token InfluxDB was set up with (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN)`;
+    if (error.statusCode === 403) return `INFLUX_ADMIN_TOKEN lacks a permission (403): use the operator token, not a scoped one (${error.message})`;
+    return `InfluxDB answered ${error.statusCode}: ${error.body ?? error.message}`;
+  }
+  return `${(error as Error).message} (INFLUX_URL=${config.url})`;
+}
+
+async function main(): Promise<void> {
+  loadDotenv({ quiet: true });
+  refuseDevelopmentSecrets(process.env, ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'INFLUX_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'], 'setup');
+  let config: SetupConfig;
+  try {
+    config = loadSetupConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof SetupConfigError)) throw error;
+    process.stderr.write(`setup: invalid configuration: ${error.message}\n`);
+    process.exit(2);
+  }
+  try {
+    await runSetup(config, (line) => process.stdout.write(`${line}\n`));
+  } catch (error) {
+    process.stderr.write(`setup: failed: ${explainFailure(error, config)}\n`);
+    process.exit(1);
+  }
+}
+
+// Run only as the entry point, so tests can import the pieces.
+if (process.argv[1] !== undefined && /[\\/]influxdb[\\/]setup\.[jt]s$/.test(process.argv[1])) await main();

@@ -1,0 +1,343 @@
+/**
+ * The compose stack cannot run here (no Docker engine, no image pulls), so
+ * docker-compose.yml, the Dockerfile and EMQX's files are checked against
+ * their documented formats and against each other: the Compose Specification
+ * schema (../shared/schemas, when present), every bind mount, variable,
+ * image tag, service URL and health check, who gets which secret, and what
+ * SENSORFLOW_ENV=production refuses. `docker-compose config -q` runs in
+ * scripts/test.sh.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+import { DEVELOPMENT_SECRETS, developmentSecretProblem } from '../../common/production.ts';
+import { DEFAULTS } from '../../ingestor/config.ts';
+import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const SCHEMAS = join(ROOT, '..', 'shared', 'schemas');
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+
+/** .env as docker compose reads it: NAME=value lines. */
+function envFile(): Record<string, string> {
+  const entries = read('.env')
+    .split('\n')
+    .filter((line) => /^[A-Z_][A-Z0-9_]*=/.test(line))
+    .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]);
+  return Object.fromEntries(entries);
+}
+
+interface Healthcheck { test?: string[] | string; disable?: boolean }
+interface ComposeService {
+  image?: string;
+  build?: string;
+  command?: string[];
+  entrypoint?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: Healthcheck;
+  restart?: string;
+  profiles?: string[];
+}
+type Compose = { services: Record<string, ComposeService>; volumes: Record<string, unknown> };
+
+const composeText = read('docker-compose.yml');
+// Merge keys (<<: *sensorflow) as docker compose resolves them.
+const compose = parse(composeText, { merge: true }) as Compose;
+const env = envFile();
+/** ${VAR} replaced from .env, as compose does. */
+const interpolate = (text: string): string => text.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => env[name] ?? '');
+const services = Object.entries(compose.services);
+const ONE_SHOT = new Set(['emqx-users', 'setup']);
+const packageVersion = (JSON.parse(read('package.json')) as { version: string }).version;
+
+describe('docker-compose.yml', () => {
+  test('is valid against the Compose Specification schema', { skip: !existsSync(SCHEMAS) && 'no ../shared/schemas (the schema lives beside the project)' }, () => {
+    const { $schema: _draft, ...schema } = JSON.parse(readFileSync(join(SCHEMAS, 'compose', 'compose-spec.json'), 'utf8')) as Record<string, unknown>;
+    const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+    assert.ok(validate(parse(composeText, { merge: true })), JSON.stringify(validate.errors, null, 2));
+  });
+
+  test('has the whole stack, two one-shot set-up services among it', () => {
+    assert.deepEqual(Object.keys(compose.services).sort(), ['emqx', 'emqx-users', 'grafana', 'influxdb', 'ingestor', 'notifier', 'setup', 'simulator']);
+    for (const name of ONE_SHOT) assert.equal(compose.services[name]?.restart, 'no', name);
+  });
+
+  test('every ${VAR} it uses is defined in .env', () => {
+    const code = composeText.split('\n').filter((text) => !text.trim().startsWith('#')).join('\n');
+    const used = [...code.matchAll(/\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}/g)].map((m) => m[1]!);
+    assert.ok(used.length > 20);
+    for (const name of used) assert.ok(name in env, `${name} is used by docker-compose.yml but not set in .env`);
+  });
+
+  test('every image is pinned to a version; ours to the package version', () => {
+    for (const [name, service] of services) {
+      assert.ok(service.image !== undefined, `${name} has no image`);
+      const [, tag] = service.image.split(':');
+      assert.ok(tag !== undefined && /^\d+\.\d+\.\d+$/.test(tag), `${name}: ${service.image} is not pinned to a full version`);
+      if (service.build !== undefined) assert.equal(service.image, `sensorflow:${packageVersion}`, name);
+    }
+  });
+
+  test('every bind-mounted path exists in the repo', () => {
+    const binds = services.flatMap(([name, service]) => (service.volumes ?? []).filter((v) => v.startsWith('.')).map((v) => [name, v.split(':')[0]!] as const));
+    assert.ok(binds.length >= 4);
+    for (const [name, path] of binds) assert.ok(existsSync(join(ROOT, path)), `${name} mounts ${path}, which does not exist`);
+  });
+
+  test('every named volume is declared, and every stateful service has one', () => {
+    const declared = new Set(Object.keys(compose.volumes));
+    for (const [name, service] of services) {
+      for (const volume of service.volumes ?? []) {
+        if (!volume.startsWith('.')) assert.ok(declared.has(volume.split(':')[0]!), `${name} uses undeclared volume ${volume}`);
+      }
+    }
+    const mountsOf = (name: string): string[] => (compose.services[name]?.volumes ?? []).map((v) => v.split(':').slice(0, 2).join(':'));
+    assert.ok(mountsOf('emqx').includes('emqx-data:/opt/emqx/data'));
+    assert.ok(mountsOf('influxdb').includes('influxdb-data:/var/lib/influxdb2'));
+    assert.ok(mountsOf('grafana').includes('grafana-data:/var/lib/grafana'));
+    assert.ok(mountsOf('ingestor').includes('ingestor-wal:/app/data'), 'the write-ahead log');
+    assert.ok(mountsOf('notifier').includes('notifier-data:/app/data'), 'the notifier queue');
+    assert.equal(compose.services.ingestor?.environment?.WAL_DIR, '/app/data/wal');
+    assert.equal(compose.services.notifier?.environment?.NOTIFIER_QUEUE_DIR, '/app/data/notifier');
+  });
+
+  test('service URLs name services that exist, on ports they listen on', () => {
+    const listens: Record<string, number[]> = { emqx: [1883, 1884, 18083], influxdb: [8086], grafana: [3000], ingestor: [8080], notifier: [8090] };
+    let checked = 0;
+    for (const [name, service] of services) {
+      for (const value of [...Object.values(service.environment ?? {}), ...(service.entrypoint ?? [])]) {
+        for (const match of String(value).matchAll(/(?:mqtt|http):\/\/([a-z0-9-]+):(\d+)/g)) {
+          const [, host, port] = match;
+          if (host === '127.0.0.1' || host === 'localhost') continue;
+          assert.ok(host! in compose.services, `${name} refers to ${host}, not a service`);
+          assert.ok(listens[host!]?.includes(Number(port)), `${name} refers to ${host}:${port}, where ${host} does not listen`);
+          checked += 1;
+        }
+      }
+    }
+    assert.ok(checked >= 6, `only ${checked} URLs checked`);
+    assert.equal(compose.services.ingestor?.environment?.MQTT_URL, 'mqtt://emqx:1884', 'the ingestor uses its own listener (deep session queue)');
+    assert.equal(compose.services.grafana?.environment?.NOTIFIER_URL, 'http://notifier:8090/grafana/webhook');
+  });
+
+  test('every long-running service has a health check; one-shots are waited for by completion', () => {
+    for (const [name, service] of services) {
+      if (ONE_SHOT.has(name)) {
+        assert.equal(service.healthcheck?.disable, true, name);
+        continue;
+      }
+      assert.ok(service.healthcheck?.test !== undefined, `${name} has no health check`);
+      assert.equal(service.restart, 'unless-stopped', name);
+    }
+    for (const [name, service] of services) {
+      for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        assert.equal(condition, ONE_SHOT.has(dependency) ? 'service_completed_successfully' : 'service_healthy', `${name} → ${dependency}`);
+      }
+    }
+    assert.ok('setup' in (compose.services.ingestor?.depends_on ?? {}));
+    assert.ok('setup' in (compose.services.grafana?.depends_on ?? {}));
+    assert.ok('emqx-users' in (compose.services.emqx?.depends_on ?? {}));
+  });
+
+  test('ports: MQTT for devices, Grafana and the EMQX dashboard where .env says (loopback by default), the rest loopback only', () => {
+    const published = services.flatMap(([name, service]) => (service.ports ?? []).map((port) => [name, interpolate(port)] as const));
+    for (const [name, port] of published) {
+      const public_ = port === '1883:1883';
+      assert.ok(public_ || port.startsWith('127.0.0.1:'), `${name} publishes ${port} beyond loopback`);
+    }
+    assert.deepEqual(published.map(([name]) => name).sort(), ['emqx', 'emqx', 'grafana', 'influxdb', 'ingestor', 'notifier']);
+  });
+
+  test('no admin token outside setup: the ingestor and Grafana get scoped tokens from files', () => {
+    const adminVariables = ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD'];
+    for (const [name, service] of services) {
+      const text = JSON.stringify(service);
+      for (const variable of adminVariables) {
+        if (name === 'setup' || name === 'influxdb') continue;
+        assert.ok(!text.includes(variable), `${name} is given ${variable}`);
+      }
+    }
+    assert.equal(compose.services.ingestor?.environment?.INFLUX_TOKEN_FILE, '/var/lib/sensorflow/tokens/ingestor-write.token');
+    assert.ok(!('INFLUX_TOKEN' in (compose.services.ingestor?.environment ?? {})));
+    assert.match(compose.services.grafana?.entrypoint?.join(' ') ?? '', /cat \/var\/lib\/sensorflow\/tokens\/grafana-read\.token/);
+    assert.ok((compose.services.grafana?.volumes ?? []).includes('influx-tokens:/var/lib/sensorflow/tokens:ro'));
+    assert.equal(compose.services.setup?.environment?.SETUP_TOKEN_DIR, '/var/lib/sensorflow/tokens');
+  });
+
+  test('the ingestor is configured only with names its config module knows', () => {
+    const known = new Set([...Object.keys(DEFAULTS), 'MQTT_TOPICS', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'MQTT_SHARED_GROUP', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
+      'INFLUX_TOKEN', 'INFLUX_TOKEN_FILE', 'INFLUX_USERNAME', 'INFLUX_PASSWORD', 'DEVICES_FILE', 'ROUTES_FILE', 'SENSORFLOW_ENV', 'HEALTHCHECK_URL']);
+    for (const name of Object.keys(compose.services.ingestor?.environment ?? {})) assert.ok(known.has(name), name);
+  });
+
+  test('the notifier gets the agreed variables; DingTalk and Feishu are off until .env fills them', () => {
+    const environment = compose.services.notifier?.environment ?? {};
+    for (const name of ['NOTIFIER_PORT', 'NOTIFIER_HOST', 'NOTIFIER_TOKEN', 'NOTIFIER_QUEUE_DIR', 'NOTIFIER_LANGUAGE', 'DINGTALK_WEBHOOK_URL', 'DINGTALK_SECRET', 'FEISHU_WEBHOOK_URL', 'FEISHU_SECRET']) {
+      assert.ok(name in environment, name);
+    }
+    assert.equal(compose.services.notifier?.command?.join(' '), 'node dist/notifier/main.js');
+    for (const name of ['DINGTALK_WEBHOOK_URL', 'DINGTALK_SECRET', 'FEISHU_WEBHOOK_URL', 'FEISHU_SECRET']) assert.equal(env[name], '', name);
+  });
+
+  test('the simulator is on by default, one .env line turns it off, and it logs in as a device', () => {
+    assert.deepEqual(compose.services.simulator?.profiles, ['simulator']);
+    assert.equal(env.COMPOSE_PROFILES, 'simulator');
+    assert.equal(compose.services.simulator?.environment?.MQTT_USERNAME, 'device');
+    assert.equal(compose.services.simulator?.environment?.MQTT_PASSWORD, '${MQTT_DEVICE_PASSWORD}');
+  });
+});
+
+describe('.env and SENSORFLOW_ENV=production', () => {
+  test('every secret in .env is marked [secret] and has its development default listed', () => {
+    const lines = read('.env').split('\n');
+    const marked = lines.flatMap((text, index) => {
+      if (!text.startsWith('# [secret]')) return [];
+      const variable = lines.slice(index + 1).find((next) => /^[A-Z_]+=/.test(next));
+      return variable === undefined ? [] : [variable.split('=')[0]!];
+    });
+    assert.deepEqual(marked.sort(), Object.keys(DEVELOPMENT_SECRETS).sort());
+    for (const [name, value] of Object.entries(DEVELOPMENT_SECRETS)) assert.equal(env[name], value, name);
+    // Anything that looks like a secret is one of them (or empty, like the bots' until configured).
+    for (const [name, value] of Object.entries(env)) {
+      if (/PASSWORD|TOKEN|SECRET|COOKIE/.test(name) && value !== '') assert.ok(name in DEVELOPMENT_SECRETS, `${name} looks like a secret but is not marked`);
+    }
+  });
+
+  test('every variable in .env has a comment', () => {
+    const lines = read('.env').split('\n');
+    lines.forEach((text, index) => {
+      if (!/^[A-Z_]+=/.test(text)) return;
+      let previous = index - 1;
+      while (previous >= 0 && /^[A-Z_]+=/.test(lines[previous]!)) previous -= 1;
+      assert.match(lines[previous] ?? '', /^#/, `${text.split('=')[0]} has no comment above its group`);
+    });
+  });
+
+  test('in production, each service refuses the development default it is given, naming the variable', () => {
+    const production = { ...env, SENSORFLOW_ENV: 'production' };
+    const given = (service: string): string[] => Object.entries(compose.services[service]?.environment ?? {})
+      .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
+    const resolved = (service: string): Record<string, string> => Object.fromEntries(Object.entries(compose.services[service]?.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
+    // Which of our services check which variables (their entry points call refuseDevelopmentSecrets with these).
+    const checks: Record<string, string[]> = {
+      'emqx-users': ['MQTT_MONITOR_PASSWORD', 'MQTT_DEVICE_PASSWORD', 'EMQX_DASHBOARD_PASSWORD', 'EMQX_NODE_COOKIE'],
+      setup: ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'INFLUX_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'],
+      ingestor: ['MQTT_PASSWORD', 'INFLUX_TOKEN', 'INFLUX_PASSWORD'],
+      notifier: ['NOTIFIER_TOKEN', 'DINGTALK_SECRET', 'FEISHU_SECRET'],
+    };
+    const covered = new Set<string>();
+    for (const [service, names] of Object.entries(checks)) {
+      for (const variable of given(service)) {
+        assert.ok(names.includes(variable), `${service} gets ${variable} but does not check it`);
+        const problem = developmentSecretProblem({ ...resolved(service), SENSORFLOW_ENV: 'production' }, [variable]);
+        assert.equal(problem?.variable, variable);
+        assert.match(problem?.message ?? '', new RegExp(`^SENSORFLOW_ENV=production but ${variable} holds a development default`));
+        covered.add(/\$\{([A-Z_]+)\}/.exec(compose.services[service]!.environment![variable]!)![1]!);
+      }
+    }
+    // Every development secret reaches at least one check before the service that uses it starts.
+    for (const name of Object.keys(DEVELOPMENT_SECRETS)) assert.ok(covered.has(name), `${name} is never checked`);
+    // Secrets from files count too, and real secrets pass.
+    assert.equal(developmentSecretProblem({ SENSORFLOW_ENV: 'production', INFLUX_TOKEN_FILE: '/t' }, ['INFLUX_TOKEN'], () => 'sensorflow-dev-admin-token\n')?.variable, 'INFLUX_TOKEN_FILE');
+    assert.equal(developmentSecretProblem({ ...production, MQTT_PASSWORD: 'x7-long-random' }, ['MQTT_PASSWORD']), undefined);
+    assert.equal(developmentSecretProblem({ ...env, MQTT_PASSWORD: 'monitor-dev-password' }, ['MQTT_PASSWORD']), undefined, 'development allows them');
+    assert.equal(developmentSecretProblem({ SENSORFLOW_ENV: 'prod' }, [])?.variable, 'SENSORFLOW_ENV');
+  });
+});
+
+describe('EMQX configuration (broker/emqx)', () => {
+  // A HOCON parser (EMQX's configuration language); the package ships no types.
+  const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>>;
+  const hoconParse = (text: string): Promise<Record<string, unknown>> => parseHocon({ text, strict: true });
+
+  test('base.hocon: password authentication from the bootstrap file compose fills, the ACL compose mounts, deny by default', async () => {
+    const base = await hoconParse(read('broker/emqx/base.hocon')) as {
+      authentication: Record<string, unknown>[];
+      authorization: { no_match: string; deny_action: string; sources: { type: string; enable: boolean; path: string }[] };
+      listeners: { tcp: Record<string, { bind: string; zone?: string }> };
+      zones: Record<string, { mqtt: Record<string, unknown> }>;
+      dashboard: unknown;
+    };
+    // EMQX 5.8's built-in database authenticator (emqx_authn_mnesia_schema): these fields and values.
+    assert.deepEqual(base.authentication, [{
+      mechanism: 'password_based', backend: 'built_in_database', user_id_type: 'username',
+      password_hash_algorithm: { name: 'sha256', salt_position: 'suffix' },
+      bootstrap_file: '/opt/emqx/etc/sensorflow/users.json', bootstrap_type: 'plain',
+    }]);
+    const emqx = compose.services.emqx!;
+    assert.ok(emqx.volumes?.includes('emqx-bootstrap:/opt/emqx/etc/sensorflow:ro'));
+    assert.equal(compose.services['emqx-users']?.environment?.EMQX_BOOTSTRAP_FILE, '/var/lib/sensorflow/emqx/users.json');
+    assert.ok(compose.services['emqx-users']?.volumes?.includes('emqx-bootstrap:/var/lib/sensorflow/emqx'));
+    // The JSON format: file extension .json, an array of {user_id, password, is_superuser}.
+    assert.match(String(base.authentication[0]!.bootstrap_file), /\.json$/);
+    assert.deepEqual(base.authorization, { no_match: 'deny', deny_action: 'disconnect', sources: [{ type: 'file', enable: true, path: '/opt/emqx/etc/acl.conf' }] });
+    assert.ok(emqx.volumes?.includes('./broker/emqx/acl.conf:/opt/emqx/etc/acl.conf:ro'));
+    assert.ok(emqx.volumes?.includes('./broker/emqx/base.hocon:/opt/emqx/etc/base.hocon:ro'));
+    // The ingestor's listener and zone; compose sizes it through EMQX_ variables (__ = .).
+    assert.deepEqual(base.listeners.tcp.ingestor, { bind: '0.0.0.0:1884', zone: 'ingestor' });
+    assert.equal(base.listeners.tcp.default?.bind, '0.0.0.0:1883');
+    assert.ok('ingestor' in base.zones);
+    const zoneVariables = Object.keys(emqx.environment ?? {}).filter((name) => name.startsWith('EMQX_ZONES__'));
+    assert.deepEqual(zoneVariables.map((name) => name.replace(/^EMQX_/, '').toLowerCase().split('__').join('.')).sort(), [
+      'zones.ingestor.mqtt.max_mqueue_len', 'zones.ingestor.mqtt.session_expiry_interval',
+    ]);
+    for (const path of ['max_mqueue_len', 'session_expiry_interval']) assert.ok(path in base.zones.ingestor.mqtt, path);
+    assert.ok(Number(env.EMQX_INGESTOR_MAX_MQUEUE_LEN) >= 100_000, 'far beyond EMQX default of 1,000');
+    assert.match(env.EMQX_INGESTOR_SESSION_EXPIRY ?? '', /^\d+[smhd]$/);
+  });
+
+  test('the bootstrap file is the documented JSON, from .env, with no superuser', () => {
+    const users = JSON.parse(bootstrapFileContent(bootstrapUsers(env))) as unknown[];
+    assert.deepEqual(users, [
+      { user_id: 'monitor', password: 'monitor-dev-password', is_superuser: false },
+      { user_id: 'device', password: 'device-dev-password', is_superuser: false },
+    ]);
+    // JSON escaping keeps any password intact (CSV would need quoting rules EMQX may not share).
+    const odd = bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'a,"b"\\c\nd', MQTT_DEVICE_PASSWORD: 'x' });
+    assert.equal((JSON.parse(bootstrapFileContent(odd)) as { password: string }[])[0]!.password, 'a,"b"\\c\nd');
+    assert.throws(() => bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'x' }), /^BootstrapError: MQTT_DEVICE_PASSWORD: expected the password/);
+  });
+
+  test('acl.conf: Erlang terms in EMQX 5 file-authorizer syntax, ending in deny all', () => {
+    const rules = read('broker/emqx/acl.conf').split('\n').filter((text) => text.trim() !== '' && !text.startsWith('%%'));
+    const rule = /^\{(allow|deny), (all|\{username, "[^"]+"\}|\{user, "[^"]+"\}|\{clientid, "[^"]+"\}), (publish|subscribe|all), \[("[^"]+"(, "[^"]+")*)\]\}\.$/;
+    for (const text of rules.slice(0, -1)) assert.match(text, rule);
+    assert.equal(rules.at(-1), '{deny, all}.');
+    // Placeholders EMQX 5 expands in file rules: ${clientid}, ${username}.
+    for (const placeholder of read('broker/emqx/acl.conf').matchAll(/\$\{([a-z_]+)\}/g)) assert.ok(['clientid', 'username'].includes(placeholder[1]!));
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  test('multi-stage, Node LTS, npm ci, compiled TypeScript, production dependencies only, non-root, tini, HEALTHCHECK', () => {
+    const stages = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]!);
+    assert.ok(stages.length >= 2);
+    for (const image of stages) assert.match(image, /^node:(22|24)-bookworm-slim$/, 'an LTS Node on Debian bookworm');
+    assert.match(dockerfile, /RUN npm ci --no-audit --no-fund\n/);
+    assert.match(dockerfile, /RUN npm run build/);
+    assert.match(dockerfile, /npm ci --omit=dev/);
+    assert.match(dockerfile, /^USER node$/m);
+    assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+    assert.match(dockerfile, /^HEALTHCHECK .*dist\/common\/healthcheck\.js/m);
+    assert.ok(read('.dockerignore').split('\n').includes('.env'), 'secrets stay out of the build context');
+  });
+
+  test('every program compose runs is built by tsconfig.build.json', () => {
+    const include = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
+    for (const [name, service] of services) {
+      const program = service.command?.[1] ?? (service.build !== undefined ? 'dist/ingestor/main.js' : undefined);
+      if (program === undefined || service.build === undefined) continue;
+      const top = program.replace(/^dist\//, '').split('/')[0]!;
+      assert.ok(include.includes(top), `${name} runs ${program}, but ${top}/ is not compiled`);
+      if (top !== 'notifier') assert.ok(existsSync(join(ROOT, program.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `${name}: ${program} has no source`);
+    }
+  });
+});
