@@ -24,7 +24,7 @@ import { PresenceHold } from '../presence/hold.ts';
 import { judgeRetainedStatus } from '../presence/retained.ts';
 import { presencePoint } from '../presence/to-point.ts';
 import type { PresenceTracker } from '../presence/tracker.ts';
-import type { MessageSink } from '../sources/mqtt.ts';
+import type { MessageSink } from '../contracts.ts';
 import { RecordTooLargeError, type WriteAheadLog } from '../wal/wal.ts';
 import { rejectPoint } from './reject-point.ts';
 import { RateLimiter, type RejectLog } from './rejects.ts';
