@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { pino } from 'pino';
-import type { InboundMessage } from '../../ingestor/decoders/types.ts';
+import type { InboundMessage } from '../../ingestor/contracts.ts';
 import { DeviceDirectory } from '../../ingestor/directory/directory.ts';
 import { parseRegistry } from '../../ingestor/directory/registry.ts';
+import { handlerTable } from '../../ingestor/pipeline/handlers.ts';
 import { Ingest } from '../../ingestor/pipeline/ingest.ts';
 import { RejectLog } from '../../ingestor/pipeline/rejects.ts';
 import { emptyStats, type PipelineStats } from '../../ingestor/pipeline/stats.ts';
@@ -19,7 +20,6 @@ import type { PresenceEvent } from '../../ingestor/presence/event.ts';
 import { PresenceHold } from '../../ingestor/presence/hold.ts';
 import { judgeRetainedStatus } from '../../ingestor/presence/retained.ts';
 import { PresenceTracker } from '../../ingestor/presence/tracker.ts';
-import { createRouter } from '../../ingestor/routes/router.ts';
 import { DEFAULT_ROUTES_YAML, parseRoutes } from '../../ingestor/routes/routes-file.ts';
 import type { WriteAheadLog } from '../../ingestor/wal/wal.ts';
 
@@ -93,9 +93,9 @@ function harness(options: { holdMs?: number; registry?: string; directoryFile?: 
   const stats = emptyStats();
   const registry = parseRegistry('d.yaml', options.registry ?? 'devices: {}\n');
   const directory = new DeviceDirectory(registry, options.directoryFile, silent);
-  const telemetry = createRouter(parseRoutes('(default routes)', DEFAULT_ROUTES_YAML), { maxPayloadBytes: 65536, maxFutureMs: DAY });
+  const handlers = handlerTable({ emqxPresence: true, sparkplug: false, routes: parseRoutes('(default routes)', DEFAULT_ROUTES_YAML) });
   const ingest = new Ingest({
-    telemetry, wal, rejects: new RejectLog(silent), stats, directory, presence: new PresenceTracker(), log: silent, maxFutureMs: DAY, presenceHoldMs: options.holdMs ?? 5000,
+    handlers, bounds: { maxPayloadBytes: 65536, maxFutureMs: DAY }, wal, rejects: new RejectLog(silent), stats, directory, presence: new PresenceTracker(), log: silent, presenceHoldMs: options.holdMs ?? 5000,
   });
   return { ingest, lines, stats, directory };
 }
