@@ -20,14 +20,12 @@ import { DEFAULT_BOUNDS } from './decode.ts';
 /** Records in append order; refuses a record over `maxRecordBytes` as the write-ahead log does. */
 export class MemoryLog implements LineLog {
   readonly records: string[][] = [];
+  /** Every line appended, in order (the same array all along). */
+  readonly lines: string[] = [];
   readonly #maxRecordBytes: number;
 
   constructor(maxRecordBytes = Number.POSITIVE_INFINITY) {
     this.#maxRecordBytes = maxRecordBytes;
-  }
-
-  get lines(): string[] {
-    return this.records.flat();
   }
 
   append(lines: readonly string[]): void {
@@ -35,6 +33,7 @@ export class MemoryLog implements LineLog {
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
     if (bytes > this.#maxRecordBytes) throw new RecordTooLargeError(bytes, this.#maxRecordBytes);
     this.records.push([...lines]);
+    this.lines.push(...lines);
   }
 }
 
