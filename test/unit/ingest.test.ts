@@ -9,6 +9,7 @@ import sparkplug from 'sparkplug-payload';
 import { reject, type Handler, type InboundMessage } from '../../ingestor/contracts.ts';
 import { handlerTable } from '../../ingestor/pipeline/handlers.ts';
 import { parseRoutes } from '../../ingestor/routes/routes-file.ts';
+import { seededRandom } from '../../simulator/readings.ts';
 import { defaultRoutes, memoryIngest } from '../harness/memory-ingest.ts';
 
 const NOW = 1732280000000;
@@ -209,5 +210,24 @@ describe('Ingest: the log', () => {
     await ingest.accept(msg('sensors/lab/dev-1/telemetry', [{ t: 1 }, { t: 'x', time: 5 }]));
     assert.deepEqual(rejects.counts(), { bad_timestamp: 1 });
     assert.equal(log.records.length, 2, 'only the reject point after the first record');
+  });
+});
+
+describe('Ingest: the handler contract under hostile bytes', () => {
+  test('every built-in handler answers random payloads with a value, never an exception; every message is settled', async () => {
+    const random = seededRandom(12);
+    const topics = ['sensors/lab/dev-1/status', '$SYS/brokers/n/clients/dev-1/connected', '$SYS/brokers/n/clients/dev-1/disconnected', 'spBv1.0/g/DBIRTH/e/d', 'spBv1.0/g/NDATA/e', 'sensors/lab/dev-1/telemetry'];
+    const { ingest, stats, rejects, log } = memoryIngest();
+    let count = 0;
+    for (const topic of topics) {
+      for (let i = 0; i < 300; i += 1) {
+        const payload = Buffer.from(Array.from({ length: Math.floor(random() * 80) }, () => Math.floor(random() * 256)));
+        await ingest.accept(msg(topic, payload));
+        count += 1;
+      }
+    }
+    assert.equal(stats.messagesIn, count);
+    assert.ok(rejects.total > count / 2, `most random payloads are rejects (${rejects.total} of ${count})`);
+    for (const line of log.lines) assert.match(line, /^(ingest_rejects|device_presence|sparkplug|telemetry),/);
   });
 });
