@@ -2,8 +2,8 @@
  * `npm run bench`: throughput and memory of the ingestor's hot path, measured,
  * never asserted. Three parts:
  *
- * 1. decode + encode (pure, in process): messages/s through the default
- *    telemetry decoder and the line-protocol encoder;
+ * 1. the pipeline in process: messages/s through `Ingest` (handler table,
+ *    default route, enrich, encode) into an in-memory log;
  * 2. write-ahead log appends (the per-message cost before the PUBACK);
  * 3. end to end (real Mosquitto + VictoriaMetrics, all on 127.0.0.1): N
  *    messages published at QoS 1 until every point is readable, with the
@@ -16,11 +16,9 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { WriteAheadLog } from '../ingestor/wal/wal.ts';
-import { createRouter } from '../ingestor/routes/router.ts';
-import { DEFAULT_ROUTES_YAML, parseRoutes } from '../ingestor/routes/routes-file.ts';
-import { messageToLines } from '../ingestor/pipeline/to-lines.ts';
 import { makeFleet } from '../test/harness/fleet.ts';
 import { startIngestor, waitUntilSubscribed } from '../test/harness/ingestor.ts';
+import { memoryIngest } from '../test/harness/memory-ingest.ts';
 import { waitFor } from '../test/harness/process.ts';
 import { connectPublisher, publishAll } from '../test/harness/publisher.ts';
 import { startMosquitto, startVictoria } from '../test/harness/services.ts';
@@ -32,19 +30,16 @@ function machine(): Record<string, unknown> {
   return { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 }
 
-function benchDecode(): Record<string, number> {
+async function benchDecode(): Promise<Record<string, number>> {
   const fleet = makeFleet(DEVICES, Math.ceil(MESSAGES / DEVICES), Date.now() - 3_600_000);
-  const decode = createRouter(parseRoutes('default', DEFAULT_ROUTES_YAML), { maxPayloadBytes: 256 * 1024, maxFutureMs: 86_400_000 });
   const messages = fleet.messages.map((m) => ({ topic: m.topic, payload: Buffer.from(m.payload), receivedAtMs: Date.now() }));
-  for (const message of messages.slice(0, 5000)) messageToLines(decode, message); // warm up
+  const warmUp = memoryIngest({ emqxPresence: false, sparkplug: false });
+  for (const message of messages.slice(0, 5000)) await warmUp.ingest.accept(message);
+  const { ingest, log } = memoryIngest({ emqxPresence: false, sparkplug: false });
   const started = performance.now();
-  let lines = 0;
-  for (const message of messages) {
-    const result = messageToLines(decode, message);
-    if (result.ok) lines += result.lines.length;
-  }
+  for (const message of messages) await ingest.accept(message);
   const seconds = (performance.now() - started) / 1000;
-  return { messages: messages.length, lines, seconds: round(seconds), messagesPerSecond: Math.round(messages.length / seconds) };
+  return { messages: messages.length, lines: log.lines.length, seconds: round(seconds), messagesPerSecond: Math.round(messages.length / seconds) };
 }
 
 const round = (value: number): number => Math.round(value * 1000) / 1000;
@@ -104,7 +99,7 @@ async function benchEndToEnd(): Promise<Record<string, number>> {
   }
 }
 
-const decodeResult = benchDecode();
+const decodeResult = await benchDecode();
 const walAppend = benchWalAppend();
 const endToEnd = await benchEndToEnd();
 process.stdout.write(`${JSON.stringify({ machine: machine(), decodeAndEncode: decodeResult, walAppend, endToEnd }, null, 2)}\n`);

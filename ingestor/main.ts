@@ -17,9 +17,9 @@ import { startHealthServer, type Readiness } from './health/server.ts';
 import { createLogger } from './logger.ts';
 import { encodePoint } from './model/line-protocol.ts';
 import { DeviceDirectory } from './directory/directory.ts';
+import { handlerTable } from './pipeline/handlers.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { PresenceTracker } from './presence/tracker.ts';
-import { createRouter } from './routes/router.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
@@ -63,9 +63,10 @@ async function run(config: Config): Promise<void> {
 
   const stats = emptyStats();
   const rejects = new RejectLog(log);
-  const decoder = createRouter(config.routing.routes, { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs });
+  const handlers = handlerTable({ emqxPresence: config.devices.emqxPresence, sparkplug: config.routing.sparkplug, routes: config.routing.routes });
+  const bounds = { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs };
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
-  const ingest = new Ingest({ telemetry: decoder, wal, rejects, stats, directory, presence: new PresenceTracker(), log, maxFutureMs: config.routing.maxFutureMs, presenceHoldMs: config.devices.presenceHoldMs });
+  const ingest = new Ingest({ handlers, bounds, wal, rejects, stats, directory, presence: new PresenceTracker(), log, presenceHoldMs: config.devices.presenceHoldMs });
   const source = new MqttSource(config.mqtt, ingest, log);
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected });
 

@@ -5,7 +5,7 @@
  */
 import { DECIMAL_NUMBER } from '../model/text-rules.ts';
 import { isPlainObject } from './payload.ts';
-import { reject, type Rejection } from './types.ts';
+import { reject, type Rejection } from '../contracts.ts';
 
 export type Scalar = number | boolean | string;
 

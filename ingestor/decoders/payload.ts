@@ -1,15 +1,19 @@
 /** Payload bytes → text → JSON, each step with its own rejection. Pure. */
-import { reject, type Rejection } from './types.ts';
+import { reject, type Rejection } from '../contracts.ts';
 
 /** @default 256 KiB: far above any sensor reading, far below what hurts memory. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The rejection of a payload over `maxBytes`, or undefined. */
+export function oversized(payload: Buffer, maxBytes: number): Rejection | undefined {
+  return payload.length > maxBytes ? reject('payload_too_large', `payload of ${payload.length} bytes exceeds the ${maxBytes}-byte limit`) : undefined;
+}
+
 export function payloadText(payload: Buffer, maxBytes: number): { ok: true; text: string } | Rejection {
-  if (payload.length > maxBytes) {
-    return reject('payload_too_large', `payload of ${payload.length} bytes exceeds the ${maxBytes}-byte limit`);
-  }
+  const tooLarge = oversized(payload, maxBytes);
+  if (tooLarge !== undefined) return tooLarge;
   try {
     return { ok: true, text: strictUtf8.decode(payload) };
   } catch {

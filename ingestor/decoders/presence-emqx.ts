@@ -1,25 +1,31 @@
 /**
  * EMQX 5 presence events: `$SYS/brokers/{node}/clients/{clientid}/connected`
  * and `/disconnected`, JSON with `clientid`, `ipaddress`, `connected_at`, `ts`,
- * and for disconnects `reason` and `disconnected_at` (epoch ms). Pure.
+ * and for disconnects `reason` and `disconnected_at` (epoch ms). A message →
+ * one presence event; no points. Pure.
  * The client id is read from the payload: a topic level cannot hold every id.
  */
 import type { PresenceEvent } from '../presence/event.ts';
 import { isPlainObject, parseJson, payloadText } from './payload.ts';
 import { resolveTimestampMs } from './timestamp.ts';
-import { reject, type InboundMessage, type Rejection } from './types.ts';
+import { reject, type DecodeBounds, type DecodeResult, type Handler } from '../contracts.ts';
 
 const TOPIC = /^\$SYS\/brokers\/[^/]+\/clients\/.+\/(connected|disconnected)$/;
 /** Reasons meaning the session moved to another connection, not that the device left. */
 const SESSION_MOVED = new Set(['takenover', 'discarded']);
 const MAX_PRESENCE_BYTES = 16 * 1024;
 
-export const isEmqxPresenceTopic = (topic: string): boolean => TOPIC.test(topic);
+export const emqxPresenceHandler: Handler = {
+  name: 'presence-emqx',
+  match: (topic) => {
+    const kind = TOPIC.exec(topic)?.[1];
+    return kind === undefined ? null : { kind };
+  },
+  decode: (message, { captures, bounds }) => decode(message.payload, captures.kind === 'connected', message.receivedAtMs, bounds),
+};
 
-export function decodeEmqxPresence(message: InboundMessage, maxFutureMs: number): { ok: true; event: PresenceEvent } | Rejection {
-  const kind = TOPIC.exec(message.topic)?.[1];
-  if (kind === undefined) return reject('topic_unmatched', 'not an EMQX presence topic');
-  const text = payloadText(message.payload, MAX_PRESENCE_BYTES);
+function decode(payload: Buffer, online: boolean, receivedAtMs: number, bounds: DecodeBounds): DecodeResult {
+  const text = payloadText(payload, Math.min(MAX_PRESENCE_BYTES, bounds.maxPayloadBytes));
   if (!text.ok) return text;
   const json = parseJson(text.text);
   if (!json.ok) return json;
@@ -30,22 +36,19 @@ export function decodeEmqxPresence(message: InboundMessage, maxFutureMs: number)
   if (typeof connectedAt !== 'number' || !Number.isFinite(connectedAt)) {
     return reject('bad_presence', 'EMQX presence payload has no numeric "connected_at"');
   }
-  const online = kind === 'connected';
   if (!online && reason !== undefined && typeof reason !== 'string') return reject('bad_presence', '"reason" is not text');
-  const time = resolveTimestampMs(online ? connectedAt : (disconnectedAt ?? ts), message.receivedAtMs, maxFutureMs);
+  const time = resolveTimestampMs(online ? connectedAt : (disconnectedAt ?? ts), receivedAtMs, bounds.maxFutureMs);
   if (!time.ok) return time;
   const why = online ? 'connected' : ((reason as string | undefined) ?? 'unknown');
-  return {
-    ok: true,
-    event: {
-      device: clientid,
-      source: 'emqx',
-      online,
-      atMs: time.ms,
-      reason: why,
-      ...(typeof ipaddress === 'string' && ipaddress !== '' && { ip: ipaddress }),
-      connectedAtMs: connectedAt,
-      ...(!online && SESSION_MOVED.has(why) && { sessionMoved: true }),
-    },
+  const event: PresenceEvent = {
+    device: clientid,
+    source: 'emqx',
+    online,
+    atMs: time.ms,
+    reason: why,
+    ...(typeof ipaddress === 'string' && ipaddress !== '' && { ip: ipaddress }),
+    connectedAtMs: connectedAt,
+    ...(!online && SESSION_MOVED.has(why) && { sessionMoved: true }),
   };
+  return { ok: true, points: [], presence: [event] };
 }

@@ -6,9 +6,10 @@
  * the raw protobuf by their declared datatype).
  *
  * - NBIRTH / DBIRTH name every metric and may give it an alias; later
- *   NDATA / DDATA may send the alias alone. The caller keeps the alias table
- *   per edge node or device; this decoder is pure given that table, and
- *   returns the new table a BIRTH defines.
+ *   NDATA / DDATA may send the alias alone. Each handler made by
+ *   `createSparkplugHandler()` keeps its alias tables (one per edge node or
+ *   device, replaced by each BIRTH): the only state it has, and only from the
+ *   messages it decoded. Otherwise pure.
  * - Metrics become fields of `sparkplug` points (device = the device id, or the
  *   edge node id for node metrics; tags group and edge); metrics sharing a
  *   timestamp share a point. Int8–Int64 and UInt8–UInt64 become (signed)
@@ -25,8 +26,9 @@ import Long from 'long';
 import proto from 'sparkplug-payload/lib/sparkplugPayloadProto.js';
 import type { FieldValue, Point } from '../model/point.ts';
 import type { PresenceEvent } from '../presence/event.ts';
+import { oversized } from './payload.ts';
 import { resolveTimestampMs } from './timestamp.ts';
-import { reject, type InboundMessage, type Rejection } from './types.ts';
+import { reject, type Captures, type DecodeBounds, type DecodeResult, type Handler, type InboundMessage, type Rejection } from '../contracts.ts';
 
 export const SPARKPLUG_MEASUREMENT = 'sparkplug';
 export const SPARKPLUG_FILTER = 'spBv1.0/#';
@@ -40,32 +42,58 @@ const DATATYPE: Readonly<Record<number, string>> = {
   9: 'Float', 10: 'Double', 11: 'Boolean', 12: 'String', 13: 'DateTime', 14: 'Text', 15: 'UUID',
 };
 
-export interface SparkplugTopic {
+interface SparkplugTopic {
   readonly group: string;
   readonly type: MessageType;
   readonly edge: string;
   readonly device: string | undefined;
 }
 
-export function parseSparkplugTopic(topic: string): SparkplugTopic | null {
+/** `{group, type, edge[, device]}` of a Sparkplug B topic, or null. */
+function matchSparkplugTopic(topic: string): Captures | null {
   const levels = topic.split('/');
   if (levels[0] !== 'spBv1.0' || levels.length < 4 || levels.length > 5) return null;
   const type = levels[2] as MessageType;
   if (!TYPES.includes(type)) return null;
-  return { group: levels[1]!, type, edge: levels[3]!, device: levels[4] };
+  return { group: levels[1]!, type, edge: levels[3]!, ...(levels[4] !== undefined && { device: levels[4] }) };
 }
 
+const topicOf = (captures: Captures): SparkplugTopic => ({
+  group: captures.group as string,
+  type: captures.type as MessageType,
+  edge: captures.edge as string,
+  device: captures.device,
+});
+
 /** The key of an alias table: one per edge node, one per device. */
-export const aliasScope = (topic: SparkplugTopic): string => `${topic.group}/${topic.edge}${topic.device === undefined ? '' : `/${topic.device}`}`;
+const aliasScope = (topic: SparkplugTopic): string => `${topic.group}/${topic.edge}${topic.device === undefined ? '' : `/${topic.device}`}`;
 
-export type AliasTable = ReadonlyMap<string, string>;
+type AliasTable = ReadonlyMap<string, string>;
 
-export interface SparkplugResult {
+interface SparkplugResult {
   readonly ok: true;
   readonly points: Point[];
   /** Set by a BIRTH: the scope's new alias table. */
   readonly aliases?: Map<string, string>;
   readonly presence?: PresenceEvent;
+}
+
+/** A Sparkplug B handler with no alias known yet, as at start-up. */
+export function createSparkplugHandler(): Handler {
+  /** Metric names by alias, per edge node and device, from their last BIRTH. */
+  const aliases = new Map<string, Map<string, string>>();
+  return {
+    name: 'sparkplug',
+    match: matchSparkplugTopic,
+    decode(message, { captures, bounds }): DecodeResult {
+      const topic = topicOf(captures);
+      const scope = aliasScope(topic);
+      const decoded = decodeSparkplug(message, topic, aliases.get(scope), bounds);
+      if (!decoded.ok) return decoded;
+      if (decoded.aliases !== undefined) aliases.set(scope, decoded.aliases);
+      return { ok: true, points: decoded.points, ...(decoded.presence !== undefined && { presence: [decoded.presence] }) };
+    },
+  };
 }
 
 const isLong = (value: unknown): value is Long => Long.isLong(value);
@@ -133,8 +161,11 @@ function fieldFor(metric: RawMetric): FieldValue | undefined | typeof TOO_LARGE 
   }
 }
 
-export function decodeSparkplug(message: InboundMessage, topic: SparkplugTopic, aliases: AliasTable | undefined, maxFutureMs: number): SparkplugResult | Rejection {
+function decodeSparkplug(message: InboundMessage, topic: SparkplugTopic, aliases: AliasTable | undefined, bounds: DecodeBounds): SparkplugResult | Rejection {
   if (topic.type === 'STATE' || topic.type === 'NCMD' || topic.type === 'DCMD') return { ok: true, points: [] };
+  const tooLarge = oversized(message.payload, bounds.maxPayloadBytes);
+  if (tooLarge !== undefined) return tooLarge;
+  const { maxFutureMs } = bounds;
   const device = topic.device ?? topic.edge;
   const isBirth = topic.type === 'NBIRTH' || topic.type === 'DBIRTH';
   const isDeath = topic.type === 'NDEATH' || topic.type === 'DDEATH';

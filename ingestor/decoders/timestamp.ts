@@ -7,7 +7,7 @@
  * + maxFutureMs] is refused rather than stored: a device with a dead RTC
  * reporting 1970 would otherwise write points no dashboard ever shows.
  */
-import { reject, type Rejection } from './types.ts';
+import { reject, type Rejection } from '../contracts.ts';
 
 export const EARLIEST_TIMESTAMP_MS = Date.UTC(2000, 0, 1);
 /** 2026-11-22T12:00:00Z, …T12:00:00.123+08:00, …T12:00Z: a date, a time and a zone, always. */
@@ -23,11 +23,8 @@ export function epochToMs(value: number): number {
   return Math.round(value / 1e6); // nanoseconds
 }
 
-export function resolveTimestampMs(
-  raw: unknown,
-  receivedAtMs: number,
-  maxFutureMs: number = DEFAULT_MAX_FUTURE_MS,
-): { ok: true; ms: number } | Rejection {
+/** Every handler passes the same `maxFutureMs` (DecodeBounds, from TIMESTAMP_MAX_FUTURE_MS): no default here. */
+export function resolveTimestampMs(raw: unknown, receivedAtMs: number, maxFutureMs: number): { ok: true; ms: number } | Rejection {
   if (raw === undefined) return { ok: true, ms: receivedAtMs };
   let ms: number;
   if (typeof raw === 'string' && ISO_8601.test(raw)) {

@@ -1,47 +1,51 @@
 /**
- * The sink the sources feed. Routes each message by topic:
+ * The sink the sources feed (the MessageSink of contracts.ts). For each message:
  *
- * - `$SYS/brokers/+/clients/+/connected|disconnected` → EMQX presence
- * - `sensors/{location}/{device}/status`              → device presence (birth / last will)
- * - anything else                                      → the telemetry decoder
+ *   pick the handler ─▶ decode ─▶ enrich ─▶ encode ─▶ append to the log
  *
- * then writes the points to the write-ahead log. `accept()` settles when the
- * message may be acknowledged: its lines are in the log, or it was rejected
- * (redelivering it would fail the same way), or it was a presence event that
- * changes nothing (stale, a session that moved, or a retained status already
- * known), or an EMQX presence event (QoS 0, nothing to acknowledge) held
+ * - pick: the first handler of the ordered table (pipeline/handlers.ts) whose
+ *   `match` takes the topic; none is a `topic_unmatched` reject;
+ * - decode: the handler, with the same bounds for all (MAX_PAYLOAD_BYTES,
+ *   TIMESTAMP_MAX_FUTURE_MS), into points and presence events, or a rejection;
+ * - enrich: the strict registry check, locations learned or filled in,
+ *   registry tags; presence events judged (stale, a moved session, a retained
+ *   status already known) and, for EMQX, maybe held until a location is known;
+ * - encode and append: all of a message's lines as one record.
+ *
+ * `accept()` settles when the message may be acknowledged: its lines are in
+ * the log, or it was rejected (redelivering it would fail the same way; the
+ * reject is counted and recorded as an `ingest_rejects` point, tagged with
+ * the handler that refused it), or it was a presence event that changes
+ * nothing, or an EMQX presence event (QoS 0, nothing to acknowledge) held
  * until its device's location is known.
  */
 import type { Logger } from 'pino';
-import { decodeEmqxPresence, isEmqxPresenceTopic } from '../decoders/presence-emqx.ts';
-import { decodeStatusPresence, matchStatusTopic } from '../decoders/presence-status.ts';
-import { aliasScope, decodeSparkplug, parseSparkplugTopic, type SparkplugTopic } from '../decoders/sparkplug.ts';
-import { reject, type Decoder, type InboundMessage, type Rejection } from '../decoders/types.ts';
+import { reject, type Captures, type DecodeBounds, type Decoded, type Handler, type InboundMessage, type LineLog, type MessageSink, type Rejection } from '../contracts.ts';
 import type { DeviceDirectory } from '../directory/directory.ts';
+import { encodePoint } from '../model/line-protocol.ts';
 import type { Point } from '../model/point.ts';
 import type { PresenceEvent } from '../presence/event.ts';
 import { PresenceHold } from '../presence/hold.ts';
 import { judgeRetainedStatus } from '../presence/retained.ts';
 import { presencePoint } from '../presence/to-point.ts';
 import type { PresenceTracker } from '../presence/tracker.ts';
-import type { MessageSink } from '../sources/mqtt.ts';
-import { RecordTooLargeError, type WriteAheadLog } from '../wal/wal.ts';
+import { RecordTooLargeError } from '../wal/wal.ts';
 import { rejectPoint } from './reject-point.ts';
 import { RateLimiter, type RejectLog } from './rejects.ts';
 import type { PipelineStats } from './stats.ts';
 import { encodePoints } from './to-lines.ts';
-import { encodePoint } from '../model/line-protocol.ts';
 
 export interface IngestStages {
-  readonly telemetry: Decoder;
-  readonly wal: WriteAheadLog;
+  /** In order; the first that matches a topic decodes the message (pipeline/handlers.ts builds it). */
+  readonly handlers: readonly Handler[];
+  /** The same for every handler. */
+  readonly bounds: DecodeBounds;
+  readonly wal: LineLog;
   readonly rejects: RejectLog;
   readonly stats: PipelineStats;
   readonly directory: DeviceDirectory;
   readonly presence: PresenceTracker;
   readonly log: Logger;
-  /** Payload timestamps (Sparkplug B, presence) further ahead of the receive time are rejected. */
-  readonly maxFutureMs: number;
   /**
    * How long an EMQX presence event of a device with no known location waits
    * for telemetry, a status topic or Sparkplug to name it; 0 never waits.
@@ -51,6 +55,9 @@ export interface IngestStages {
 
 /** `afterLogged` runs once the lines are in the log (or at once when there are none). */
 type Lines = { ok: true; lines: string[]; afterLogged?: () => void } | Rejection;
+
+/** The `route` tag of a reject no handler took. */
+const NO_HANDLER = 'none';
 
 /** A registered device's extra tags (group, type, registry tags) on its telemetry. */
 export function withRegistryTags(point: Point, directory: DeviceDirectory): Point {
@@ -72,8 +79,6 @@ export const MAX_HELD_PRESENCE_EVENTS = 10_000;
 export class Ingest implements MessageSink {
   readonly #stages: IngestStages;
   readonly #rejectPoints = new RateLimiter(REJECT_POINTS_PER_SECOND, Date.now());
-  /** Sparkplug metric names by alias, per edge node and device, from their BIRTH. */
-  readonly #sparkplugAliases = new Map<string, Map<string, string>>();
   /** Presence events waiting for their device's location; undefined when PRESENCE_HOLD_MS=0. */
   readonly #held: PresenceHold | undefined;
   /** Held devices whose location the message being decoded named: their events go out with it. */
@@ -89,17 +94,24 @@ export class Ingest implements MessageSink {
   async accept(message: InboundMessage): Promise<void> {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
-    const result = this.#toLines(message);
+    const picked = this.#pick(message.topic);
+    if (picked === undefined) {
+      const tried = this.#stages.handlers.map((handler) => handler.name).join(', ');
+      return this.#reject(message, reject('topic_unmatched', `no route matches the topic (tried, in order: ${tried})`), NO_HANDLER);
+    }
+    const { handler, captures } = picked;
+    const decoded = handler.decode(message, { captures, bounds: this.#stages.bounds });
+    const result = decoded.ok ? this.#toLines(decoded, message) : decoded;
     // A rejected message may still have taught a location: its held events then
     // go out when their time is up, with that location.
     const located = this.#located.splice(0);
-    if (!result.ok) return this.#reject(message, result, result.route ?? 'none');
+    if (!result.ok) return this.#reject(message, result, handler.name);
     if (result.lines.length > 0) {
       try {
         await wal.append(result.lines);
       } catch (error) {
         if (!(error instanceof RecordTooLargeError)) throw error;
-        return this.#reject(message, { reason: 'payload_too_large', error: error.message }, 'none');
+        return this.#reject(message, reject('payload_too_large', error.message), handler.name);
       }
       stats.pointsAccepted += result.lines.length;
     }
@@ -132,7 +144,7 @@ export class Ingest implements MessageSink {
   }
 
   /** Counts and logs the reject, and records it as an `ingest_rejects` point while the budget allows. */
-  async #reject(message: InboundMessage, rejection: Pick<Rejection, 'reason' | 'error'>, route: string): Promise<void> {
+  async #reject(message: InboundMessage, rejection: Rejection, route: string): Promise<void> {
     const { rejects, wal } = this.#stages;
     rejects.record({ topic: message.topic, reason: rejection.reason, error: rejection.error });
     if (!this.#rejectPoints.tryTake(Date.now())) return;
@@ -141,36 +153,28 @@ export class Ingest implements MessageSink {
     this.#stages.stats.pointsAccepted += 1;
   }
 
-  #toLines(message: InboundMessage): Lines {
-    if (isEmqxPresenceTopic(message.topic)) {
-      const decoded = decodeEmqxPresence(message, this.#stages.maxFutureMs);
-      return decoded.ok ? this.#presence(decoded.event, message) : decoded;
+  /** The first handler that takes the topic, with its captures. */
+  #pick(topic: string): { handler: Handler; captures: Captures } | undefined {
+    for (const handler of this.#stages.handlers) {
+      const captures = handler.match(topic);
+      if (captures !== null) return { handler, captures };
     }
-    if (matchStatusTopic(message.topic) !== null) {
-      const decoded = decodeStatusPresence(message, this.#stages.maxFutureMs);
-      return decoded.ok ? this.#presence(decoded.event, message) : decoded;
-    }
-    const sparkplugTopic = parseSparkplugTopic(message.topic);
-    if (sparkplugTopic !== null) return this.#sparkplug(message, sparkplugTopic);
-    return this.#telemetry(message);
+    return undefined;
   }
 
-  #sparkplug(message: InboundMessage, topic: SparkplugTopic): Lines {
-    const scope = aliasScope(topic);
-    const decoded = decodeSparkplug(message, topic, this.#sparkplugAliases.get(scope), this.#stages.maxFutureMs);
-    if (!decoded.ok) return { ...decoded, route: 'sparkplug' };
-    if (decoded.aliases !== undefined) this.#sparkplugAliases.set(scope, decoded.aliases);
+  /** Points enriched and encoded, then presence judged: presence only once the data is good, so a rejected message never moves the tracker. */
+  #toLines(decoded: Decoded, message: InboundMessage): Lines {
     const data = this.#enrich(decoded.points);
-    if (!data.ok) return { ...data, route: 'sparkplug' };
-    // Presence only once the data is good: a rejected message must not move the tracker.
-    if (decoded.presence === undefined) return data;
-    const presence = this.#presence(decoded.presence, message);
-    return presence.ok ? { ok: true, lines: [...data.lines, ...presence.lines] } : { ...presence, route: 'sparkplug' };
-  }
-
-  #telemetry(message: InboundMessage): Lines {
-    const decoded = this.#stages.telemetry(message);
-    return decoded.ok ? this.#enrich(decoded.points) : decoded;
+    if (!data.ok || decoded.presence === undefined) return data;
+    const lines = [...data.lines];
+    const afterLogged: (() => void)[] = [];
+    for (const event of decoded.presence) {
+      const presence = this.#presence(event, message);
+      if (!presence.ok) return presence;
+      lines.push(...presence.lines);
+      if (presence.afterLogged !== undefined) afterLogged.push(presence.afterLogged);
+    }
+    return { ok: true, lines, ...(afterLogged.length > 0 && { afterLogged: () => afterLogged.forEach((run) => run()) }) };
   }
 
   /** Strict registry check, location learned or filled in, registry tags added; then encoded. */

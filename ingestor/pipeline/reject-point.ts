@@ -6,7 +6,7 @@
  * protocol cannot carry (control characters, invalid UTF-8) are replaced by
  * U+FFFD, so recording a hostile message can never fail in its turn.
  */
-import type { RejectReason } from '../decoders/types.ts';
+import type { RejectReason } from '../contracts.ts';
 import { str, type Point } from '../model/point.ts';
 import { UNWRITABLE_IN_STRING } from '../model/text-rules.ts';
 

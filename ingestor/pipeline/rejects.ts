@@ -4,7 +4,7 @@
  * log must stay readable (and cheap) while it does.
  */
 import type { Logger } from 'pino';
-import type { RejectReason } from '../decoders/types.ts';
+import type { RejectReason } from '../contracts.ts';
 
 export interface RejectRecord {
   readonly topic: string;

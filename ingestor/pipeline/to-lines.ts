@@ -3,8 +3,7 @@
  * nothing: if one of its points cannot be encoded, none of them is written,
  * so a reading is never stored half.
  */
-import type { Decoder, InboundMessage, Rejection } from '../decoders/types.ts';
-import { reject } from '../decoders/types.ts';
+import { reject, type Rejection } from '../contracts.ts';
 import { encodePoint, LineProtocolError } from '../model/line-protocol.ts';
 import type { Point } from '../model/point.ts';
 
@@ -19,10 +18,4 @@ export function encodePoints(points: readonly Point[]): { ok: true; lines: strin
     }
   }
   return { ok: true, lines };
-}
-
-/** Decode + encode: one message → its lines, or a rejection. */
-export function messageToLines(decode: Decoder, message: InboundMessage): { ok: true; lines: string[] } | Rejection {
-  const decoded = decode(message);
-  return decoded.ok ? encodePoints(decoded.points) : decoded;
 }

@@ -4,7 +4,7 @@
  * left out unless the route declares them.
  */
 import type { Scalar } from '../decoders/formats.ts';
-import { reject, type Rejection } from '../decoders/types.ts';
+import { reject, type Rejection } from '../contracts.ts';
 import type { FieldValue } from '../model/point.ts';
 import { DECIMAL_NUMBER } from '../model/text-rules.ts';
 

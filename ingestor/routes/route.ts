@@ -7,7 +7,7 @@ import { bareReading, envelopeReading, jsonReadings, type Reading } from '../dec
 import { LineParseError, parseLines } from '../decoders/line-protocol-parse.ts';
 import { parseJson, payloadText } from '../decoders/payload.ts';
 import { resolveTimestampMs } from '../decoders/timestamp.ts';
-import { reject, type DecodeResult, type InboundMessage, type Rejection } from '../decoders/types.ts';
+import { reject, type Captures, type DecodeBounds, type DecodeResult, type InboundMessage, type Rejection } from '../contracts.ts';
 import type { FieldValue, Point } from '../model/point.ts';
 import { typedField, type FieldType } from './field-types.ts';
 import type { TopicTemplate } from './template.ts';
@@ -44,15 +44,8 @@ export interface Route {
   readonly lpPrecision: LpPrecision;
 }
 
-export interface RouteLimits {
-  readonly maxPayloadBytes: number;
-  readonly maxFutureMs: number;
-}
-
 const resolve = (spec: ValueSpec, captures: Readonly<Record<string, string>>): string =>
   'capture' in spec ? (captures[spec.capture] as string) : spec.literal;
-
-const fail = (route: Route, rejection: Rejection): Rejection => ({ ...rejection, route: route.name });
 
 function routeTags(route: Route, captures: Readonly<Record<string, string>>): Record<string, string> {
   const tags: Record<string, string> = { ...route.staticTags };
@@ -84,12 +77,12 @@ function readingToPoint(route: Route, reading: Reading, tags: Record<string, str
 
 const NS_PER: Readonly<Record<LpPrecision, bigint>> = { ns: 1_000_000n, us: 1000n, ms: 1n, s: 1n };
 
-function lineProtocolPoints(route: Route, text: string, tags: Record<string, string>, message: InboundMessage, limits: RouteLimits): DecodeResult {
+function lineProtocolPoints(route: Route, text: string, tags: Record<string, string>, message: InboundMessage, limits: DecodeBounds): DecodeResult {
   let lines;
   try {
     lines = parseLines(text);
   } catch (error) {
-    if (error instanceof LineParseError) return fail(route, reject('bad_line_protocol', error.message));
+    if (error instanceof LineParseError) return reject('bad_line_protocol', error.message);
     throw error;
   }
   const points: Point[] = [];
@@ -98,16 +91,16 @@ function lineProtocolPoints(route: Route, text: string, tags: Record<string, str
     const t = line.timestamp;
     const ms = t === undefined ? undefined : route.lpPrecision === 's' ? Number(t) * 1000 : Number(t / NS_PER[route.lpPrecision]);
     const time = resolveTimestampMs(ms, message.receivedAtMs, limits.maxFutureMs);
-    if (!time.ok) return fail(route, time);
+    if (!time.ok) return time;
     // The topic is the authority on who sent it: route tags win over the line's.
     points.push({ measurement: line.measurement, tags: { ...line.tags, ...tags }, fields: line.fields, timestampMs: time.ms });
   }
   return { ok: true, points };
 }
 
-export function applyRoute(route: Route, captures: Readonly<Record<string, string>>, message: InboundMessage, limits: RouteLimits): DecodeResult {
+export function applyRoute(route: Route, captures: Captures, message: InboundMessage, limits: DecodeBounds): DecodeResult {
   const text = payloadText(message.payload, limits.maxPayloadBytes);
-  if (!text.ok) return fail(route, text);
+  if (!text.ok) return text;
   const tags = routeTags(route, captures);
   if (route.format === 'lp') return lineProtocolPoints(route, text.text, tags, message, limits);
 
@@ -115,13 +108,13 @@ export function applyRoute(route: Route, captures: Readonly<Record<string, strin
   const fieldName = resolve(route.field, captures);
   if (route.format === 'value') {
     const reading = bareReading(text.text, fieldName);
-    if ('ok' in reading) return fail(route, reading);
+    if ('ok' in reading) return reading;
     readings = [reading];
   } else {
     const json = parseJson(text.text);
-    if (!json.ok) return fail(route, json);
+    if (!json.ok) return json;
     const decoded = route.format === 'json' ? jsonReadings(json.value, route.timestamp) : envelopeReading(json.value, fieldName);
-    if ('ok' in decoded) return fail(route, decoded);
+    if ('ok' in decoded) return decoded;
     readings = Array.isArray(decoded) ? decoded : [decoded];
   }
 
@@ -129,9 +122,9 @@ export function applyRoute(route: Route, captures: Readonly<Record<string, strin
   const points: Point[] = [];
   for (const reading of readings) {
     const time = resolveTimestampMs(reading.time, message.receivedAtMs, limits.maxFutureMs);
-    if (!time.ok) return fail(route, time);
+    if (!time.ok) return time;
     const point = readingToPoint(route, reading, tags, measurement, time.ms);
-    if ('ok' in point) return fail(route, point);
+    if ('ok' in point) return point;
     points.push(point);
   }
   return { ok: true, points };

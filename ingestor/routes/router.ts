@@ -1,14 +1,12 @@
-/** Routes → one decoder: the first route whose template matches the topic decodes it. Pure. */
-import { reject, type Decoder, type InboundMessage } from '../decoders/types.ts';
-import { applyRoute, type Route, type RouteLimits } from './route.ts';
+/** Routes → handlers, one each, in file order: the first route whose template matches the topic decodes it. Pure. */
+import type { Handler } from '../contracts.ts';
+import { applyRoute, type Route } from './route.ts';
 
-export function createRouter(routes: readonly Route[], limits: RouteLimits): Decoder {
-  return (message: InboundMessage) => {
-    for (const route of routes) {
-      const captures = route.template.match(message.topic);
-      if (captures !== null) return applyRoute(route, captures, message, limits);
-    }
-    return reject('topic_unmatched', `no route matches the topic (routes: ${routes.map((r) => r.name).join(', ')})`);
+export function routeHandler(route: Route): Handler {
+  return {
+    name: route.name,
+    match: (topic) => route.template.match(topic),
+    decode: (message, { captures, bounds }) => applyRoute(route, captures, message, bounds),
   };
 }
 

@@ -13,13 +13,8 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../config.ts';
-import type { InboundMessage } from '../decoders/types.ts';
-import { backoffDelayMs, type BackoffOptions } from '../writer/backoff.ts';
-
-export interface MessageSink {
-  /** Settles when the message may be acknowledged; rejects when it must not be. */
-  accept(message: InboundMessage): Promise<void>;
-}
+import type { MessageSink } from '../contracts.ts';
+import { backoffDelayMs, type BackoffOptions } from '../util/backoff.ts';
 
 const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000 };
 

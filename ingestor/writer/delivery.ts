@@ -14,8 +14,8 @@
  * | misconfigured  | one clear log line per streak, retry slowly, keep the data  |
  */
 import type { Logger } from 'pino';
-import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-import type { SendLines } from './influx-http.ts';
+import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from '../util/backoff.ts';
+import type { SendLines } from '../contracts.ts';
 import { misconfigurationHint, type WriteOutcome } from './outcome.ts';
 
 export interface DeliveryEvents {

@@ -14,9 +14,11 @@
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import type { InfluxConfig } from '../config.ts';
-import { classifyResponse, parseRetryAfterMs, type WriteOutcome } from './outcome.ts';
+import type { SendLines } from '../contracts.ts';
+import { classifyResponse, parseRetryAfterMs } from './outcome.ts';
 
-export type SendLines = (lines: readonly string[]) => Promise<WriteOutcome>;
+/** The contract lives in contracts.ts; re-exported for the wiring in main.ts. */
+export type { SendLines };
 
 /** Bodies larger than this are gzipped; line protocol compresses about 10×. */
 const GZIP_THRESHOLD_BYTES = 1000;

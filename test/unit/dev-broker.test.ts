@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { mayPublish, maySubscribe } from '../../broker/dev/acl.ts';
 import { connectedPayload, disconnectedPayload, presenceTopic } from '../../broker/dev/emqx-events.ts';
 import { authenticate, parseUsers } from '../../broker/dev/users.ts';
-import { decodeEmqxPresence } from '../../ingestor/decoders/presence-emqx.ts';
+import { emqxPresenceHandler } from '../../ingestor/decoders/presence-emqx.ts';
+import { decodeWith } from '../harness/decode.ts';
 
 describe('dev broker ACL (same rules as broker/emqx/acl.conf)', () => {
   test('a device publishes only under sensors/+/{its client id}/', () => {
@@ -51,8 +52,8 @@ describe('dev broker EMQX events', () => {
     assert.deepEqual(Object.keys(connected).sort(), ['clean_start', 'clientid', 'connected_at', 'expiry_interval', 'ipaddress', 'keepalive', 'proto_name', 'proto_ver', 'sockport', 'ts', 'username']);
     const disconnected = disconnectedPayload(info, 'keepalive_timeout', 1732280005000);
     assert.deepEqual(Object.keys(disconnected).sort(), ['clientid', 'connected_at', 'disconnected_at', 'ipaddress', 'proto_name', 'proto_ver', 'reason', 'sockport', 'ts', 'username']);
-    const decoded = decodeEmqxPresence({ topic: presenceTopic('n@h', 'dev-1', 'disconnected'), payload: Buffer.from(JSON.stringify(disconnected)), receivedAtMs: 1732280005000 }, 60_000);
+    const decoded = decodeWith(emqxPresenceHandler, { topic: presenceTopic('n@h', 'dev-1', 'disconnected'), payload: Buffer.from(JSON.stringify(disconnected)), receivedAtMs: 1732280005000 }, { maxFutureMs: 60_000 });
     assert.ok(decoded.ok);
-    assert.deepEqual(decoded.event, { device: 'dev-1', source: 'emqx', online: false, atMs: 1732280005000, reason: 'keepalive_timeout', ip: '127.0.0.1', connectedAtMs: 1732280000000 });
+    assert.deepEqual(decoded.presence?.[0], { device: 'dev-1', source: 'emqx', online: false, atMs: 1732280005000, reason: 'keepalive_timeout', ip: '127.0.0.1', connectedAtMs: 1732280000000 });
   });
 });

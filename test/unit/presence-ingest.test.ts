@@ -8,24 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
-import { pino } from 'pino';
-import type { InboundMessage } from '../../ingestor/decoders/types.ts';
-import { DeviceDirectory } from '../../ingestor/directory/directory.ts';
-import { parseRegistry } from '../../ingestor/directory/registry.ts';
-import { Ingest } from '../../ingestor/pipeline/ingest.ts';
-import { RejectLog } from '../../ingestor/pipeline/rejects.ts';
-import { emptyStats, type PipelineStats } from '../../ingestor/pipeline/stats.ts';
+import type { InboundMessage } from '../../ingestor/contracts.ts';
+import type { DeviceDirectory } from '../../ingestor/directory/directory.ts';
+import type { Ingest } from '../../ingestor/pipeline/ingest.ts';
+import type { PipelineStats } from '../../ingestor/pipeline/stats.ts';
 import type { PresenceEvent } from '../../ingestor/presence/event.ts';
 import { PresenceHold } from '../../ingestor/presence/hold.ts';
 import { judgeRetainedStatus } from '../../ingestor/presence/retained.ts';
-import { PresenceTracker } from '../../ingestor/presence/tracker.ts';
-import { createRouter } from '../../ingestor/routes/router.ts';
-import { DEFAULT_ROUTES_YAML, parseRoutes } from '../../ingestor/routes/routes-file.ts';
-import type { WriteAheadLog } from '../../ingestor/wal/wal.ts';
+import { memoryIngest } from '../harness/memory-ingest.ts';
 
 const NOW = 1732280000000;
 const DAY = 24 * 3_600_000;
-const silent = pino({ level: 'silent' });
 
 describe('judgeRetainedStatus', () => {
   const known = { online: false, atMs: NOW - 60_000 };
@@ -88,16 +81,8 @@ interface Harness {
 }
 
 function harness(options: { holdMs?: number; registry?: string; directoryFile?: string } = {}): Harness {
-  const lines: string[] = [];
-  const wal = { append: (appended: readonly string[]) => void lines.push(...appended) } as unknown as WriteAheadLog;
-  const stats = emptyStats();
-  const registry = parseRegistry('d.yaml', options.registry ?? 'devices: {}\n');
-  const directory = new DeviceDirectory(registry, options.directoryFile, silent);
-  const telemetry = createRouter(parseRoutes('(default routes)', DEFAULT_ROUTES_YAML), { maxPayloadBytes: 65536, maxFutureMs: DAY });
-  const ingest = new Ingest({
-    telemetry, wal, rejects: new RejectLog(silent), stats, directory, presence: new PresenceTracker(), log: silent, maxFutureMs: DAY, presenceHoldMs: options.holdMs ?? 5000,
-  });
-  return { ingest, lines, stats, directory };
+  const { ingest, log, stats, directory } = memoryIngest({ ...options, holdMs: options.holdMs ?? 5000, emqxPresence: true, sparkplug: false, bounds: { maxPayloadBytes: 65536, maxFutureMs: DAY } });
+  return { ingest, lines: log.lines, stats, directory };
 }
 
 const msg = (topic: string, payload: string | object, extra: Partial<InboundMessage> = {}): InboundMessage => ({

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decodeEmqxPresence } from '../../ingestor/decoders/presence-emqx.ts';
-import { decodeStatusPresence } from '../../ingestor/decoders/presence-status.ts';
+import type { Handler, InboundMessage, Rejection } from '../../ingestor/contracts.ts';
+import { emqxPresenceHandler } from '../../ingestor/decoders/presence-emqx.ts';
+import { statusPresenceHandler } from '../../ingestor/decoders/presence-status.ts';
 import { encodePoint } from '../../ingestor/model/line-protocol.ts';
 import type { PresenceEvent } from '../../ingestor/presence/event.ts';
 import { presencePoint } from '../../ingestor/presence/to-point.ts';
 import { PresenceTracker } from '../../ingestor/presence/tracker.ts';
+
+import { decodeWith } from '../harness/decode.ts';
 
 const NOW = 1732280000000;
 const DAY = 24 * 3_600_000;
@@ -14,6 +17,17 @@ const message = (topic: string, payload: string | object) => ({
   payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
   receivedAtMs: NOW,
 });
+
+/** A presence handler's one event (presence handlers yield no points), or its rejection. */
+function presenceOf(handler: Handler, message: InboundMessage, maxFutureMs: number): { ok: true; event: PresenceEvent } | Rejection {
+  const result = decodeWith(handler, message, { maxFutureMs });
+  if (!result.ok) return result;
+  assert.deepEqual(result.points, []);
+  assert.equal(result.presence?.length, 1);
+  return { ok: true, event: result.presence[0]! };
+}
+const decodeEmqxPresence = (message: InboundMessage, maxFutureMs: number) => presenceOf(emqxPresenceHandler, message, maxFutureMs);
+const decodeStatusPresence = (message: InboundMessage, maxFutureMs: number) => presenceOf(statusPresenceHandler, message, maxFutureMs);
 
 /** Payloads as EMQX 5 publishes them. */
 const connected = (clientid: string, connectedAt: number) =>
@@ -96,6 +110,17 @@ describe('decodeStatusPresence', () => {
     const emqx = decodeEmqxPresence(connected('dev-1', ahead), 3_600_000);
     assert.ok(!emqx.ok);
     assert.equal(emqx.reason, 'bad_timestamp');
+  });
+
+  test('MAX_PAYLOAD_BYTES bounds presence payloads too, when it is below their own cap', () => {
+    const status = message('sensors/lab/dev-1/status', { online: true, reason: 'r'.repeat(100) });
+    assert.equal(decodeWith(statusPresenceHandler, status).ok, true);
+    const refused = decodeWith(statusPresenceHandler, status, { maxPayloadBytes: 64 });
+    assert.ok(!refused.ok);
+    assert.equal(refused.reason, 'payload_too_large');
+    const emqx = decodeWith(emqxPresenceHandler, connected('dev-1', NOW), { maxPayloadBytes: 64 });
+    assert.ok(!emqx.ok);
+    assert.equal(emqx.reason, 'payload_too_large');
   });
 
   for (const payload of ['maybe', '', '{"online":"yes"}', '{}', '[true]', 'x'.repeat(5000)]) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { backoffDelayMs } from '../../ingestor/writer/backoff.ts';
+import { backoffDelayMs } from '../../ingestor/util/backoff.ts';
 import { Delivery } from '../../ingestor/writer/delivery.ts';
 import { classifyResponse, errorMessage, parseRetryAfterMs, type WriteOutcome } from '../../ingestor/writer/outcome.ts';
 

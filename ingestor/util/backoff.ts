@@ -1,7 +1,8 @@
 /**
  * Capped exponential backoff with full jitter: attempt n waits a random time
  * in [base·2ⁿ/2, base·2ⁿ], capped. Jitter keeps a fleet of ingestors from
- * hammering a recovering InfluxDB in lockstep.
+ * hammering a recovering InfluxDB (writer/delivery.ts) or MQTT broker
+ * (sources/mqtt.ts) in lockstep. Pure given `random`.
  */
 export interface BackoffOptions {
   /** @default 500 */
