@@ -217,9 +217,10 @@ export class Ingest implements MessageSink {
     if (!verdict.apply) return ignore(verdict.why, remember);
     if (event.location !== undefined && event.location !== '') this.#learnLocation(event.device, event.location);
     // Encoded now, even when held: a point that cannot be written is a reject of this message.
-    const encoded = encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
+    const timed = verdict.atMs === event.atMs ? event : { ...event, atMs: verdict.atMs };
+    const encoded = encodePoints([presencePoint(timed, directory.tagsFor(event.device))]);
     if (!encoded.ok) return encoded;
-    if (this.#mayHold(event, message) && this.#held?.hold(event) === true) {
+    if (this.#mayHold(timed, message) && this.#held?.hold(timed) === true) {
       log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason }, 'presence event held until the device\'s location is known');
       return { ok: true, lines: [] };
     }

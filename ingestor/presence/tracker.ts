@@ -5,13 +5,23 @@
  * - an EMQX `disconnected` about a connection older than the last
  *   `connected` seen is stale (EMQX events can arrive out of order);
  * - a session that moved (`takenover`, `discarded`) is not the device leaving.
+ *
+ * A change of state in the same millisecond as the last one applied (a device
+ * that connects and drops at once) is written 1 ms later: a point's identity
+ * is its tags and time, so at the same time the second would overwrite the
+ * first in InfluxDB and the timeline would lose a transition. A repeat of the
+ * same state at the same time keeps its time, so a redelivered event still
+ * overwrites itself.
  */
 import type { PresenceEvent } from './event.ts';
 
-export type Verdict = { readonly apply: true } | { readonly apply: false; readonly why: 'stale' | 'session_moved' };
+export type Verdict =
+  | { readonly apply: true; /** When to write it: the event's time, or 1 ms after a change in the same millisecond. */ readonly atMs: number }
+  | { readonly apply: false; readonly why: 'stale' | 'session_moved' };
 
 interface DeviceState {
   lastAtMs: number;
+  lastOnline: boolean | undefined;
   lastConnectedAtMs: number;
 }
 
@@ -27,10 +37,12 @@ export class PresenceTracker {
         return { apply: false, why: 'stale' };
       }
     }
-    const next = state ?? { lastAtMs: 0, lastConnectedAtMs: 0 };
-    next.lastAtMs = event.atMs;
+    const next = state ?? { lastAtMs: 0, lastOnline: undefined, lastConnectedAtMs: 0 };
+    const atMs = state !== undefined && event.atMs === state.lastAtMs && event.online !== state.lastOnline ? event.atMs + 1 : event.atMs;
+    next.lastAtMs = atMs;
+    next.lastOnline = event.online;
     if (event.online && event.connectedAtMs !== undefined) next.lastConnectedAtMs = Math.max(next.lastConnectedAtMs, event.connectedAtMs);
     this.#devices.set(event.device, next);
-    return { apply: true };
+    return { apply: true, atMs };
   }
 }

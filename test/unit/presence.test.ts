@@ -152,7 +152,7 @@ describe('PresenceTracker', () => {
 
     // A disconnect of an older connection is stale even when it is stamped later than the newer connect.
     const second = new PresenceTracker();
-    assert.deepEqual(second.judge(event({ atMs: NOW + 300, connectedAtMs: NOW + 300 })), { apply: true });
+    assert.deepEqual(second.judge(event({ atMs: NOW + 300, connectedAtMs: NOW + 300 })), { apply: true, atMs: NOW + 300 });
     assert.deepEqual(second.judge(event({ online: false, atMs: NOW + 350, connectedAtMs: NOW + 100, reason: 'tcp_closed' })), { apply: false, why: 'stale' });
   });
 
@@ -162,6 +162,19 @@ describe('PresenceTracker', () => {
     assert.deepEqual(tracker.judge(event({ atMs: NOW + 5 })), { apply: false, why: 'stale' });
     assert.deepEqual(tracker.judge(event({ online: false, atMs: NOW + 20, reason: 'takenover', sessionMoved: true })), { apply: false, why: 'session_moved' });
     assert.equal(tracker.judge(event({ atMs: NOW + 20 })).apply, true);
+  });
+
+  test('a change of state in the same millisecond is written 1 ms later; a repeat keeps its time', () => {
+    const tracker = new PresenceTracker();
+    // Connects and drops within one millisecond: both transitions must survive as distinct points.
+    assert.deepEqual(tracker.judge(event({ atMs: NOW, connectedAtMs: NOW })), { apply: true, atMs: NOW });
+    assert.deepEqual(tracker.judge(event({ online: false, atMs: NOW, connectedAtMs: NOW, reason: 'tcp_closed' })), { apply: true, atMs: NOW + 1 });
+    // Reconnects in that same millisecond: after the disconnect, not on top of it.
+    assert.deepEqual(tracker.judge(event({ atMs: NOW, connectedAtMs: NOW })), { apply: false, why: 'stale' });
+    assert.deepEqual(tracker.judge(event({ atMs: NOW + 1, connectedAtMs: NOW + 1 })), { apply: true, atMs: NOW + 2 });
+    // The same event twice (a redelivery): the same time, so its point overwrites itself.
+    assert.deepEqual(tracker.judge(event({ online: false, atMs: NOW + 5, connectedAtMs: NOW + 1, reason: 'normal' })), { apply: true, atMs: NOW + 5 });
+    assert.deepEqual(tracker.judge(event({ online: false, atMs: NOW + 5, connectedAtMs: NOW + 1, reason: 'normal' })), { apply: true, atMs: NOW + 5 });
   });
 });
 
