@@ -167,12 +167,12 @@ describe('WriteAheadLog', () => {
     wal.close();
   });
 
-  test('an unusable directory is a WalError naming WAL_DIR', () => {
+  test('an unusable directory is a WalError saying what failed (the caller names the setting)', () => {
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, '');
     assert.throws(() => WriteAheadLog.open({ dir: join(file, 'wal'), maxBytes: 1 << 20, syncIntervalMs: 0 }, pino({ level: 'silent' })), (error: unknown) => {
       assert.ok(error instanceof WalError);
-      assert.match(error.message, /^WAL_DIR=".*not-a-dir\/wal": cannot create the directory \((ENOTDIR|EEXIST)\)$/);
+      assert.match(error.message, /^cannot create the directory \((ENOTDIR|EEXIST)\)$/);
       return true;
     });
   });
