@@ -128,6 +128,7 @@ async function run(config: Config): Promise<void> {
         walBytes: wal.totalBytes,
         walUnreadBytes: wal.unreadBytes,
         brokerConnected: source.connected,
+        influxUp: influxHealth.state.kind !== 'failing',
       }, Date.now());
       const appended = wal.append([encodePoint(point)]);
       if (appended === undefined) stats.pointsAccepted += 1;

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { assessReadiness, redactUrl, WAL_FULL_REASON } from '../../ingestor/health/readiness.ts';
+import { encodePoint } from '../../ingestor/model/line-protocol.ts';
+import { emptyStats, statsPoint } from '../../ingestor/pipeline/stats.ts';
 import { Delivery } from '../../ingestor/writer/delivery.ts';
 import { describeInfluxState, InfluxHealth } from '../../ingestor/writer/influx-health.ts';
 import type { WriteOutcome } from '../../ingestor/writer/outcome.ts';
@@ -111,5 +113,15 @@ describe('Delivery log lines and recovery', () => {
     assert.deepEqual(requests, ['a 1', 'b 2', 'c 3', 'a 1', 'b 2']);
     assert.deepEqual(lines.map((l) => l.msg).slice(1), ['InfluxDB accepts writes again']);
     assert.equal(delivery.health.state.kind, 'writing');
+  });
+});
+
+describe('ingestor_stats', () => {
+  test('carries influx_up, so an outage shows on a dashboard once the points land', () => {
+    const gauges = { rejects: 0, walBytes: 10, walUnreadBytes: 5, brokerConnected: true, influxUp: false };
+    assert.equal(
+      encodePoint(statsPoint('ingestor-1', emptyStats(), gauges, SINCE)),
+      `ingestor_stats,instance=ingestor-1 messages_in=0,points_accepted=0,points_written=0,points_rejected_by_influx=0,write_retries=0,rejects=0,backlog_bytes=5,wal_bytes=10,mqtt_connected=1,influx_up=0 ${SINCE}`,
+    );
   });
 });
