@@ -108,7 +108,7 @@ async function run(config: Config): Promise<void> {
 
   let stopping = false;
   const readiness = () => assessReadiness({
-    stopping, brokerConnected: source.connected, append: wal.appendState, influx: influxHealth.state, walDirSetting, influxTarget,
+    stopping, brokerConnected: source.connected, brokerDisconnectedSinceMs: source.disconnectedSinceMs, append: wal.appendState, influx: influxHealth.state, walDirSetting, influxTarget,
   });
   const server = config.pipeline.httpPort === 0
     ? undefined

@@ -16,6 +16,8 @@ import type { Readiness } from './server.ts';
 export interface ReadinessInputs {
   readonly stopping: boolean;
   readonly brokerConnected: boolean;
+  /** When the broker connection was lost (or the source started). */
+  readonly brokerDisconnectedSinceMs?: number | undefined;
   readonly append: AppendState;
   readonly influx: InfluxState;
   /** How the operator named the log directory, e.g. `WAL_DIR="data/wal"`. */
@@ -30,7 +32,10 @@ export function assessReadiness(inputs: ReadinessInputs): Readiness {
   const reasons: string[] = [];
   const warnings: string[] = [];
   if (inputs.stopping) reasons.push('stopping');
-  if (!inputs.brokerConnected) reasons.push('not connected to the MQTT broker');
+  if (!inputs.brokerConnected) {
+    const since = inputs.brokerDisconnectedSinceMs;
+    reasons.push(since === undefined ? 'not connected to the MQTT broker' : `not connected to the MQTT broker since ${new Date(since).toISOString()}`);
+  }
   const { append } = inputs;
   if (append.kind === 'full') reasons.push(WAL_FULL_REASON);
   if (append.kind === 'failing') {

@@ -33,6 +33,12 @@ describe('assessReadiness', () => {
     });
   });
 
+  test('no broker: since when', () => {
+    assert.deepEqual(assessReadiness({ ...inputs, brokerConnected: false, brokerDisconnectedSinceMs: SINCE }).reasons, [
+      'not connected to the MQTT broker since 2026-11-23T06:00:00.000Z',
+    ]);
+  });
+
   test('a full log, no broker, stopping: each a reason', () => {
     assert.deepEqual(assessReadiness({ ...inputs, stopping: true, brokerConnected: false, append: { kind: 'full', sinceMs: SINCE } }).reasons, [
       'stopping', 'not connected to the MQTT broker', WAL_FULL_REASON,
