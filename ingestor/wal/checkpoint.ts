@@ -9,9 +9,10 @@
  * missing or unreadable checkpoint only means more is resent: replays are
  * idempotent in InfluxDB, so the safe default is "nothing confirmed".
  */
-import { writeFileAtomic, type WalFs } from './files.ts';
-import type { LogPosition } from './reader.ts';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { errorCode, writeFileAtomic, type WalFs } from './files.ts';
+import type { LogPosition } from './reader.ts';
 
 export const CHECKPOINT_FILE = 'confirmed.json';
 
@@ -44,4 +45,39 @@ export function readCheckpoint(fs: WalFs, dir: string): CheckpointRead {
 export function writeCheckpoint(fs: WalFs, dir: string, position: LogPosition): void {
   const content = `${JSON.stringify({ segment: position.segmentId, offset: position.offset })}\n`;
   writeFileAtomic(fs, dir, CHECKPOINT_FILE, Buffer.from(content, 'utf8'));
+}
+
+/**
+ * Writes the confirmed position when it moved. A failure (ENOSPC on a full
+ * disk) is logged once, retried at the next call, and its recovery logged:
+ * it only means a restart would resend more.
+ */
+export class CheckpointKeeper {
+  readonly #fs: WalFs;
+  readonly #dir: string;
+  readonly #log: Logger;
+  #written: LogPosition;
+  #failing = false;
+
+  constructor(fs: WalFs, dir: string, log: Logger, current: LogPosition) {
+    this.#fs = fs;
+    this.#dir = dir;
+    this.#log = log;
+    this.#written = current;
+  }
+
+  persist(position: LogPosition): void {
+    if (position.segmentId === this.#written.segmentId && position.offset === this.#written.offset) return;
+    try {
+      writeCheckpoint(this.#fs, this.#dir, position);
+      this.#written = position;
+      if (this.#failing) this.#log.info('write-ahead log records its confirmed position again');
+      this.#failing = false;
+    } catch (error) {
+      if (!this.#failing) {
+        this.#log.warn({ error: errorCode(error), dir: this.#dir }, 'write-ahead log cannot record its confirmed position; a restart would resend points InfluxDB already has');
+      }
+      this.#failing = true;
+    }
+  }
 }

@@ -70,6 +70,16 @@ export class SegmentList {
     return this.#segments.at(-1);
   }
 
+  /** Bytes after a position (segment id, offset). */
+  bytesAfter(position: { readonly segmentId: number; readonly offset: number }): number {
+    let bytes = 0;
+    for (const segment of this.#segments) {
+      if (segment.id > position.segmentId) bytes += segment.bytes;
+      else if (segment.id === position.segmentId) bytes += Math.max(0, segment.bytes - position.offset);
+    }
+    return bytes;
+  }
+
   /** Records appended to a segment. */
   grew(segment: Segment, bytes: number): void {
     segment.bytes += bytes;

@@ -8,7 +8,9 @@
  *   appender.ts    all-or-nothing appends to the active segment
  *   capacity.ts    the gate: waits while the log is full or the disk refuses
  *   reader.ts      the read cursor and the confirmed position
+ *   backlog.ts     what is not yet handed out, and replay progress
  *   checkpoint.ts  the confirmed position, persisted
+ *   open.ts        opening a previous run's directory
  *   repair.ts      cutting a torn tail at open
  *
  * Contract:
@@ -34,20 +36,18 @@
  */
 import type { Logger } from 'pino';
 import { Appender, type AppendError } from './appender.ts';
+import { Backlog } from './backlog.ts';
 import { CapacityGate, type AppendState } from './capacity.ts';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { errorCode, fileSize, nodeFs, syncDirectory, type WalFs } from './files.ts';
+import { CheckpointKeeper } from './checkpoint.ts';
+import { errorCode, nodeFs, type WalFs } from './files.ts';
+import { openDirectory, WalError, type OpenedLog } from './open.ts';
 import { LogReader, type LogPosition, type WalBatch } from './reader.ts';
 import { encodeRecord } from './record.ts';
-import { repairTail } from './repair.ts';
-import { listSegmentIds, segmentPath, SegmentList, type Segment } from './segments.ts';
+import { SegmentList, type Segment } from './segments.ts';
 
 export type { AppendState } from './capacity.ts';
+export { WalError } from './open.ts';
 export type { LogPosition, WalBatch } from './reader.ts';
-
-export class WalError extends Error {
-  override readonly name = 'WalError';
-}
 
 /** A single message's points do not fit in a segment: refuse the message, not the log. */
 export class RecordTooLargeError extends WalError {
@@ -83,57 +83,35 @@ export function defaultSegmentBytes(maxBytes: number): number {
 /** A full disk at start-up is a state to wait out, not a reason to refuse to start. */
 const WAIT_OUT_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
-interface OpenedLog {
-  readonly segments: Segment[];
-  readonly start: LogPosition;
-  readonly nextSegmentId: number;
-}
-
 export class WriteAheadLog {
   readonly #dir: string;
-  readonly #fs: WalFs;
   readonly #log: Logger;
   readonly #segmentBytes: number;
   readonly #segments: SegmentList;
   readonly #appender: Appender;
   readonly #gate: CapacityGate;
   readonly #reader: LogReader;
+  readonly #backlog: Backlog;
+  readonly #checkpoint: CheckpointKeeper;
   readonly #timers: NodeJS.Timeout[] = [];
   #appendWaiter: (() => void) | undefined;
   #pumpScheduled = false;
   #closed = false;
   #syncFailing = false;
-  #checkpointFailing = false;
-  #checkpointed: LogPosition;
-
-  /** Bytes appended or replayed and not yet handed out by readBatch(). */
-  #unreadBytes: number;
-  /** Lines appended in this run and not yet handed out (replayed ones are not counted). */
-  #unreadLines = 0;
-  /** When the oldest unread record was appended; 0 for a replay backlog. */
-  #oldestUnreadAtMs: number | undefined;
-  readonly #replayBytes: number;
-  #replayedBytes = 0;
-  readonly #firstRunSegmentId: number;
 
   private constructor(options: WalOptions, fs: WalFs, log: Logger, opened: OpenedLog) {
     this.#dir = options.dir;
-    this.#fs = fs;
     this.#log = log;
     this.#segmentBytes = options.segmentBytes ?? defaultSegmentBytes(options.maxBytes);
     this.#segments = new SegmentList(fs, options.dir, opened.segments);
-    this.#firstRunSegmentId = opened.nextSegmentId;
-    this.#checkpointed = opened.start;
-    const first = opened.segments[0];
-    this.#replayBytes = this.#segments.totalBytes - (first?.id === opened.start.segmentId ? opened.start.offset : 0);
-    this.#unreadBytes = this.#replayBytes;
-    if (this.#replayBytes > 0) this.#oldestUnreadAtMs = 0;
-
+    const startOffset = opened.segments[0]?.id === opened.start.segmentId ? opened.start.offset : 0;
+    this.#backlog = new Backlog(this.#segments.totalBytes - startOffset, opened.nextSegmentId);
+    this.#checkpoint = new CheckpointKeeper(fs, options.dir, log, opened.start);
     this.#reader = new LogReader(fs, this.#segments, log, {
       maxRecordBytes: this.#segmentBytes,
       start: opened.start,
       events: {
-        consumed: (segment, bytes, lines) => this.#consumed(segment, bytes, lines),
+        consumed: (segment, bytes, lines) => this.#backlog.consumed(segment.id, bytes, lines),
         settled: (segment) => this.#maybeDelete(segment),
       },
     });
@@ -150,15 +128,17 @@ export class WriteAheadLog {
       stateChanged: (state, previous) => this.#reportState(state, previous, options.maxBytes),
     });
     if (options.syncIntervalMs > 0) this.#every(options.syncIntervalMs, () => this.sync());
-    this.#every(options.checkpointIntervalMs ?? 1000, () => this.#persistConfirmed());
+    this.#every(options.checkpointIntervalMs ?? 1000, () => this.#checkpoint.persist(this.#reader.confirmedPosition));
   }
 
-  /** Opens (creating) the log directory, drops what the checkpoint says is confirmed, repairs a torn tail. */
+  /**
+   * Opens (creating) the log directory, drops what the previous run's
+   * checkpoint says is confirmed, repairs a torn tail. Throws WalError when
+   * the directory cannot be used (a full disk is waited out instead).
+   */
   static open(options: WalOptions, log: Logger): WriteAheadLog {
     const fs = options.fs ?? nodeFs;
-    const segmentBytes = options.segmentBytes ?? defaultSegmentBytes(options.maxBytes);
-    step('create the directory', () => fs.mkdir(options.dir));
-    const opened = step('read the directory', () => openExisting(fs, options.dir, segmentBytes, log));
+    const opened = openDirectory(fs, options.dir, options.segmentBytes ?? defaultSegmentBytes(options.maxBytes), log);
     const wal = new WriteAheadLog(options, fs, log, opened);
     try {
       wal.#appender.prepare();
@@ -168,10 +148,11 @@ export class WriteAheadLog {
         wal.close();
         throw new WalError(`cannot write a segment file (${code})`);
       }
-      log.warn({ error: code }, 'write-ahead log directory is full at start-up; messages wait until it has room');
+      log.warn({ error: code, dir: options.dir }, 'write-ahead log directory is full at start-up; messages wait until it has room');
     }
-    if (wal.#replayBytes > 0) {
-      log.info({ segments: wal.segmentCount, bytes: wal.#replayBytes }, 'write-ahead log holds unconfirmed points from a previous run; replaying them first');
+    const { totalBytes } = wal.replay;
+    if (totalBytes > 0) {
+      log.info({ segments: wal.segmentCount, bytes: totalBytes }, 'write-ahead log holds unconfirmed points from a previous run; replaying them first');
     }
     return wal;
   }
@@ -195,20 +176,20 @@ export class WriteAheadLog {
   }
 
   get unreadBytes(): number {
-    return this.#unreadBytes;
+    return this.#backlog.unreadBytes;
   }
 
   get unreadLines(): number {
-    return this.#unreadLines;
+    return this.#backlog.unreadLines;
   }
 
   get oldestUnreadAtMs(): number | undefined {
-    return this.#oldestUnreadAtMs;
+    return this.#backlog.oldestUnreadAtMs;
   }
 
   /** Replay progress: bytes of the previous run's backlog handed out so far, and its size. */
   get replay(): { readonly doneBytes: number; readonly totalBytes: number } {
-    return { doneBytes: this.#replayedBytes, totalBytes: this.#replayBytes };
+    return this.#backlog.replay;
   }
 
   /** Everything before this position is confirmed. */
@@ -218,14 +199,7 @@ export class WriteAheadLog {
 
   /** Bytes after the confirmed position: what the next start would send again if the process stopped now. */
   get unconfirmedBytes(): number {
-    const position = this.#reader.confirmedPosition;
-    let bytes = 0;
-    for (let i = 0; i < this.#segments.length; i += 1) {
-      const segment = this.#segments.at(i) as Segment;
-      if (segment.id > position.segmentId) bytes += segment.bytes;
-      else if (segment.id === position.segmentId) bytes += Math.max(0, segment.bytes - position.offset);
-    }
-    return bytes;
+    return this.#segments.bytesAfter(this.#reader.confirmedPosition);
   }
 
   /** Resolves at the next append (for a reader waiting for data). */
@@ -268,9 +242,7 @@ export class WriteAheadLog {
       }
       throw error;
     }
-    this.#unreadBytes += record.length;
-    this.#unreadLines += lineCount;
-    this.#oldestUnreadAtMs ??= Date.now();
+    this.#backlog.appended(record.length, lineCount, Date.now());
     const waiter = this.#appendWaiter;
     this.#appendWaiter = undefined;
     waiter?.();
@@ -308,13 +280,6 @@ export class WriteAheadLog {
     return this.#reader.readBatch(maxLines);
   }
 
-  #consumed(segment: Segment, bytes: number, lines: number): void {
-    this.#unreadBytes -= bytes;
-    if (segment.id < this.#firstRunSegmentId) this.#replayedBytes += bytes;
-    else this.#unreadLines -= lines;
-    if (this.#unreadBytes === 0) this.#oldestUnreadAtMs = undefined;
-  }
-
   /** The batch is stored, or rejected for good: its segment may go. */
   confirm(batch: WalBatch): void {
     if (this.#closed) return;
@@ -342,22 +307,6 @@ export class WriteAheadLog {
     });
   }
 
-  #persistConfirmed(): void {
-    const position = this.#reader.confirmedPosition;
-    if (position.segmentId === this.#checkpointed.segmentId && position.offset === this.#checkpointed.offset) return;
-    try {
-      writeCheckpoint(this.#fs, this.#dir, position);
-      this.#checkpointed = position;
-      if (this.#checkpointFailing) this.#log.info('write-ahead log records its confirmed position again');
-      this.#checkpointFailing = false;
-    } catch (error) {
-      if (!this.#checkpointFailing) {
-        this.#log.warn({ error: errorCode(error), dir: this.#dir }, 'write-ahead log cannot record its confirmed position; a restart would resend points InfluxDB already has');
-      }
-      this.#checkpointFailing = true;
-    }
-  }
-
   #every(ms: number, task: () => void): void {
     const timer = setInterval(task, ms);
     timer.unref();
@@ -374,45 +323,8 @@ export class WriteAheadLog {
     } catch (error) {
       this.#log.error({ error: errorCode(error), dir: this.#dir }, 'write-ahead log fdatasync failed at close');
     }
-    this.#persistConfirmed();
+    this.#checkpoint.persist(this.#reader.confirmedPosition);
     this.#reader.close();
     this.#closed = true;
   }
-}
-
-function step<T>(what: string, run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    if (error instanceof WalError) throw error;
-    throw new WalError(`cannot ${what} (${errorCode(error)})`);
-  }
-}
-
-/** The previous run's segments, less what its checkpoint says is confirmed, with a torn tail cut. */
-function openExisting(fs: WalFs, dir: string, segmentBytes: number, log: Logger): OpenedLog {
-  const checkpoint = readCheckpoint(fs, dir);
-  if (!checkpoint.ok) log.warn({ error: checkpoint.reason }, 'write-ahead log checkpoint unreadable; replaying everything the log holds');
-  const confirmed = checkpoint.ok ? checkpoint.position : undefined;
-  const segments: Segment[] = listSegmentIds(fs, dir).map((id) => {
-    const path = segmentPath(dir, id);
-    return { id, path, bytes: fileSize(fs, path), sealed: true, fullyRead: false, outstanding: 0 };
-  });
-  const newest = segments.at(-1);
-  if (newest !== undefined) {
-    const from = confirmed?.segmentId === newest.id ? confirmed.offset : 0;
-    repairTail(fs, newest, from, segmentBytes, log);
-  }
-  const isConfirmed = (segment: Segment): boolean =>
-    confirmed !== undefined && (segment.id < confirmed.segmentId || (segment.id === confirmed.segmentId && segment.bytes <= confirmed.offset));
-  const gone = segments.filter((segment) => segment.bytes === 0 || isConfirmed(segment));
-  for (const segment of gone) fs.unlink(segment.path);
-  if (gone.length > 0) syncDirectory(fs, dir);
-  const kept = segments.filter((segment) => !gone.includes(segment));
-  const first = kept[0];
-  const start: LogPosition = first === undefined
-    ? { segmentId: Math.max(segments.at(-1)?.id ?? 0, confirmed?.segmentId ?? 0) + 1, offset: 0 }
-    : { segmentId: first.id, offset: confirmed?.segmentId === first.id ? confirmed.offset : 0 };
-  const nextSegmentId = Math.max(segments.at(-1)?.id ?? 0, confirmed?.segmentId ?? 0) + 1;
-  return { segments: kept, start, nextSegmentId };
 }
