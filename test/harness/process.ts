@@ -62,9 +62,13 @@ export function startProcess(
       running.delete(child);
       resolve('spawn-error');
     });
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of the child's output been read,
+    // and a write callback on the log file fires once everything before it is
+    // flushed, so log() after `exited` sees the last line (an exit-2 config
+    // error is often the only line).
+    child.once('close', (code, signal) => {
       running.delete(child);
-      resolve(code ?? signal ?? 'unknown');
+      logStream.write('', () => resolve(code ?? signal ?? 'unknown'));
     });
   });
   const signalAndWait = async (signal: NodeJS.Signals, graceMs: number): Promise<number | string> => {
