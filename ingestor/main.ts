@@ -13,7 +13,8 @@ import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
 import { createMetrics } from './health/metrics.ts';
-import { startHealthServer, type Readiness } from './health/server.ts';
+import { assessReadiness, redactUrl } from './health/readiness.ts';
+import { startHealthServer } from './health/server.ts';
 import { createLogger } from './logger.ts';
 import { encodePoint } from './model/line-protocol.ts';
 import { DeviceDirectory } from './directory/directory.ts';
@@ -26,6 +27,7 @@ import { MqttSource } from './sources/mqtt.ts';
 import { Shipper } from './wal/shipper.ts';
 import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';
+import { describeInfluxState, InfluxHealth } from './writer/influx-health.ts';
 import { createInfluxSender, type SendLines } from './writer/influx-http.ts';
 
 const EXIT_CONFIG = 2;
@@ -52,12 +54,14 @@ async function run(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ config: describeConfig(config) }, 'starting');
   for (const warning of config.warnings) log.warn(warning);
+  const walDirSetting = `WAL_DIR=${JSON.stringify(config.pipeline.walDir)}`;
+  const influxTarget = `INFLUX_URL=${redactUrl(config.influx.url)}`;
 
   let wal: WriteAheadLog;
   try {
     wal = WriteAheadLog.open({ dir: config.pipeline.walDir, maxBytes: config.pipeline.walMaxBytes, syncIntervalMs: config.pipeline.walSyncIntervalMs }, log);
   } catch (error) {
-    if (error instanceof WalError) fail(`write-ahead log unusable: ${error.message}`);
+    if (error instanceof WalError) fail(`write-ahead log unusable: ${walDirSetting}: ${error.message}`);
     throw error;
   }
 
@@ -68,7 +72,8 @@ async function run(config: Config): Promise<void> {
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
   const ingest = new Ingest({ handlers, bounds, wal, rejects, stats, directory, presence: new PresenceTracker(), log, presenceHoldMs: config.devices.presenceHoldMs });
   const source = new MqttSource(config.mqtt, ingest, log);
-  const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected });
+  const influxHealth = new InfluxHealth();
+  const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected, influx: () => influxHealth.state });
 
   const send = createInfluxSender(config.influx);
   const timedSend: SendLines = async (lines) => {
@@ -82,6 +87,8 @@ async function run(config: Config): Promise<void> {
     log,
     backoff: { baseMs: Math.min(500, config.pipeline.writeRetryMaxMs), maxMs: config.pipeline.writeRetryMaxMs },
     misconfiguredRetryMs: config.pipeline.writeRetryMaxMs,
+    target: influxTarget,
+    health: influxHealth,
     events: {
       written: (count) => {
         stats.pointsWritten += count;
@@ -90,11 +97,8 @@ async function run(config: Config): Promise<void> {
         stats.pointsRejectedByInflux += 1;
         log.warn({ line: line.slice(0, 300), error: reason }, 'InfluxDB rejected a point for good');
       },
-      retrying: (outcome, delayMs) => {
+      retrying: () => {
         stats.writeRetries += 1;
-        if (outcome.kind !== 'misconfigured') {
-          log.warn({ outcome: outcome.kind, error: 'message' in outcome ? outcome.message : undefined, delayMs }, 'write failed; retrying');
-        }
       },
     },
   });
@@ -108,13 +112,9 @@ async function run(config: Config): Promise<void> {
   });
 
   let stopping = false;
-  const readiness = (): Readiness => {
-    const reasons: string[] = [];
-    if (stopping) reasons.push('stopping');
-    if (!source.connected) reasons.push('not connected to the MQTT broker');
-    if (wal.full) reasons.push('write-ahead log full (WAL_MAX_BYTES): not acknowledging messages until InfluxDB catches up');
-    return { ready: reasons.length === 0, reasons };
-  };
+  const readiness = () => assessReadiness({
+    stopping, brokerConnected: source.connected, brokerDisconnectedSinceMs: source.disconnectedSinceMs, append: wal.appendState, influx: influxHealth.state, walDirSetting, influxTarget,
+  });
   const server = config.pipeline.httpPort === 0
     ? undefined
     : await startHealthServer(config.pipeline.httpPort, metrics.registry, readiness, config.pipeline.httpHost).catch((error: NodeJS.ErrnoException) =>
@@ -122,16 +122,25 @@ async function run(config: Config): Promise<void> {
       );
 
   // The pipeline's health as points, through the same log as everything else.
+  // Skipped while the log takes nothing (full, or the disk refuses): the
+  // point would only wait in memory. Never throws: a timer's uncaught error
+  // would end the process, and a full disk must not.
   const statsTimer = setInterval(() => {
-    if (wal.full) return;
-    const point = statsPoint(config.mqtt.clientId, stats, {
-      rejects: rejects.total,
-      walBytes: wal.totalBytes,
-      walUnreadBytes: wal.unreadBytes,
-      brokerConnected: source.connected,
-    }, Date.now());
-    void wal.append([encodePoint(point)]);
-    stats.pointsAccepted += 1;
+    if (wal.appendState.kind !== 'open') return;
+    try {
+      const point = statsPoint(config.mqtt.clientId, stats, {
+        rejects: rejects.total,
+        walBytes: wal.totalBytes,
+        walUnreadBytes: wal.unreadBytes,
+        brokerConnected: source.connected,
+        influxUp: influxHealth.state.kind !== 'failing',
+      }, Date.now());
+      const appended = wal.append([encodePoint(point)]);
+      if (appended === undefined) stats.pointsAccepted += 1;
+      else appended.then(() => void (stats.pointsAccepted += 1), () => {});
+    } catch (error) {
+      log.warn({ error: (error as Error).message }, 'could not log the ingestor_stats point');
+    }
   }, config.pipeline.statsIntervalMs);
   statsTimer.unref();
 
@@ -140,18 +149,24 @@ async function run(config: Config): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: no new messages, writing what the log holds');
     clearInterval(statsTimer);
+    // Messages waiting for room in the log are not acknowledged: the broker keeps them.
+    wal.stopTaking('the ingestor is stopping');
     await source.stop();
-    const drained = await Promise.race([
-      // Held presence events first; inside the time limit, since a full log makes the append wait.
-      ingest.flushHeldPresence().then(() => shipper.drain()).then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), config.pipeline.shutdownTimeoutMs).unref()),
+    // Everything acknowledged is in the log, which is durable: wait for
+    // InfluxDB only while it takes writes. Held presence events go into the
+    // log first (if it has room: it no longer waits for any).
+    const ended = await Promise.race([
+      ingest.flushHeldPresence().then(() => shipper.drain()).then(() => 'drained' as const),
+      influxHealth.whenFailing().then(() => 'influx_failing' as const),
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.pipeline.shutdownTimeoutMs).unref()),
     ]);
     shipper.stop();
     wal.close();
     directory.save();
     server?.close();
-    const summary = { ...stats, rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unreadBytes };
-    if (drained) log.info({ stats: summary }, 'stopped');
+    const summary = { ...stats, rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unconfirmedBytes };
+    if (ended === 'drained') log.info({ stats: summary }, 'stopped');
+    else if (ended === 'influx_failing') log.warn({ stats: summary }, `stopped without waiting for InfluxDB: ${describeInfluxState(influxHealth.state, influxTarget)}; the points not yet written stay in the write-ahead log for the next start`);
     else log.warn({ stats: summary }, `stopped after SHUTDOWN_TIMEOUT_MS=${config.pipeline.shutdownTimeoutMs} with points not yet written; they stay in the write-ahead log for the next start`);
     process.exit(0);
   };

@@ -7,12 +7,14 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { PipelineStats } from '../pipeline/stats.ts';
 import type { RejectLog } from '../pipeline/rejects.ts';
 import type { WriteAheadLog } from '../wal/wal.ts';
+import type { InfluxState } from '../writer/influx-health.ts';
 
 export interface MetricSources {
   readonly stats: PipelineStats;
   readonly rejects: RejectLog;
   readonly wal: WriteAheadLog;
   readonly brokerConnected: () => boolean;
+  readonly influx: () => InfluxState;
 }
 
 export interface PipelineMetrics {
@@ -78,6 +80,12 @@ export function createMetrics(sources: MetricSources): PipelineMetrics {
   gaugeFrom(registry, 'sensorflow_wal_segments', 'Segment files in the write-ahead log', () => wal.segmentCount);
   gaugeFrom(registry, 'sensorflow_wal_unread_bytes', 'Bytes in the log not yet sent to InfluxDB', () => wal.unreadBytes);
   gaugeFrom(registry, 'sensorflow_wal_full', '1 while the log is full and messages are not acknowledged', () => (wal.full ? 1 : 0));
+  gaugeFrom(registry, 'sensorflow_wal_append_failing', '1 while the disk refuses appends (ENOSPC, EIO) and messages are not acknowledged', () => (wal.appendState.kind === 'failing' ? 1 : 0));
+  gaugeFrom(registry, 'sensorflow_influx_up', '0 while every write to InfluxDB fails (unreachable, 5xx, throttled or refused); 1 otherwise', () => (sources.influx().kind === 'failing' ? 0 : 1));
+  gaugeFrom(registry, 'sensorflow_influx_down_since_seconds', 'Unix time at which writes to InfluxDB started failing; 0 while they succeed', () => {
+    const state = sources.influx();
+    return state.kind === 'failing' ? state.sinceMs / 1000 : 0;
+  });
   gaugeFrom(registry, 'sensorflow_replay_remaining_bytes', 'Bytes of the previous run\'s backlog not yet read', () => wal.replay.totalBytes - wal.replay.doneBytes);
   gaugeFrom(registry, 'sensorflow_mqtt_connected', '1 while connected to the MQTT broker', () => (sources.brokerConnected() ? 1 : 0));
   const writeDuration = new Histogram({

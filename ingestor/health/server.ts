@@ -1,6 +1,9 @@
 /**
  * /healthz: the process is alive and its event loop turns.
- * /readyz: connected to the broker and able to take messages (200), or why not (503).
+ * /readyz: connected to the broker and able to take messages (200), or why
+ *   not (503, `reasons`). `warnings` says what is wrong without stopping us
+ *   from taking messages, such as InfluxDB unreachable (the write-ahead log
+ *   keeps the data), with since when.
  * /metrics: Prometheus text.
  */
 import { createServer, type Server } from 'node:http';
@@ -9,6 +12,7 @@ import type { Registry } from 'prom-client';
 export interface Readiness {
   readonly ready: boolean;
   readonly reasons: readonly string[];
+  readonly warnings: readonly string[];
 }
 
 /** host: HTTP_HOST, loopback unless told otherwise (compose sets 0.0.0.0 inside the container). */
@@ -21,7 +25,7 @@ export function startHealthServer(port: number, registry: Registry, readiness: (
       const state = readiness();
       response
         .writeHead(state.ready ? 200 : 503, { 'content-type': 'application/json' })
-        .end(`${JSON.stringify({ ready: state.ready, reasons: state.reasons })}\n`);
+        .end(`${JSON.stringify({ ready: state.ready, reasons: state.reasons, warnings: state.warnings })}\n`);
     } else if (path === '/metrics') {
       registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),

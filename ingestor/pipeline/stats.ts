@@ -28,6 +28,8 @@ export interface StatsGauges {
   readonly walBytes: number;
   readonly walUnreadBytes: number;
   readonly brokerConnected: boolean;
+  /** False while every write to InfluxDB fails: the point lands later, so the outage shows on a dashboard. */
+  readonly influxUp: boolean;
 }
 
 /** The `ingestor_stats` point for this moment. Pure. */
@@ -45,6 +47,7 @@ export function statsPoint(instance: string, stats: PipelineStats, gauges: Stats
       backlog_bytes: float(gauges.walUnreadBytes),
       wal_bytes: float(gauges.walBytes),
       mqtt_connected: float(gauges.brokerConnected ? 1 : 0),
+      influx_up: float(gauges.influxUp ? 1 : 0),
     },
     timestampMs: nowMs,
   };

@@ -45,6 +45,8 @@ export class MqttSource {
   #attempt = 0;
   #stopping = false;
   #connected = false;
+  /** When the connection was lost (or the source started), for /readyz; undefined while connected. */
+  #disconnectedSinceMs: number | undefined = Date.now();
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -56,6 +58,10 @@ export class MqttSource {
     return this.#connected;
   }
 
+  get disconnectedSinceMs(): number | undefined {
+    return this.#disconnectedSinceMs;
+  }
+
   /** Starts connecting; never fails: an unreachable broker is retried with backoff. */
   start(): void {
     const client = mqtt.connect(this.#config.url, clientOptions(this.#config));
@@ -64,12 +70,16 @@ export class MqttSource {
 
     client.on('connect', (connack) => {
       this.#connected = true;
+      this.#disconnectedSinceMs = undefined;
       this.#attempt = 0;
       this.#log.info({ url: this.#config.url, sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
       this.#subscribe(client);
     });
     client.on('close', () => {
-      if (this.#connected) this.#log.warn('disconnected from the MQTT broker');
+      if (this.#connected) {
+        this.#log.warn('disconnected from the MQTT broker');
+        this.#disconnectedSinceMs = Date.now();
+      }
       this.#connected = false;
       this.#scheduleReconnect(client);
     });

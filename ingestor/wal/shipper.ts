@@ -29,10 +29,13 @@ export class Shipper {
   #draining = false;
   #wake: (() => void) | undefined;
   #lastProgressAtMs = 0;
+  readonly #drainWaiters: (() => void)[] = [];
 
   constructor(options: ShipperOptions) {
     this.#options = options;
     this.#queue = new PQueue({ concurrency: options.concurrency });
+    // A batch settled: a drain may be complete.
+    this.#queue.on('next', () => this.#settleDrain());
   }
 
   start(): void {
@@ -50,6 +53,7 @@ export class Shipper {
       }
       const oldest = wal.oldestUnreadAtMs;
       if (oldest === undefined) {
+        this.#settleDrain();
         await this.#sleepUntil(wal.nextAppend(), undefined);
         continue;
       }
@@ -67,7 +71,12 @@ export class Shipper {
 
   async #ship(batch: WalBatch): Promise<void> {
     await this.#options.deliver(batch.lines);
-    this.#options.wal.confirm(batch);
+    try {
+      this.#options.wal.confirm(batch);
+    } catch (error) {
+      // A bug, not a condition to live with; but a crash would not help the data either.
+      this.#options.log.error({ error: (error as Error).message, segmentId: batch.segmentId }, 'confirming a batch failed');
+    }
     this.#wake?.();
   }
 
@@ -100,13 +109,23 @@ export class Shipper {
     );
   }
 
-  /** Sends what is left without waiting for full batches; resolves when all is confirmed. */
-  async drain(): Promise<void> {
+  /**
+   * Sends what is left without waiting for full batches; resolves when all
+   * is read and confirmed. Settled by events (a batch confirmed, the reader
+   * finding nothing left), not by polling.
+   */
+  drain(): Promise<void> {
     this.#draining = true;
+    const drained = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.#settleDrain();
     this.#wake?.();
-    while (this.#options.wal.unreadBytes > 0 || this.#queue.size + this.#queue.pending > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    return drained;
+  }
+
+  #settleDrain(): void {
+    if (!this.#draining || this.#drainWaiters.length === 0) return;
+    if (this.#options.wal.unreadBytes > 0 || this.#queue.size + this.#queue.pending > 0) return;
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
   }
 
   /**

@@ -12,10 +12,17 @@
  * | server_error   | capped exponential backoff with jitter, retry forever       |
  * | network_error  | same                                                        |
  * | misconfigured  | one clear log line per streak, retry slowly, keep the data  |
+ *
+ * Failures are logged once per streak (and again when their kind changes),
+ * not once per request. The first request that succeeds after a streak ends
+ * it: "InfluxDB accepts writes again" is logged then, and every batch
+ * sleeping in backoff is woken to go at once, so the log line and the points
+ * landing are moments apart, not a backoff period.
  */
 import type { Logger } from 'pino';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from '../util/backoff.ts';
 import type { SendLines } from '../contracts.ts';
+import { InfluxHealth, type FailedOutcome } from './influx-health.ts';
 import { misconfigurationHint, type WriteOutcome } from './outcome.ts';
 
 export interface DeliveryEvents {
@@ -35,6 +42,10 @@ export interface DeliveryOptions {
   /** Delay between attempts while InfluxDB refuses our configuration. @default 30000 */
   readonly misconfiguredRetryMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Where writes go, as the operator configured it, for log lines (e.g. `INFLUX_URL=http://influxdb:8086`). */
+  readonly target?: string;
+  /** Told every outcome. @default a private one */
+  readonly health?: InfluxHealth;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,11 +53,20 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export class Delivery {
   readonly #options: DeliveryOptions;
   readonly #sleep: (ms: number) => Promise<void>;
-  #loggedMisconfiguration = false;
+  readonly #health: InfluxHealth;
+  readonly #target: string;
+  /** Batches sleeping in backoff; a successful write wakes them. */
+  readonly #sleepers = new Set<() => void>();
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
     this.#sleep = options.sleep ?? defaultSleep;
+    this.#health = options.health ?? new InfluxHealth();
+    this.#target = options.target ?? 'InfluxDB';
+  }
+
+  get health(): InfluxHealth {
+    return this.#health;
   }
 
   /** Settles once every line of the batch is stored or rejected for good. Never rejects. */
@@ -78,7 +98,7 @@ export class Delivery {
       let delayMs: number;
       switch (outcome.kind) {
         case 'written':
-          this.#noteRecovered();
+          this.#noteWritten();
           return outcome;
         case 'too_large':
         case 'rejected':
@@ -92,26 +112,51 @@ export class Delivery {
           break;
         case 'misconfigured':
           delayMs = this.#options.misconfiguredRetryMs ?? 30_000;
-          this.#noteMisconfigured(outcome.status, outcome.message);
           break;
       }
+      this.#noteFailed(outcome, delayMs);
       this.#options.events.retrying(outcome, delayMs);
-      await this.#sleep(delayMs);
+      await this.#pause(delayMs);
     }
   }
 
-  #noteMisconfigured(status: number, message: string): void {
-    if (this.#loggedMisconfiguration) return;
-    this.#loggedMisconfiguration = true;
-    this.#options.log.error(
-      { status, error: message },
-      `InfluxDB refused the write (HTTP ${status}): ${misconfigurationHint(status)}; keeping the data and retrying every ${Math.round((this.#options.misconfiguredRetryMs ?? 30_000) / 1000)} s`,
+  /** Sleeps for the backoff, or until another batch's write succeeds. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      this.#sleepers.add(wake);
+      void this.#sleep(ms).then(wake);
+    });
+  }
+
+  /** One log line per failing streak (and per change of its kind), naming where writes go. */
+  #noteFailed(outcome: FailedOutcome, delayMs: number): void {
+    const { log } = this.#options;
+    if (!this.#health.failed(outcome)) {
+      log.debug({ outcome: outcome.kind, error: outcome.message, delayMs }, 'write failed; retrying');
+      return;
+    }
+    if (outcome.kind === 'misconfigured') {
+      log.error(
+        { status: outcome.status, error: outcome.message, target: this.#target },
+        `InfluxDB refused the write (HTTP ${outcome.status}): ${misconfigurationHint(outcome.status)}; keeping the data and retrying every ${Math.round((this.#options.misconfiguredRetryMs ?? 30_000) / 1000)} s`,
+      );
+      return;
+    }
+    const what = outcome.kind === 'throttled' ? `asks us to slow down (HTTP ${outcome.status})` : outcome.kind === 'server_error' ? `answers HTTP ${outcome.status}` : 'is unreachable';
+    log.warn(
+      { outcome: outcome.kind, error: outcome.message, target: this.#target, delayMs },
+      `InfluxDB at ${this.#target} ${what}: ${outcome.message}; keeping the data in the write-ahead log and retrying`,
     );
   }
 
-  #noteRecovered(): void {
-    if (!this.#loggedMisconfiguration) return;
-    this.#loggedMisconfiguration = false;
-    this.#options.log.info('InfluxDB accepts writes again');
+  #noteWritten(): void {
+    const previous = this.#health.written();
+    if (previous?.kind !== 'failing') return;
+    this.#options.log.info({ target: this.#target, failingForMs: Date.now() - previous.sinceMs }, 'InfluxDB accepts writes again');
+    for (const wake of [...this.#sleepers]) wake();
   }
 }

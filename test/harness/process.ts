@@ -5,6 +5,7 @@
  * Logs go to `.test-artifacts/logs/`; scripts/test.sh deletes that folder
  * after a green run, so logs survive exactly when something failed.
  */
+import { AssertionError } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,9 +62,13 @@ export function startProcess(
       running.delete(child);
       resolve('spawn-error');
     });
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of the child's output been read,
+    // and a write callback on the log file fires once everything before it is
+    // flushed, so log() after `exited` sees the last line (an exit-2 config
+    // error is often the only line).
+    child.once('close', (code, signal) => {
       running.delete(child);
-      resolve(code ?? signal ?? 'unknown');
+      logStream.write('', () => resolve(code ?? signal ?? 'unknown'));
     });
   });
   const signalAndWait = async (signal: NodeJS.Signals, graceMs: number): Promise<number | string> => {
@@ -88,7 +93,12 @@ export function startProcess(
 /** Thrown from a waitFor() check: stop polling, the awaited thing will never happen. */
 export class GiveUp extends Error {}
 
-/** Polls `check` until it returns a value other than undefined, or fails with `what`. */
+/**
+ * Polls `check` until it returns a value other than undefined, or fails with
+ * `what`. Return undefined for "not yet". A failed assertion (AssertionError)
+ * or GiveUp is a definite wrong answer and fails at once, not at the timeout;
+ * any other error (a service not up yet: connection refused) keeps polling.
+ */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -97,7 +107,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const value = await check();
       if (value !== undefined) return value;
     } catch (error) {
-      if (error instanceof GiveUp) throw error;
+      if (error instanceof GiveUp || error instanceof AssertionError) throw error;
       lastError = error;
     }
     if (Date.now() > deadline) {

@@ -5,7 +5,8 @@
  * timestamp, and nothing else is.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,6 +23,22 @@ import { assertSameDataset, countTelemetry, readFleetFromInflux } from '../harne
 const BASE_MS = Math.floor(Date.now() / 1000) * 1000 - 6 * 3600 * 1000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const TELEMETRY = ['sensors/+/+/telemetry'];
+
+/**
+ * Seeded randomness (mulberry32), so that a failing run can be repeated:
+ * FAULTS_SEED=<n> picks the seed; each test prints the one it used.
+ */
+const SEED = Number(process.env.FAULTS_SEED ?? 20261123);
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** Settings that make recovery quick to observe; the defaults are for production. */
 const FAST_RECOVERY = { FLUSH_INTERVAL_MS: '200', WRITE_RETRY_MAX_MS: '2000' };
@@ -69,11 +86,19 @@ describe('delivery under failure', () => {
       // Still acknowledged during the outage: the write-ahead log takes them.
       await publishAll(publisher, fleet.messages.slice(25_000));
       await publisher.endAsync();
-      await ingestor.waitForLog('failed writes during the outage', (line) => line.msg === 'write failed; retrying' && line.outcome === 'network_error', 30_000);
+      const unreachable = await ingestor.waitForLog('failed writes during the outage', (line) => line.outcome === 'network_error' && line.level === 40, 30_000);
+      assert.equal(unreachable.msg, `InfluxDB at INFLUX_URL=${influx.url} is unreachable: ${String(unreachable.error)}; keeping the data in the write-ahead log and retrying`);
       await sleep(30_000 - (Date.now() - downAt));
       await influx.start();
       await waitFor('50,000 points', async () => ((await countTelemetry(influx, 'outage')) === 50_000 ? true : undefined), 120_000, 500);
       assertSameDataset(fleet, await readFleetFromInflux(influx, 'outage'));
+      // One line per change of state (a stopping InfluxDB may answer 5xx before it refuses
+      // connections), one when writes succeed again: not one per retried request.
+      const stateLines = ingestor.logLines().filter((l) => l.target !== undefined).map((l) => (l.msg === 'InfluxDB accepts writes again' ? 'again' : String(l.outcome)));
+      const failures = stateLines.slice(0, -1);
+      assert.equal(stateLines.at(-1), 'again', JSON.stringify(stateLines));
+      assert.ok(failures.includes('network_error') && failures.length <= 3 && !failures.includes('again'), JSON.stringify(stateLines));
+      failures.forEach((kind, i) => assert.notEqual(kind, failures[i - 1], `a repeated line: ${JSON.stringify(stateLines)}`));
       await finish(ingestor);
     } finally {
       await ingestor.stop();
@@ -81,7 +106,9 @@ describe('delivery under failure', () => {
     }
   });
 
-  test('the ingestor SIGKILLed three times at random moments during 50,000 messages: all stored once', async (t) => {
+  test('the ingestor SIGKILLed three times at random (seeded) moments during 50,000 messages: all stored once', async (t) => {
+    const random = seededRandom(SEED);
+    t.diagnostic(`FAULTS_SEED=${SEED}`);
     const influx = await startInflux1();
     const walDir = tempDir('wal-kill');
     const env = {
@@ -96,7 +123,7 @@ describe('delivery under failure', () => {
       const publisher = await connectPublisher(broker.url);
       const publishing = publishAll(publisher, fleet.messages, { ratePerSecond: 5000 });
       for (let kill = 1; kill <= 3; kill += 1) {
-        const delayMs = 1000 + Math.floor(Math.random() * 2000);
+        const delayMs = 1000 + Math.floor(random() * 2000);
         t.diagnostic(`kill ${kill} after ${delayMs} ms`);
         await sleep(delayMs);
         await ingestor.process.kill();
@@ -154,7 +181,7 @@ describe('delivery under failure', () => {
     let influx: Influx1 | undefined;
     try {
       await waitUntilSubscribed(ingestor, TELEMETRY);
-      assert.deepEqual(await getJson(`http://127.0.0.1:${httpPort}/readyz`), { status: 200, body: { ready: true, reasons: [] } });
+      assert.deepEqual(await getJson(`http://127.0.0.1:${httpPort}/readyz`), { status: 200, body: { ready: true, reasons: [], warnings: [] } });
       const fleet = makeFleet(100, 200, BASE_MS); // ≈ 2.3 MB of log records, more than twice the cap
       const publisher = await connectPublisher(broker.url);
       // The broker acknowledges the publisher and queues for the ingestor.
@@ -165,7 +192,13 @@ describe('delivery under failure', () => {
         const readyz = await getJson(`http://127.0.0.1:${httpPort}/readyz`);
         return readyz.status === 503 ? readyz.body : undefined;
       }, 60_000, 100);
-      assert.deepEqual(notReady, { ready: false, reasons: ['write-ahead log full (WAL_MAX_BYTES): not acknowledging messages until InfluxDB catches up'] });
+      const { warnings, ...rest } = notReady as { warnings: string[] };
+      assert.deepEqual(rest, { ready: false, reasons: ['write-ahead log full (WAL_MAX_BYTES): not acknowledging messages until InfluxDB catches up'] });
+      // InfluxDB being down does not make the ingestor unready (the log takes messages), but it is said, with since when.
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, new RegExp(`^InfluxDB unreachable since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(INFLUX_URL=http://127\\.0\\.0\\.1:${influxPort}: network_error: .*ECONNREFUSED.*\\); the write-ahead log keeps the data$`));
+      assert.equal(await metric(httpPort, 'sensorflow_influx_up'), 0);
+      assert.ok((await metric(httpPort, 'sensorflow_influx_down_since_seconds'))! > BASE_MS / 1000);
       assert.equal(await metric(httpPort, 'sensorflow_wal_full'), 1);
       assert.ok((await metric(httpPort, 'sensorflow_wal_bytes'))! <= 1024 * 1024, 'the log stays within its cap');
       // The message that found the log full holds mqtt.js's packet pump: no
@@ -179,13 +212,156 @@ describe('delivery under failure', () => {
       await influx.query('CREATE DATABASE full');
       await waitFor('20,000 points', async () => ((await countTelemetry(influx!, 'full')) === 20_000 ? true : undefined), 120_000, 500);
       assertSameDataset(fleet, await readFleetFromInflux(influx, 'full'));
-      assert.deepEqual(await getJson(`http://127.0.0.1:${httpPort}/readyz`), { status: 200, body: { ready: true, reasons: [] } });
+      assert.deepEqual(await getJson(`http://127.0.0.1:${httpPort}/readyz`), { status: 200, body: { ready: true, reasons: [], warnings: [] } });
+      assert.equal(await metric(httpPort, 'sensorflow_influx_up'), 1);
       assert.equal(await received(), 20_000);
       assert.equal(await metric(httpPort, 'sensorflow_points_written_total'), 20_000);
       await finish(ingestor);
     } finally {
       await ingestor.stop();
       await influx?.stop();
+    }
+  });
+
+  test('WAL_DIR on a full 2 MiB filesystem with InfluxDB down during 30,000 messages: the ingestor stays up, says why on /readyz, resumes by itself, stores every message once', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('mounting a size-limited tmpfs needs root');
+      return;
+    }
+    const mountDir = tempDir('wal-tmpfs');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountDir]);
+    const walDir = join(mountDir, 'wal');
+    const influxPort = await freePort();
+    const httpPort = await freePort();
+    let influx: Influx1 | undefined;
+    let ingestor: Ingestor | undefined;
+    try {
+      mkdirSync(walDir);
+      ingestor = startIngestor({
+        MQTT_URL: broker.url, INFLUX_URL: `http://127.0.0.1:${influxPort}`, INFLUX_API: 'v1', INFLUX_BUCKET: 'diskfull',
+        // The log's cap stays at its default (1 GiB): only the disk says no. The
+        // stats timer appends too (it used to kill the process on ENOSPC).
+        MQTT_CLIENT_ID: 'ingestor-disk-full', WAL_DIR: walDir, HTTP_PORT: String(httpPort), STATS_INTERVAL_MS: '1000', ...FAST_RECOVERY,
+      });
+      const running = ingestor;
+      await waitUntilSubscribed(running, TELEMETRY);
+      const fleet = makeFleet(100, 300, BASE_MS); // ≈ 3.3 MB of log records on a 2 MiB disk
+      const publisher = await connectPublisher(broker.url);
+      await publishAll(publisher, fleet.messages); // the broker acknowledges and queues for the ingestor
+      await publisher.endAsync();
+
+      const notReady = (await waitFor('/readyz to report the full disk', async () => {
+        const readyz = await getJson(`http://127.0.0.1:${httpPort}/readyz`);
+        return readyz.status === 503 ? readyz.body : undefined;
+      }, 60_000, 100)) as { ready: boolean; reasons: string[] };
+      assert.equal(notReady.ready, false);
+      assert.equal(notReady.reasons.length, 1, JSON.stringify(notReady.reasons));
+      assert.match(notReady.reasons[0]!, new RegExp(`^write-ahead log cannot append: ENOSPC on WAL_DIR=${JSON.stringify(walDir).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} since \\d{4}-[\\d-]+T[\\d:.]+Z; not acknowledging messages, retrying until it can$`));
+      assert.equal(await metric(httpPort, 'sensorflow_wal_append_failing'), 1);
+      // Several stats-timer periods and append retries on the full disk: the process must live through them.
+      await sleep(2000);
+      assert.equal(running.process.child.exitCode, null, 'the ingestor is still up');
+      assert.equal(await metric(httpPort, 'sensorflow_wal_append_failing'), 1);
+      const taken = (await metric(httpPort, 'sensorflow_messages_received_total{route="default"}'))!;
+      assert.ok(taken < fleet.messages.length, `${taken} of ${fleet.messages.length} taken before the disk filled`);
+
+      influx = await startInflux1({ port: influxPort });
+      await influx.query('CREATE DATABASE diskfull');
+      const store = influx;
+      await waitFor('30,000 points', async () => ((await countTelemetry(store, 'diskfull')) === 30_000 ? true : undefined), 180_000, 500);
+      assertSameDataset(fleet, await readFleetFromInflux(influx, 'diskfull'));
+      assert.deepEqual(await getJson(`http://127.0.0.1:${httpPort}/readyz`), { status: 200, body: { ready: true, reasons: [], warnings: [] } });
+      assert.equal(await metric(httpPort, 'sensorflow_wal_append_failing'), 0);
+
+      const lines = running.logLines();
+      const logState = lines.filter((l) => typeof l.msg === 'string' && /^write-ahead log (cannot append|takes messages again|is full)/.test(l.msg));
+      t.diagnostic(`log state changes: ${JSON.stringify(logState.map((l) => [l.msg, l.error]))}`);
+      assert.ok(logState.length >= 2 && logState.length <= 6, `a handful of state lines, not one per refused message: ${logState.length}`);
+      assert.equal(logState[0]!.error, 'ENOSPC');
+      assert.equal(logState.at(-1)!.msg, 'write-ahead log takes messages again: acknowledging them');
+      assert.ok(!lines.some((l) => typeof l.msg === 'string' && /damaged|torn write/.test(l.msg)), 'no record skipped or cut after a partial write');
+      t.diagnostic(`points written ${await metric(httpPort, 'sensorflow_points_written_total')} for ${fleet.messages.length} messages (includes ingestor_stats points)`);
+      await finish(running);
+      ingestor = undefined;
+    } finally {
+      await ingestor?.stop();
+      ingestor?.cleanup();
+      await influx?.stop();
+      // Always unmount, even when the test failed (the ingestor is stopped by now).
+      try {
+        execFileSync('umount', [mountDir]);
+      } catch {
+        execFileSync('umount', ['-l', mountDir]);
+      }
+      rmSync(mountDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a clean stop and restart sends nothing again: the confirmed position survives the restart', async () => {
+    const influx = await startInflux1();
+    const walDir = tempDir('wal-restart');
+    const env = { MQTT_URL: broker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'restart', WAL_DIR: walDir, ...FAST_RECOVERY };
+    let ingestor = startIngestor(env, 'ingestor-restart-0');
+    try {
+      await influx.query('CREATE DATABASE restart');
+      await waitUntilSubscribed(ingestor, TELEMETRY);
+      const fleet = makeFleet(20, 20, BASE_MS);
+      const publisher = await connectPublisher(broker.url);
+      await publishAll(publisher, fleet.messages);
+      await publisher.endAsync();
+      await waitFor('400 points', async () => ((await countTelemetry(influx, 'restart')) === 400 ? true : undefined), 60_000, 250);
+      for (let run = 1; run <= 3; run += 1) {
+        assert.equal(await ingestor.stop(), 0);
+        const stopped = ingestor.logLines().find((line) => line.msg === 'stopped') as { stats: { pointsWritten: number; unsentBytes: number } } | undefined;
+        assert.equal(stopped?.stats.unsentBytes, 0, `run ${run - 1}: everything confirmed at the stop`);
+        if (run > 1) assert.equal(stopped?.stats.pointsWritten, 0, `run ${run - 1} wrote nothing again`);
+        ingestor.cleanup();
+        ingestor = startIngestor(env, `ingestor-restart-${run}`);
+        await waitUntilSubscribed(ingestor, TELEMETRY);
+        assert.ok(!ingestor.logLines().some((line) => typeof line.msg === 'string' && line.msg.includes('unconfirmed points from a previous run')), `run ${run}: no backlog claimed`);
+      }
+      assertSameDataset(fleet, await readFleetFromInflux(influx, 'restart'));
+      await finish(ingestor);
+    } finally {
+      await ingestor.stop();
+      ingestor.cleanup();
+      await influx.stop();
+      rmSync(walDir, { recursive: true, force: true });
+    }
+  });
+
+  test('stopping while InfluxDB is unreachable does not wait SHUTDOWN_TIMEOUT_MS: the log keeps the points for the next start', async () => {
+    const influxPort = await freePort();
+    const walDir = tempDir('wal-stop-unreachable');
+    // A timeout far beyond the harness's 30 s grace before SIGKILL: exit 0 proves it was not waited for.
+    const env = { MQTT_URL: broker.url, INFLUX_URL: `http://127.0.0.1:${influxPort}`, INFLUX_API: 'v1', INFLUX_BUCKET: 'stopdown', WAL_DIR: walDir, SHUTDOWN_TIMEOUT_MS: '600000', ...FAST_RECOVERY };
+    let ingestor = startIngestor(env, 'ingestor-stop-unreachable');
+    let influx: Influx1 | undefined;
+    try {
+      await waitUntilSubscribed(ingestor, TELEMETRY);
+      const fleet = makeFleet(10, 10, BASE_MS);
+      const publisher = await connectPublisher(broker.url);
+      await publishAll(publisher, fleet.messages);
+      await publisher.endAsync();
+      await ingestor.waitForLog('InfluxDB unreachable', (line) => line.outcome === 'network_error' && line.level === 40, 30_000);
+      assert.equal(await ingestor.stop(), 0, 'a clean exit, not the SIGKILL after the grace period');
+      const stopped = ingestor.logLines().find((line) => typeof line.msg === 'string' && line.msg.startsWith('stopped without waiting for InfluxDB')) as { stats: { unsentBytes: number } } | undefined;
+      assert.ok(stopped !== undefined, 'the stop says why it did not wait');
+      assert.ok(stopped.stats.unsentBytes > 0);
+      ingestor.cleanup();
+
+      influx = await startInflux1({ port: influxPort });
+      await influx.query('CREATE DATABASE stopdown');
+      ingestor = startIngestor(env, 'ingestor-stop-unreachable-1');
+      const store = influx;
+      await waitFor('100 points', async () => ((await countTelemetry(store, 'stopdown')) === 100 ? true : undefined), 60_000, 250);
+      assertSameDataset(fleet, await readFleetFromInflux(influx, 'stopdown'));
+      await finish(ingestor);
+    } finally {
+      await ingestor.stop();
+      ingestor.cleanup();
+      await influx?.stop();
+      rmSync(walDir, { recursive: true, force: true });
     }
   });
 

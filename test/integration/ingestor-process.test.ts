@@ -110,7 +110,7 @@ describe('ingestor process', () => {
         const publisher = await connectPublisher(broker.url);
         await publishAll(publisher, fleet.messages);
         await publisher.endAsync();
-        await ingestor.waitForLog('a failed write', (line) => line.msg === 'write failed; retrying' && line.outcome === 'network_error');
+        await ingestor.waitForLog('a failed write', (line) => line.outcome === 'network_error' && String(line.msg).includes(`INFLUX_URL=http://127.0.0.1:${port} is unreachable`));
         lateInflux = await startInflux1({ port });
         await lateInflux.query('CREATE DATABASE late');
         await waitFor('100 points after recovery', async () => ((await countTelemetry(lateInflux!, 'late')) === 100 ? true : undefined), 60_000, 250);

@@ -167,12 +167,12 @@ describe('WriteAheadLog', () => {
     wal.close();
   });
 
-  test('an unusable directory is a WalError naming WAL_DIR', () => {
+  test('an unusable directory is a WalError saying what failed (the caller names the setting)', () => {
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, '');
     assert.throws(() => WriteAheadLog.open({ dir: join(file, 'wal'), maxBytes: 1 << 20, syncIntervalMs: 0 }, pino({ level: 'silent' })), (error: unknown) => {
       assert.ok(error instanceof WalError);
-      assert.match(error.message, /^WAL_DIR=".*not-a-dir\/wal": cannot create the directory \((ENOTDIR|EEXIST)\)$/);
+      assert.match(error.message, /^cannot create the directory \((ENOTDIR|EEXIST)\)$/);
       return true;
     });
   });
@@ -185,29 +185,63 @@ describe('Shipper', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('ships full batches at once, a partial one after flushIntervalMs, with at most `concurrency` in flight, and confirms each', async () => {
-    const wal = WriteAheadLog.open({ dir, maxBytes: 64 << 20, segmentBytes: 1 << 20, syncIntervalMs: 0 }, pino({ level: 'silent' }));
+  /** Delivers into `shipped`, at most `concurrency` at a time, telling the test after each batch. */
+  function recordingDeliver() {
     const shipped: string[][] = [];
     let inFlight = 0;
     let maxInFlight = 0;
-    const shipper = new Shipper({
-      wal, batchSize: 10, flushIntervalMs: 150, concurrency: 2, log: pino({ level: 'silent' }),
-      deliver: async (lines) => {
-        inFlight += 1;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        shipped.push(lines);
-        inFlight -= 1;
-      },
-    });
+    let onShipped: () => void = () => {};
+    const deliver = async (lines: string[]): Promise<void> => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((resolve) => setImmediate(resolve));
+      shipped.push(lines);
+      inFlight -= 1;
+      onShipped();
+    };
+    const until = (batches: number): Promise<void> =>
+      new Promise((resolve) => {
+        onShipped = () => shipped.length >= batches && resolve();
+        onShipped();
+      });
+    return { shipped, deliver, until, maxInFlight: () => maxInFlight };
+  }
+
+  const openLog = (): WriteAheadLog => WriteAheadLog.open({ dir, maxBytes: 64 << 20, segmentBytes: 1 << 20, syncIntervalMs: 0 }, pino({ level: 'silent' }));
+
+  test('ships full batches at once with at most `concurrency` in flight; drain() sends the partial rest and resolves once all is confirmed', async () => {
+    const wal = openLog();
+    const delivery = recordingDeliver();
+    const shipper = new Shipper({ wal, batchSize: 10, flushIntervalMs: 3_600_000, concurrency: 2, log: pino({ level: 'silent' }), deliver: delivery.deliver });
     shipper.start();
     for (let n = 0; n < 45; n += 1) appendNow(wal, [lineOf(n)]);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    assert.deepEqual(shipped.map((b) => b.length), [10, 10, 10, 10], 'full batches go at once; the 5 left wait');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.deepEqual(shipped.flat(), Array.from({ length: 45 }, (_, n) => lineOf(n)));
-    assert.equal(maxInFlight, 2);
+    await delivery.until(4);
+    assert.deepEqual(delivery.shipped.map((b) => b.length), [10, 10, 10, 10], 'full batches go at once');
+    assert.equal(wal.unreadLines, 5, 'the partial batch waits for the flush interval');
+    await shipper.drain();
+    assert.deepEqual(delivery.shipped.flat(), Array.from({ length: 45 }, (_, n) => lineOf(n)));
+    assert.equal(delivery.maxInFlight(), 2);
     assert.equal(wal.unreadBytes, 0);
+    assert.equal(wal.unconfirmedBytes, 0, 'drain() resolved only once every batch was confirmed');
+    shipper.stop();
+    wal.close();
+  });
+
+  test('a partial batch goes once its oldest line is flushIntervalMs old (mocked clock)', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const wal = openLog();
+    const delivery = recordingDeliver();
+    const shipper = new Shipper({ wal, batchSize: 10, flushIntervalMs: 150, concurrency: 2, log: pino({ level: 'silent' }), deliver: delivery.deliver });
+    shipper.start();
+    for (let n = 0; n < 5; n += 1) appendNow(wal, [lineOf(n)]);
+    const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    await settle();
+    t.mock.timers.tick(149);
+    await settle();
+    assert.deepEqual(delivery.shipped, [], 'not before flushIntervalMs');
+    t.mock.timers.tick(1);
+    await delivery.until(1);
+    assert.deepEqual(delivery.shipped, [Array.from({ length: 5 }, (_, n) => lineOf(n))]);
     await shipper.drain();
     shipper.stop();
     wal.close();

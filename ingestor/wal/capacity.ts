@@ -1,0 +1,132 @@
+/**
+ * The capacity gate in front of the appender. A record goes in at once while
+ * the log is under its cap and the disk takes it; otherwise it waits, in
+ * order, and the caller (the message's acknowledgement) waits with it:
+ *
+ * - `full`: the log holds `maxBytes`. Deleting confirmed segments lets the
+ *   waiting records in.
+ * - `failing`: the disk refused an append (ENOSPC, EIO, …). Retried every
+ *   `retryMs` and whenever a segment is deleted (which frees space).
+ *
+ * State changes are reported once each (not once per waiting record), so a
+ * full disk makes one log line, not one per refused message.
+ */
+import { AppendError } from './appender.ts';
+
+export type AppendState =
+  | { readonly kind: 'open' }
+  | { readonly kind: 'full'; readonly sinceMs: number }
+  | { readonly kind: 'failing'; readonly sinceMs: number; readonly code: string };
+
+export interface CapacityGateOptions {
+  readonly maxBytes: number;
+  /** Delay between attempts while the disk refuses appends. */
+  readonly retryMs: number;
+  readonly usedBytes: () => number;
+  /** Appends the record or throws AppendError, leaving the log as it was. */
+  readonly write: (record: Buffer, lineCount: number) => void;
+  readonly stateChanged: (state: AppendState, previous: AppendState) => void;
+  readonly now?: () => number;
+}
+
+interface Waiting {
+  readonly record: Buffer;
+  readonly lineCount: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class CapacityGate {
+  readonly #options: CapacityGateOptions;
+  readonly #now: () => number;
+  readonly #waiting: Waiting[] = [];
+  #state: AppendState = { kind: 'open' };
+  #retryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Set once records may no longer wait for room: the reason they are refused. */
+  #noWaitReason: string | undefined;
+
+  constructor(options: CapacityGateOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get state(): AppendState {
+    return this.#state;
+  }
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /**
+   * Appends the record now and returns undefined, or returns a promise that
+   * settles once it is appended (rejected only if the log is closed first).
+   */
+  offer(record: Buffer, lineCount: number): Promise<void> | undefined {
+    if (this.#closed) return Promise.reject(new Error('the write-ahead log is closed'));
+    if (this.#waiting.length === 0 && this.#tryWrite(record, lineCount)) return undefined;
+    if (this.#noWaitReason !== undefined) return Promise.reject(new Error(this.#noWaitReason));
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ record, lineCount, resolve, reject });
+    });
+  }
+
+  /** Lets waiting records in while they fit and the disk takes them. Call when space was freed. */
+  pump(): void {
+    if (this.#closed) return;
+    while (this.#waiting.length > 0) {
+      const next = this.#waiting[0] as Waiting;
+      if (!this.#tryWrite(next.record, next.lineCount)) return;
+      this.#waiting.shift();
+      next.resolve();
+    }
+  }
+
+  /** Rejects every waiting record (their messages stay unacknowledged) and takes no more. */
+  /**
+   * From now on a record goes in only if it fits at once: those waiting are
+   * rejected, and so is any later one that would have to wait.
+   */
+  stopWaiting(reason: string): void {
+    this.#noWaitReason = reason;
+    clearTimeout(this.#retryTimer);
+    for (const waiting of this.#waiting.splice(0)) waiting.reject(new Error(reason));
+  }
+
+  close(reason: string): void {
+    this.#closed = true;
+    this.stopWaiting(reason);
+  }
+
+  #tryWrite(record: Buffer, lineCount: number): boolean {
+    if (this.#options.usedBytes() + record.length > this.#options.maxBytes) {
+      if (this.#state.kind !== 'full') this.#enter({ kind: 'full', sinceMs: this.#now() });
+      return false;
+    }
+    try {
+      this.#options.write(record, lineCount);
+    } catch (error) {
+      if (!(error instanceof AppendError)) throw error;
+      if (this.#state.kind !== 'failing' || this.#state.code !== error.code) this.#enter({ kind: 'failing', sinceMs: this.#now(), code: error.code });
+      this.#scheduleRetry();
+      return false;
+    }
+    if (this.#state.kind !== 'open' && this.#waiting.length <= 1) this.#enter({ kind: 'open' });
+    return true;
+  }
+
+  #enter(state: AppendState): void {
+    const previous = this.#state;
+    this.#state = state;
+    this.#options.stateChanged(state, previous);
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryTimer !== undefined || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.pump();
+    }, this.#options.retryMs);
+  }
+}
