@@ -159,6 +159,24 @@ describe('WriteAheadLog', () => {
     wal.close();
   });
 
+  test('stopTaking (shutdown): appends waiting for room are rejected, later ones go in only if they fit at once', async () => {
+    const wal = open({ maxBytes: 8192, segmentBytes: 2048 });
+    let n = 0;
+    let first: Promise<void> | undefined;
+    while ((first = wal.append([lineOf(n)])) === undefined) n += 1;
+    const second = wal.append([lineOf(n + 1)]);
+    assert.ok(second instanceof Promise);
+    wal.stopTaking('the ingestor is stopping');
+    await assert.rejects(first, /the ingestor is stopping/);
+    await assert.rejects(second, /the ingestor is stopping/);
+    await assert.rejects(wal.append([lineOf(n + 2)]) ?? Promise.resolve(), /the ingestor is stopping/, 'no room: refused at once, never queued');
+    // Room again (confirmed segments deleted): a record that fits goes in, as held presence does at shutdown.
+    for (const batch of readAll(wal, 10_000)) wal.confirm(batch);
+    assert.equal(wal.append([lineOf(n + 3)]), undefined);
+    assert.deepEqual(readAll(wal, 10_000).flatMap((b) => b.lines), [lineOf(n + 3)]);
+    wal.close();
+  });
+
   test('refuses a record larger than a segment with RecordTooLargeError, leaving the log usable', () => {
     const wal = open({ segmentBytes: 1024 });
     assert.throws(() => wal.append(['x'.repeat(2000)]), RecordTooLargeError);
