@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { MqttConfig } from '../config.ts';
 import type { InboundMessage } from '../decoders/types.ts';
 import { backoffDelayMs, type BackoffOptions } from '../writer/backoff.ts';
+import { connectErrorLine, explainConnectError } from './connect-error.ts';
 
 export interface MessageSink {
   /** Settles when the message may be acknowledged; rejects when it must not be. */
@@ -50,6 +51,8 @@ export class MqttSource {
   #attempt = 0;
   #stopping = false;
   #connected = false;
+  /** The last connection error said at error level: the same one again is not repeated until something changes. */
+  #lastErrorKey: string | undefined;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -70,6 +73,7 @@ export class MqttSource {
     client.on('connect', (connack) => {
       this.#connected = true;
       this.#attempt = 0;
+      this.#lastErrorKey = undefined;
       this.#log.info({ url: this.#config.url, sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
       this.#subscribe(client);
     });
@@ -87,7 +91,15 @@ export class MqttSource {
         delete client.options.properties;
         return;
       }
-      this.#log.error({ error: error.message }, `MQTT error: ${describeMqttError(error)}`);
+      // Once per distinct cause, not once per retry: an expired certificate
+      // would otherwise repeat the same line for as long as nobody fixes it.
+      const { key } = explainConnectError(error);
+      if (key === this.#lastErrorKey) {
+        this.#log.debug({ error: error.message, code: key }, 'MQTT error (same as before)');
+        return;
+      }
+      this.#lastErrorKey = key;
+      this.#log.error({ error: error.message, code: key }, `MQTT error: ${connectErrorLine(error)}`);
     });
   }
 
@@ -112,7 +124,8 @@ export class MqttSource {
     if (this.#stopping || this.#reconnectTimer !== undefined) return;
     const delayMs = backoffDelayMs(this.#attempt, RECONNECT_BACKOFF);
     this.#attempt += 1;
-    this.#log.info({ delayMs, attempt: this.#attempt }, 'reconnecting to the MQTT broker');
+    // Each retry names the last error, so a retry loop is never silent about why.
+    this.#log.info({ delayMs, attempt: this.#attempt, lastError: this.#lastErrorKey }, 'reconnecting to the MQTT broker');
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       if (!this.#stopping) client.reconnect();
@@ -145,18 +158,5 @@ export class MqttSource {
   }
 }
 
-/** mqtt.js errors name a CONNACK code; say what to check. */
-export function describeMqttError(error: Error & { code?: number | string }): string {
-  switch (error.code) {
-    case 4:
-    case 134:
-      return `${error.message} (check MQTT_USERNAME and MQTT_PASSWORD)`;
-    case 5:
-    case 135:
-      return `${error.message} (the broker does not allow this user to connect)`;
-    case 'ECONNREFUSED':
-      return `${error.message} (is the broker running at MQTT_URL?)`;
-    default:
-      return error.message;
-  }
-}
+/** mqtt.js errors name a CONNACK code or a TLS failure; say what to check. */
+export const describeMqttError = (error: Error & { code?: number | string }): string => connectErrorLine(error);
