@@ -107,6 +107,8 @@ describe('secrets are never logged (LOG_LEVEL=trace)', () => {
     await waitUntilSubscribed(run, ['sensors/+/+/telemetry']);
     await publishReadings(Date.now() - 10_000, 5);
     await waitFor('5 readings written by the ingest user', async () => ((await telemetryCount()) === 5 ? true : undefined));
+    // The ingestor needed nothing beyond WRITE: its user cannot read what it wrote.
+    await assert.rejects(influx.query('SELECT * FROM telemetry', 'iot', { username: 'ingest', password: INFLUX_PASSWORD }), /not authorized/);
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     assert.match(metrics, /sensorflow_points_written_total 5/);
     assertNoSecret(metrics, '/metrics');
