@@ -89,6 +89,8 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
       INFLUX_API: 'v1',
       INFLUX_BUCKET: 'iot',
       FLUSH_INTERVAL_MS: '100',
+      // One write at a time, in log order: once a later message is stored, every earlier one is.
+      WRITE_CONCURRENCY: '1',
     });
     await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
   });
@@ -141,6 +143,7 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
       { time: baseMs + 5, device: 'dev-b', location: 'lab', temperature: 19.5 },
     ]);
     assert.deepEqual(await influx.query('SELECT * FROM device_presence', 'iot'), [], 'the forged "offline" is not stored');
+    await waitFor('dev-b\'s reading at the watcher', () => (seen.messages.some((m) => m.startsWith('sensors/lab/dev-b/')) ? true : undefined));
     assert.deepEqual(seen.messages, [
       `sensors/lab/dev-a/telemetry ${JSON.stringify({ temperature: 21.5, ts: baseMs })}`,
       `sensors/lab/dev-a/telemetry ${JSON.stringify({ temperature: 21.6, ts: baseMs + 4 })}`,
