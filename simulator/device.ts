@@ -15,6 +15,8 @@ export type EventLog = (device: string, event: string, details?: Record<string, 
 export interface Counters {
   sent: number;
   errors: number;
+  /** The latest connection error, "cause (code)": the summary says why when --quiet hides the event log. */
+  lastConnectError?: string;
 }
 
 /** Connection error hints name the simulator's flags. */
@@ -76,6 +78,7 @@ export class SimDevice {
     client.on('error', (error: Error & { code?: number | string }) => {
       this.#counters.errors += 1;
       const { key, cause, hint } = explainConnectError(error, SIMULATOR_SETTINGS);
+      this.#counters.lastConnectError = `${cause ?? error.message} (${key})`;
       if (key === this.#lastErrorKey) return;
       this.#lastErrorKey = key;
       this.#log(this.profile.id, 'connect_error', { code: key, cause: cause ?? error.message, ...(hint !== undefined && { hint }) });

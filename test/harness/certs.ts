@@ -33,6 +33,8 @@ export interface TestPki {
   client(commonName: string): CertPair;
   /** A client certificate with this common name, signed by `otherCa`. */
   clientOfOtherCa(commonName: string): CertPair;
+  /** A client certificate with this common name, signed by `ca`, already expired. */
+  clientExpired(commonName: string): CertPair;
   remove(): void;
 }
 
@@ -69,11 +71,11 @@ export function makePki(): TestPki {
   const serverExpired = issue(dir, 'ca', 'server-expired', 'localhost', `subjectAltName=IP:127.0.0.1,DNS:localhost\n${SERVER_EXT}`, -1);
   const serverWrongHost = issue(dir, 'ca', 'server-wrong-host', 'broker.example.com', `subjectAltName=DNS:broker.example.com\n${SERVER_EXT}`);
   const issued = new Map<string, CertPair>();
-  const client = (ca: string) => (commonName: string): CertPair => {
-    const name = `client-${ca}-${commonName.replace(/[^A-Za-z0-9-]/g, '_')}`;
+  const client = (ca: string, days = 30) => (commonName: string): CertPair => {
+    const name = `client-${ca}-${days}-${commonName.replace(/[^A-Za-z0-9-]/g, '_')}`;
     let pair = issued.get(name);
     if (pair === undefined) {
-      pair = issue(dir, ca, name, commonName, CLIENT_EXT);
+      pair = issue(dir, ca, name, commonName, CLIENT_EXT, days);
       issued.set(name, pair);
     }
     return pair;
@@ -87,6 +89,7 @@ export function makePki(): TestPki {
     serverWrongHost,
     client: client('ca'),
     clientOfOtherCa: client('other-ca'),
+    clientExpired: client('ca', -1),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

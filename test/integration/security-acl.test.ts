@@ -7,7 +7,8 @@
  *   device's topic, or another device's client id) is refused, reaches no
  *   subscriber, and leaves nothing in InfluxDB;
  * - a device reads only its own command topics;
- * - the ingestor's user reads telemetry and presence and publishes nothing.
+ * - the ingestor's user reads telemetry and presence and publishes nothing;
+ * - a replayed reading overwrites itself instead of adding a point.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -193,5 +194,21 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
     for (const topic of ['sensors/lab/dev-a/telemetry', 'sensors/lab/monitor/telemetry', 'sensors/lab/dev-a/commands', 'sensors/lab/dev-a/status', 'anything/else']) {
       assert.equal(await publishCode('monitor', topic, '{"temperature":1}'), NOT_AUTHORIZED, `monitor may not publish to ${topic}`);
     }
+  });
+
+  test('a replayed reading overwrites itself: one point, unchanged', async () => {
+    const tsMs = Date.now() - 30_000;
+    const devA = await connectAs('dev-a', 'dev-a-replay');
+    const reading = JSON.stringify({ temperature: 23.25, ts: tsMs });
+    for (let i = 0; i < 3; i += 1) await devA.publishAsync('sensors/lab/dev-a/telemetry', reading, { qos: 1 });
+    await devA.publishAsync('sensors/lab/dev-a/telemetry', JSON.stringify({ temperature: 23.5, ts: tsMs + 1 }), { qos: 1 });
+    const rows = await waitFor('the reading after the replays', async () => {
+      const stored = await influx.query(`SELECT device, temperature FROM telemetry WHERE time >= ${tsMs}ms AND time <= ${tsMs + 1}ms`, 'iot');
+      return stored.some((row) => row.time === tsMs + 1) ? stored : undefined;
+    });
+    assert.deepEqual(rows, [
+      { time: tsMs, device: 'dev-a', temperature: 23.25 },
+      { time: tsMs + 1, device: 'dev-a', temperature: 23.5 },
+    ]);
   });
 });

@@ -3,8 +3,8 @@
  * (require_certificate, use_identity_as_username, the shipped ACL), with
  * certificates made by `openssl` for this run (test/harness/certs.ts):
  * - the ingestor (CN=monitor) stores what the simulator (CN=dev-001) sends;
- * - no client certificate, or one from another CA, is refused, and the log
- *   says which;
+ * - no client certificate, an expired one, or one from another CA, is
+ *   refused, and the log says which;
  * - a broker certificate that has expired or names another host gives one
  *   clear error line; retries back off and each names the reason.
  */
@@ -98,8 +98,10 @@ describe('mutual TLS on Mosquitto', () => {
     assert.deepEqual(presence.map((row) => row.online), [1, 0]);
   });
 
-  test('no client certificate, or one from another CA, is refused and the log names the reason', async () => {
+  test('no client certificate, an expired one, or one from another CA, is refused and the log names the reason', async () => {
     const withoutCert = ingestor({ MQTT_URL: urlFor(broker.port) }, 'ingestor-no-cert');
+    const expired = pki.clientExpired('monitor');
+    const withExpiredCert = ingestor({ MQTT_URL: urlFor(broker.port), MQTT_CERT_FILE: expired.cert, MQTT_KEY_FILE: expired.key }, 'ingestor-expired-cert');
     const untrusting = ingestor({ MQTT_URL: urlFor(broker.port), ...clientCert('monitor'), MQTT_CA_FILE: pki.otherCa }, 'ingestor-wrong-ca');
     const stranger = pki.clientOfOtherCa('dev-002');
     const simulator = startProcess('simulator-other-ca', process.execPath, [
@@ -110,6 +112,9 @@ describe('mutual TLS on Mosquitto', () => {
     const noCert = await withoutCert.waitForLog('the missing certificate', (line) => line.level === PINO_ERROR);
     assert.equal(noCert.code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
     assert.match(noCert.msg as string, /the broker requires a client certificate and we sent none .*: set MQTT_CERT_FILE and MQTT_KEY_FILE/);
+    const expiredCert = await withExpiredCert.waitForLog('the expired client certificate', (line) => line.level === PINO_ERROR);
+    assert.equal(expiredCert.code, 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED');
+    assert.match(expiredCert.msg as string, /the broker refused our client certificate: it has expired .*: renew the certificate in MQTT_CERT_FILE/);
     const unknownCa = await untrusting.waitForLog('the untrusted broker', (line) => line.level === PINO_ERROR);
     assert.equal(unknownCa.code, 'SELF_SIGNED_CERT_IN_CHAIN');
     assert.match(unknownCa.msg as string, /not signed by a CA we trust \(unknown CA\).*: set MQTT_CA_FILE/);
@@ -122,10 +127,11 @@ describe('mutual TLS on Mosquitto', () => {
     assert.equal(event.code, 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
     assert.match(event.cause as string, /the broker does not trust our client certificate \(unknown CA\)/);
     assert.match(event.hint as string, /--cert and --key must be signed by the CA in the broker's cafile/);
-    const summary = JSON.parse(simulator.log().trim().split('\n').at(-1)!) as { errors: number; sent: number };
+    const summary = JSON.parse(simulator.log().trim().split('\n').at(-1)!) as { errors: number; sent: number; lastConnectError: string };
     assert.ok(summary.errors >= 2, `it kept retrying (${summary.errors} errors)`);
     assert.equal(summary.sent, 0);
-    for (const refused of [withoutCert, untrusting]) {
+    assert.equal(summary.lastConnectError, 'the broker does not trust our client certificate (unknown CA) (ERR_SSL_TLSV1_ALERT_UNKNOWN_CA)');
+    for (const refused of [withoutCert, withExpiredCert, untrusting]) {
       assert.equal(refused.logLines().filter((line) => line.msg === 'connected to the MQTT broker').length, 0);
     }
   });
