@@ -12,7 +12,7 @@
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { MqttConfig } from '../config.ts';
+import { redactUrl, type MqttConfig } from '../config.ts';
 import type { InboundMessage } from '../decoders/types.ts';
 import { backoffDelayMs, type BackoffOptions } from '../writer/backoff.ts';
 import { connectErrorLine, explainConnectError } from './connect-error.ts';
@@ -74,7 +74,8 @@ export class MqttSource {
       this.#connected = true;
       this.#attempt = 0;
       this.#lastErrorKey = undefined;
-      this.#log.info({ url: this.#config.url, sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
+      // MQTT_URL may carry user:password@; log it the way describeConfig() does.
+      this.#log.info({ url: redactUrl(this.#config.url), sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
       this.#subscribe(client);
     });
     client.on('close', () => {

@@ -3,9 +3,10 @@
  * everything the ingestor does with them: connecting to Mosquitto with a
  * password, writing to an InfluxDB 1.x that has authentication on, a write
  * refused with 401, a connection refused for a wrong password, and shutdown.
- * Each run gives the secrets one way (NAME_FILE, then NAME directly); the whole
- * log of every run, and /metrics, are searched for every secret value and for
- * the encodings a careless log line would carry (Basic auth, URL encoding).
+ * Each run gives the secrets one way (NAME_FILE, then NAME directly or inside
+ * MQTT_URL); the whole log of every run, and /metrics, are searched for every
+ * secret value and for the encodings a careless log line would carry (Basic
+ * auth, URL encoding).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -124,10 +125,11 @@ describe('secrets are never logged (LOG_LEVEL=trace)', () => {
     assertNoSecret(log, 'the log');
   });
 
-  test('as NAME: a write refused with 401 and a broker refusing a wrong password', async () => {
+  test('as NAME (and in MQTT_URL): a write refused with 401 and a broker refusing a wrong password', async () => {
     const refusedWrite = startIngestor({
       ...baseEnv(),
-      MQTT_PASSWORD,
+      // The password in the URL, as some deployments write it.
+      MQTT_URL: broker.url.replace('mqtt://', `mqtt://monitor:${MQTT_PASSWORD}@`),
       INFLUX_USERNAME: 'ingest',
       INFLUX_PASSWORD: WRONG_INFLUX_PASSWORD,
       INFLUX_TOKEN: INFLUX_TOKEN_2,
