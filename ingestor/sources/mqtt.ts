@@ -11,11 +11,12 @@
  * backoff with jitter, reset on every successful connection.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { redactUrl } from '../config.ts';
+import { connectErrorLine, explainConnectError } from './connect-error.ts';
 import type { Logger } from 'pino';
-import { redactUrl, type MqttConfig } from '../config.ts';
+import type { MqttConfig } from '../config.ts';
 import type { InboundMessage } from '../decoders/types.ts';
 import { backoffDelayMs, type BackoffOptions } from '../writer/backoff.ts';
-import { connectErrorLine, explainConnectError } from './connect-error.ts';
 
 export interface MessageSink {
   /** Settles when the message may be acknowledged; rejects when it must not be. */
