@@ -11,9 +11,9 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
-import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
+import { ConfigError, describeConfig, loadConfig, redactUrl, type Config } from './config.ts';
 import { createMetrics } from './health/metrics.ts';
-import { assessReadiness, redactUrl } from './health/readiness.ts';
+import { assessReadiness } from './health/readiness.ts';
 import { startHealthServer } from './health/server.ts';
 import { createLogger } from './logger.ts';
 import { encodePoint } from './model/line-protocol.ts';

@@ -20,6 +20,7 @@ declare -A package_for=(
   [influxd]=influxdb
   [victoria-metrics]=victoria-metrics
   [docker-compose]=docker-compose
+  [openssl]=openssl  # certificates for the TLS tests (mosquitto_passwd comes with mosquitto)
 )
 missing=()
 for binary in "${!package_for[@]}"; do

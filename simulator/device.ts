@@ -5,6 +5,7 @@
  * sensor, spikes, silence), each told to the event log.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { explainConnectError, type ConnectSettingNames } from '../ingestor/sources/connect-error.ts';
 import type { SimulatorOptions } from './options.ts';
 import { MALFORMED_PAYLOADS, readingMessages, statusTopic, telemetryTopic } from './payloads.ts';
 import { readingAt, type DeviceProfile, type Reading } from './readings.ts';
@@ -14,7 +15,12 @@ export type EventLog = (device: string, event: string, details?: Record<string, 
 export interface Counters {
   sent: number;
   errors: number;
+  /** The latest connection error, "cause (code)": the summary says why when --quiet hides the event log. */
+  lastConnectError?: string;
 }
+
+/** Connection error hints name the simulator's flags. */
+const SIMULATOR_SETTINGS: ConnectSettingNames = { url: '--url', ca: '--ca', cert: '--cert and --key', credentials: '--username and --password' };
 
 export class SimDevice {
   readonly profile: DeviceProfile;
@@ -27,6 +33,8 @@ export class SimDevice {
   #timer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #stopping = false;
+  /** The last connection error told to the event log: told again only when it changes. */
+  #lastErrorKey: string | undefined;
   #offlineUntilMs = 0;
   #silentUntilMs = 0;
   #stuckUntilMs = 0;
@@ -56,6 +64,7 @@ export class SimDevice {
     });
     this.#client = client;
     client.on('connect', () => {
+      this.#lastErrorKey = undefined;
       client.publish(statusTopic(this.profile), 'online', { qos: 1, retain: true });
     });
     client.on('close', () => {
@@ -66,8 +75,13 @@ export class SimDevice {
         if (!this.#stopping) client.reconnect();
       }, delayMs);
     });
-    client.on('error', () => {
+    client.on('error', (error: Error & { code?: number | string }) => {
       this.#counters.errors += 1;
+      const { key, cause, hint } = explainConnectError(error, SIMULATOR_SETTINGS);
+      this.#counters.lastConnectError = `${cause ?? error.message} (${key})`;
+      if (key === this.#lastErrorKey) return;
+      this.#lastErrorKey = key;
+      this.#log(this.profile.id, 'connect_error', { code: key, cause: cause ?? error.message, ...(hint !== undefined && { hint }) });
     });
     this.#timer ??= setInterval(() => this.#tick(), this.#options.intervalMs);
   }

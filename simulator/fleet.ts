@@ -86,7 +86,7 @@ export async function runFleet(options: SimulatorOptions, scenario: Scenario | u
   await Promise.all([...devices.values()].map((device) => device.stop()));
   if (!options.quiet) process.stderr.write('\n');
   return {
-    summary: { mode: 'fleet', startedAt: new Date(startedAtMs).toISOString(), devices: devices.size, connectedAtEnd, sent: counters.sent, errors: counters.errors, seconds: (Date.now() - startedAtMs) / 1000, ...(scenario && { scenario: scenario.name }) },
+    summary: { mode: 'fleet', startedAt: new Date(startedAtMs).toISOString(), devices: devices.size, connectedAtEnd, sent: counters.sent, errors: counters.errors, seconds: (Date.now() - startedAtMs) / 1000, ...(scenario && { scenario: scenario.name }), ...(counters.lastConnectError !== undefined && { lastConnectError: counters.lastConnectError }) },
     // Nothing sent and nothing connected: the broker was never reached.
     exitCode: counters.sent === 0 && connectedAtEnd === 0 ? 1 : 0,
   };

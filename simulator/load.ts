@@ -5,6 +5,7 @@
  * count and errors.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { redactUrl } from '../ingestor/config.ts';
 import { connectOptions, type RunResult } from './fleet.ts';
 import type { SimulatorOptions } from './options.ts';
 import { readingMessages } from './payloads.ts';
@@ -22,7 +23,7 @@ export async function runLoad(options: SimulatorOptions, stopSignal: Promise<voi
       ),
     );
   } catch (error) {
-    return { summary: { mode: 'load', error: `cannot reach the broker at ${options.url}: ${(error as Error).message}` }, exitCode: 1 };
+    return { summary: { mode: 'load', error: `cannot reach the broker at ${redactUrl(options.url)}: ${(error as Error).message}` }, exitCode: 1 };
   }
   const profiles = makeProfiles(options.devices, options.locations, options.seed, Date.now());
   const random = seededRandom(options.seed);

@@ -45,15 +45,3 @@ export function assessReadiness(inputs: ReadinessInputs): Readiness {
   if (influx !== undefined) warnings.push(influx);
   return { ready: reasons.length === 0, reasons, warnings };
 }
-
-/** A URL as it may appear in logs and /readyz: without a password. Pure. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}

@@ -11,6 +11,8 @@
  * backoff with jitter, reset on every successful connection.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { redactUrl } from '../config.ts';
+import { connectErrorLine, explainConnectError } from './connect-error.ts';
 import type { Logger } from 'pino';
 import type { MqttConfig } from '../config.ts';
 import type { MessageSink } from '../contracts.ts';
@@ -47,6 +49,8 @@ export class MqttSource {
   #connected = false;
   /** When the connection was lost (or the source started), for /readyz; undefined while connected. */
   #disconnectedSinceMs: number | undefined = Date.now();
+  /** The last connection error said at error level: the same one again is not repeated until something changes. */
+  #lastErrorKey: string | undefined;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -72,7 +76,9 @@ export class MqttSource {
       this.#connected = true;
       this.#disconnectedSinceMs = undefined;
       this.#attempt = 0;
-      this.#log.info({ url: this.#config.url, sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
+      this.#lastErrorKey = undefined;
+      // MQTT_URL may carry user:password@; log it the way describeConfig() does.
+      this.#log.info({ url: redactUrl(this.#config.url), sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
       this.#subscribe(client);
     });
     client.on('close', () => {
@@ -92,7 +98,15 @@ export class MqttSource {
         delete client.options.properties;
         return;
       }
-      this.#log.error({ error: error.message }, `MQTT error: ${describeMqttError(error)}`);
+      // Once per distinct cause, not once per retry: an expired certificate
+      // would otherwise repeat the same line for as long as nobody fixes it.
+      const { key } = explainConnectError(error);
+      if (key === this.#lastErrorKey) {
+        this.#log.debug({ error: error.message, code: key }, 'MQTT error (same as before)');
+        return;
+      }
+      this.#lastErrorKey = key;
+      this.#log.error({ error: error.message, code: key }, `MQTT error: ${connectErrorLine(error)}`);
     });
   }
 
@@ -117,7 +131,8 @@ export class MqttSource {
     if (this.#stopping || this.#reconnectTimer !== undefined) return;
     const delayMs = backoffDelayMs(this.#attempt, RECONNECT_BACKOFF);
     this.#attempt += 1;
-    this.#log.info({ delayMs, attempt: this.#attempt }, 'reconnecting to the MQTT broker');
+    // Each retry names the last error, so a retry loop is never silent about why.
+    this.#log.info({ delayMs, attempt: this.#attempt, lastError: this.#lastErrorKey }, 'reconnecting to the MQTT broker');
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       if (!this.#stopping) client.reconnect();
@@ -150,18 +165,5 @@ export class MqttSource {
   }
 }
 
-/** mqtt.js errors name a CONNACK code; say what to check. */
-export function describeMqttError(error: Error & { code?: number | string }): string {
-  switch (error.code) {
-    case 4:
-    case 134:
-      return `${error.message} (check MQTT_USERNAME and MQTT_PASSWORD)`;
-    case 5:
-    case 135:
-      return `${error.message} (the broker does not allow this user to connect)`;
-    case 'ECONNREFUSED':
-      return `${error.message} (is the broker running at MQTT_URL?)`;
-    default:
-      return error.message;
-  }
-}
+/** mqtt.js errors name a CONNACK code or a TLS failure; say what to check. */
+export const describeMqttError = (error: Error & { code?: number | string }): string => connectErrorLine(error);

@@ -141,11 +141,12 @@ export interface InfluxRow {
 
 export interface Influx1 extends Service {
   readonly url: string;
-  /** Runs InfluxQL; returns the rows of the first series of each statement, flattened. */
-  query(influxql: string, db?: string): Promise<InfluxRow[]>;
+  /** Runs InfluxQL (as `user` when auth is on); returns the rows of the first series of each statement, flattened. */
+  query(influxql: string, db?: string, user?: { readonly username: string; readonly password: string }): Promise<InfluxRow[]>;
 }
 
-export async function startInflux1(options: { port?: number } = {}): Promise<Influx1> {
+/** `auth: true` turns on InfluxDB's authentication: create an admin user first (bootstrapInfluxAdmin in test/harness/auth.ts). */
+export async function startInflux1(options: { port?: number; auth?: boolean } = {}): Promise<Influx1> {
   const rpcPort = await freePort();
   const service = await startService(
     'influxd',
@@ -165,6 +166,7 @@ export async function startInflux1(options: { port?: number } = {}): Promise<Inf
           '[http]',
           `  bind-address = "127.0.0.1:${port}"`,
           '  log-enabled = false',
+          ...(options.auth ? ['  auth-enabled = true'] : []),
           '',
         ].join('\n'),
       },
@@ -173,9 +175,10 @@ export async function startInflux1(options: { port?: number } = {}): Promise<Inf
     options,
   );
   const url = `http://127.0.0.1:${service.port}`;
-  const query = async (influxql: string, db?: string): Promise<InfluxRow[]> => {
+  const query: Influx1['query'] = async (influxql, db, user) => {
     const params = new URLSearchParams({ q: influxql, epoch: 'ms', ...(db !== undefined && { db }) });
-    const response = await fetch(`${url}/query`, { method: 'POST', body: params });
+    const headers = user && { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` };
+    const response = await fetch(`${url}/query`, { method: 'POST', body: params, ...(headers && { headers }) });
     const body = (await response.json()) as {
       results?: { error?: string; series?: { columns: string[]; values: unknown[][]; tags?: Record<string, string> }[] }[];
       error?: string;

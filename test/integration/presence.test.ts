@@ -458,11 +458,14 @@ describe('development broker access control', () => {
 });
 
 describe('broker/mosquitto/acl on a real Mosquitto', () => {
-  test('devices write and read only their own topics; the monitor user reads every sensor topic', async () => {
+  test('devices write only their own topics and read only their own commands; the monitor user reads every sensor topic', async () => {
     const secrets = mkdtempSync(join(tmpdir(), 'sensorflow-mosquitto-acl-'));
     const passwd = join(secrets, 'passwd');
-    const made = spawnSync('mosquitto_passwd', ['-b', '-c', passwd, 'monitor', 'monitor-test-password']);
-    assert.equal(made.status, 0, made.stderr.toString());
+    // Devices are identified by their user name (the ACL's %u); test/integration/security-acl.test.ts has the full story.
+    for (const [user, password] of [['monitor', 'monitor-test-password'], ['dev-a', 'dev-a-test-password'], ['dev-b', 'dev-b-test-password']]) {
+      const made = spawnSync('mosquitto_passwd', ['-b', ...(user === 'monitor' ? ['-c'] : []), passwd, user!, password!]);
+      assert.equal(made.status, 0, made.stderr.toString());
+    }
     const broker = await startMosquitto({ extraConfig: [`password_file ${passwd}`, `acl_file ${join(REPO_ROOT, 'broker', 'mosquitto', 'acl')}`] });
     const clients: MqttClient[] = [];
     const connect = async (options: mqtt.IClientOptions): Promise<MqttClient> => {
@@ -475,10 +478,10 @@ describe('broker/mosquitto/acl on a real Mosquitto', () => {
       const monitor = await connect({ clientId: 'ingestor', username: 'monitor', password: 'monitor-test-password' });
       monitor.on('message', (topic) => seenBy.monitor.push(topic));
       await monitor.subscribeAsync('sensors/#', { qos: 1 });
-      const devB = await connect({ clientId: 'dev-b' });
+      const devB = await connect({ clientId: 'dev-b', username: 'dev-b', password: 'dev-b-test-password' });
       devB.on('message', (topic) => seenBy.devB.push(topic));
       await devB.subscribeAsync('sensors/#', { qos: 1 });
-      const devA = await connect({ clientId: 'dev-a' });
+      const devA = await connect({ clientId: 'dev-a', username: 'dev-a', password: 'dev-a-test-password' });
       await devA.publishAsync('sensors/lab/dev-a/telemetry', '{"t":1}', { qos: 1 });
       // MQTT 5: Mosquitto answers the PUBACK with reason 135, not authorized.
       await assert.rejects(devA.publishAsync('sensors/lab/dev-b/telemetry', '{"t":2}', { qos: 1 }), /Not authorized/);
@@ -486,7 +489,7 @@ describe('broker/mosquitto/acl on a real Mosquitto', () => {
       await waitFor('the allowed messages', () => (seenBy.monitor.length >= 2 ? true : undefined), 5000, 20);
       await sleep(200);
       assert.deepEqual(seenBy.monitor.sort(), ['sensors/lab/dev-a/telemetry', 'sensors/lab/dev-b/status']);
-      assert.deepEqual(seenBy.devB, ['sensors/lab/dev-b/status'], 'a device reads only its own topics');
+      assert.deepEqual(seenBy.devB, [], 'a device reads only its own command topics, not even its own status');
     } finally {
       for (const client of clients) client.end(true);
       await broker.stop();

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { assessReadiness, redactUrl, WAL_FULL_REASON } from '../../ingestor/health/readiness.ts';
+import { redactUrl } from '../../ingestor/config.ts';
+import { assessReadiness, WAL_FULL_REASON } from '../../ingestor/health/readiness.ts';
 import { encodePoint } from '../../ingestor/model/line-protocol.ts';
 import { emptyStats, statsPoint } from '../../ingestor/pipeline/stats.ts';
 import { Delivery } from '../../ingestor/writer/delivery.ts';
