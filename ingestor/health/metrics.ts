@@ -58,7 +58,7 @@ export function createMetrics(sources: MetricSources): PipelineMetrics {
     registers: [registry],
     collect() {
       this.reset();
-      this.inc({ route: 'default' }, stats.messagesIn);
+      for (const [route, count] of stats.messagesByRoute) this.inc({ route }, count);
     },
   });
   new Counter({

@@ -95,6 +95,8 @@ export class Ingest implements MessageSink {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const picked = this.#pick(message.topic);
+    const route = picked?.handler.name ?? NO_HANDLER;
+    stats.messagesByRoute.set(route, (stats.messagesByRoute.get(route) ?? 0) + 1);
     if (picked === undefined) {
       const tried = this.#stages.handlers.map((handler) => handler.name).join(', ');
       return this.#reject(message, reject('topic_unmatched', `no route matches the topic (tried, in order: ${tried})`), NO_HANDLER);

@@ -3,6 +3,8 @@ import { float, type Point } from '../model/point.ts';
 
 export interface PipelineStats {
   messagesIn: number;
+  /** Messages by the handler that took them (a route's name, `sparkplug`, `presence-status`, …; `none` when nothing matched). */
+  readonly messagesByRoute: Map<string, number>;
   /** Lines appended to the log: data, presence, rejects and the ingestor's own stats. */
   pointsAccepted: number;
   pointsWritten: number;
@@ -14,6 +16,7 @@ export interface PipelineStats {
 
 export const emptyStats = (): PipelineStats => ({
   messagesIn: 0,
+  messagesByRoute: new Map(),
   pointsAccepted: 0,
   pointsWritten: 0,
   pointsRejectedByInflux: 0,

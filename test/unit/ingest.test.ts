@@ -149,6 +149,16 @@ describe('Ingest: rejects', () => {
       ['bad_presence', 'presence-emqx'],
     ]);
   });
+
+  test('messages are counted by the handler that took them (the route label of /metrics), none when nothing matched', async () => {
+    const { ingest, stats } = memoryIngest();
+    await ingest.accept(telemetry('dev-1'));
+    await ingest.accept(telemetry('dev-2'));
+    await ingest.accept(msg('sensors/lab/dev-1/status', 'online'));
+    await ingest.accept(msg('nowhere/at/all', '1'));
+    assert.deepEqual(Object.fromEntries(stats.messagesByRoute), { default: 2, 'presence-status': 1, none: 1 });
+    assert.equal(stats.messagesIn, 4);
+  });
 });
 
 describe('Ingest: the registry', () => {
