@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { WriteAheadLog } from '../../ingestor/wal/wal.ts';
+import { seededRandom } from '../../simulator/readings.ts';
 import { makeFleet, pointKey } from '../harness/fleet.ts';
 import { startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { freePort } from '../harness/ports.ts';
@@ -29,16 +30,6 @@ const TELEMETRY = ['sensors/+/+/telemetry'];
  * FAULTS_SEED=<n> picks the seed; each test prints the one it used.
  */
 const SEED = Number(process.env.FAULTS_SEED ?? 20261123);
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Settings that make recovery quick to observe; the defaults are for production. */
 const FAST_RECOVERY = { FLUSH_INTERVAL_MS: '200', WRITE_RETRY_MAX_MS: '2000' };
