@@ -15,7 +15,9 @@ import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { DEVELOPMENT_SECRETS, developmentSecretProblem } from '../../common/production.ts';
-import { DEFAULTS } from '../../ingestor/config.ts';
+import { variableNames } from '../../common/config/schema.ts';
+import { COMMON_SCHEMA } from '../../common/settings.ts';
+import { INGESTOR_SCHEMA } from '../../ingestor/settings.ts';
 import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -172,8 +174,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('the ingestor is configured only with names its config module knows', () => {
-    const known = new Set([...Object.keys(DEFAULTS), 'MQTT_TOPICS', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'MQTT_SHARED_GROUP', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
-      'INFLUX_TOKEN', 'INFLUX_TOKEN_FILE', 'INFLUX_USERNAME', 'INFLUX_PASSWORD', 'DEVICES_FILE', 'ROUTES_FILE', 'SENSORFLOW_ENV', 'HEALTHCHECK_URL']);
+    const known = new Set([...variableNames(INGESTOR_SCHEMA), ...variableNames(COMMON_SCHEMA)]);
     for (const name of Object.keys(compose.services.ingestor?.environment ?? {})) assert.ok(known.has(name), name);
   });
 
