@@ -71,7 +71,7 @@ describe('loadConfig: environment', () => {
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, NOTIFIER_TIMEZONE: 'Mars/Olympus' }), 'NOTIFIER_TIMEZONE="Mars/Olympus": expected an IANA time zone such as Asia/Shanghai or UTC');
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: 'oapi.dingtalk.com/robot/send?access_token=secret-token' }), "DINGTALK_WEBHOOK_URL: expected the bot's webhook URL, such as https://oapi.dingtalk.com/robot/send?access_token=…");
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_AT_MOBILES: 'boss' }), 'DINGTALK_AT_MOBILES="boss": expected mobile numbers such as 13800000000, comma-separated');
-    assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_AT_ALL: 'yes' }), 'DINGTALK_AT_ALL="yes": expected true or false');
+    assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_AT_ALL: 'yes' }), 'DINGTALK_AT_ALL="yes": expected one of true, false, 1, 0');
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, FEISHU_WEBHOOK_URL: FS_URL, FEISHU_SECRET: 'a', FEISHU_SECRET_FILE: '/x' }), 'FEISHU_SECRET_FILE="/x": expected either FEISHU_SECRET or FEISHU_SECRET_FILE, not both');
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, FEISHU_WEBHOOK_URL: FS_URL, FEISHU_SECRET_FILE: '/missing' }), 'FEISHU_SECRET_FILE="/missing": cannot read the file (ENOENT)');
   });
