@@ -8,6 +8,12 @@ import { optional, required, type Schema } from './config/schema.ts';
 export const ENVIRONMENTS = ['development', 'production'] as const;
 export type SensorflowEnvironment = (typeof ENVIRONMENTS)[number];
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Every long-running program's log level; each lists it in its own table. */
+export const LOG_LEVEL = required({ name: 'LOG_LEVEL', parse: oneOf(LOG_LEVELS), default: 'info', doc: '`fatal` … `trace`, `silent`' });
+
 export const COMMON = {
   SENSORFLOW_ENV: required({
     name: 'SENSORFLOW_ENV',

@@ -8,9 +8,9 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
 import { DEFAULT_MAX_FUTURE_MS } from './decoders/timestamp.ts';
 import { boolean, durationMs, integer, listenAddress, matching, oneOf, path, port, text, url, verbatim } from '../common/config/parsers.ts';
 import { optional, required, ValueProblem, type Schema } from '../common/config/schema.ts';
+import { LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../common/settings.ts';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 export const INFLUX_APIS = ['v2', 'v1', 'v3'] as const;
 
 const HOUR_MS = 3_600_000;
@@ -76,7 +76,7 @@ export const INGESTOR = {
   PRESENCE_HOLD_MS: required({ name: 'PRESENCE_HOLD_MS', parse: durationMs(0, 600_000), default: '5000', doc: 'how long an EMQX presence event of a device whose location is not known yet waits for telemetry or a status topic to name it (then it is written with `unknown`); `0` never waits' }),
   DEVICES_FILE: optional({ name: 'DEVICES_FILE', parse: path, doc: 'device registry, YAML or CSV (below)' }),
   DEVICE_DIRECTORY_FILE: required({ name: 'DEVICE_DIRECTORY_FILE', parse: path, default: 'data/devices.json', doc: 'where locations learned from topics, and each device\'s last status, are kept across restarts' }),
-  LOG_LEVEL: required({ name: 'LOG_LEVEL', parse: oneOf(LOG_LEVELS), default: 'info', doc: '`fatal` … `trace`, `silent`' }),
+  LOG_LEVEL,
   ROUTES_FILE: optional({ name: 'ROUTES_FILE', parse: path, doc: 'topic layouts → points (below); without it, one route for `sensors/{location}/{device}/telemetry`' }),
   TIMESTAMP_MAX_FUTURE_MS: required({ name: 'TIMESTAMP_MAX_FUTURE_MS', parse: durationMs(0, 10 * 365 * 24 * HOUR_MS), default: String(DEFAULT_MAX_FUTURE_MS), doc: 'payload times further ahead of the receive time are rejected' }),
   SPARKPLUG: required({ name: 'SPARKPLUG', parse: boolean, default: 'false', doc: 'subscribe to `spBv1.0/#` and decode Sparkplug B (below)' }),

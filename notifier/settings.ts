@@ -5,10 +5,9 @@
  */
 import { boolean, durationMs, integer, list, listenAddress, oneOf, path, port, text } from '../common/config/parsers.ts';
 import { optional, required, ValueProblem, type Parser, type Schema } from '../common/config/schema.ts';
-import { LOG_LEVELS } from '../ingestor/settings.ts';
+import { LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../common/settings.ts';
 
-export { LOG_LEVELS };
-export type { LogLevel } from '../ingestor/settings.ts';
+export { LOG_LEVELS, type LogLevel };
 
 export const PLATFORMS = ['dingtalk', 'feishu'] as const;
 export type Platform = (typeof PLATFORMS)[number];
@@ -85,7 +84,7 @@ export const NOTIFIER = {
   NOTIFIER_MAX_BODY_BYTES: required({ name: 'NOTIFIER_MAX_BODY_BYTES', parse: integer(1024, 64 * 1024 * 1024), default: String(4 * 1024 * 1024), doc: 'larger webhook bodies get 413' }),
   NOTIFIER_REQUEST_TIMEOUT_MS: required({ name: 'NOTIFIER_REQUEST_TIMEOUT_MS', parse: durationMs(100, 120_000), default: '10000', doc: 'whole-request limit for webhook clients (headers: 10 s at most), and the timeout of each request to a bot' }),
   NOTIFIER_GIVE_UP_AFTER_MS: required({ name: 'NOTIFIER_GIVE_UP_AFTER_MS', parse: durationMs(1000, 30 * 24 * 3600 * 1000), default: String(24 * 3600 * 1000), doc: 'a notification still failing with retryable errors after this long moves to `dead/`' }),
-  LOG_LEVEL: required({ name: 'LOG_LEVEL', parse: oneOf(LOG_LEVELS), default: 'info', doc: '`fatal` … `trace`, `silent`' }),
+  LOG_LEVEL,
 } as const;
 
 export const NOTIFIER_SCHEMA: Schema = { program: 'notifier (`npm run notifier`)', variables: Object.values(NOTIFIER) };

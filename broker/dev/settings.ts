@@ -1,7 +1,7 @@
 /** The development broker's environment variables (npm run broker). */
 import { listenAddress, matching, path, port } from '../../common/config/parsers.ts';
 import { read, required, type Env, type Schema } from '../../common/config/schema.ts';
-import { INGESTOR, type LogLevel } from '../../ingestor/settings.ts';
+import { LOG_LEVEL, type LogLevel } from '../../common/settings.ts';
 
 export const BROKER = {
   BROKER_HOST: required({ name: 'BROKER_HOST', parse: listenAddress(), default: '127.0.0.1', doc: 'address the development broker listens on' }),
@@ -13,7 +13,7 @@ export const BROKER = {
     doc: 'the node name in its EMQX presence topics (`$SYS/brokers/{node}/clients/…`)',
   }),
   BROKER_USERS_FILE: required({ name: 'BROKER_USERS_FILE', parse: path, default: 'broker/dev/users.yaml', doc: 'users, passwords and roles (YAML)' }),
-  LOG_LEVEL: INGESTOR.LOG_LEVEL,
+  LOG_LEVEL,
 } as const;
 
 export const BROKER_SCHEMA: Schema = { program: 'development broker (`npm run broker`)', variables: Object.values(BROKER) };

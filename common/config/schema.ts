@@ -140,6 +140,11 @@ export function variableNames(schema: Schema): string[] {
   return schema.variables.flatMap((variable) => (variable.secret === true ? [variable.name, `${variable.name}_FILE`] : [variable.name]));
 }
 
+/** The secrets a schema reads (what SENSORFLOW_ENV=production checks for development defaults). */
+export function secretNames(schema: Schema): string[] {
+  return schema.variables.filter((variable) => variable.secret === true).map((variable) => variable.name);
+}
+
 /**
  * The environment as a schema sees it, safe to log: each variable that is set,
  * secrets reduced to "(set)".
