@@ -1,6 +1,6 @@
 /** `npm run setup`'s environment variables (influxdb/setup.ts). */
 import { integer, oneOf, path } from '../common/config/parsers.ts';
-import { optional, required, ValueProblem, type Parser, type Schema } from '../common/config/schema.ts';
+import { optional, required, secretNames, ValueProblem, type Parser, type Schema } from '../common/config/schema.ts';
 import { INGESTOR } from '../ingestor/settings.ts';
 import { parseRetention, RetentionError } from './retention.ts';
 
@@ -28,3 +28,10 @@ export const SETUP = {
 } as const;
 
 export const SETUP_SCHEMA: Schema = { program: 'InfluxDB setup (`npm run setup`)', variables: Object.values(SETUP) };
+
+/**
+ * What SENSORFLOW_ENV=production checks before setup runs: its own secrets, and
+ * the InfluxDB and Grafana admin passwords compose hands it only to be checked
+ * (setup runs before either service is used).
+ */
+export const SETUP_REFUSES = [...secretNames(SETUP_SCHEMA), 'INFLUX_ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];

@@ -18,7 +18,7 @@ import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
 import { ConfigError, read } from '../common/config/schema.ts';
-import { SETUP } from './settings.ts';
+import { SETUP, SETUP_REFUSES } from './settings.ts';
 import { setupV1 } from './setup-v1.ts';
 import { setupV2, type Step, type TokenGrant } from './setup-v2.ts';
 
@@ -136,7 +136,7 @@ export function explainFailure(error: unknown, config: SetupConfig): string {
 
 async function main(): Promise<void> {
   loadDotenv({ quiet: true });
-  refuseDevelopmentSecrets(process.env, ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'INFLUX_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'], 'setup');
+  refuseDevelopmentSecrets(process.env, SETUP_REFUSES, 'setup');
   let config: SetupConfig;
   try {
     config = loadSetupConfig(process.env);

@@ -11,6 +11,7 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { INGESTOR_REFUSES } from './settings.ts';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
 import { createMetrics } from './health/metrics.ts';
 import { startHealthServer, type Readiness } from './health/server.ts';
@@ -39,7 +40,7 @@ function readConfig(): Config {
   // A .env in the working directory fills in what the environment leaves unset.
   loadDotenv({ quiet: true });
   // SENSORFLOW_ENV=production: no development default secret gets through.
-  refuseDevelopmentSecrets(process.env, ['MQTT_PASSWORD', 'INFLUX_TOKEN', 'INFLUX_PASSWORD']);
+  refuseDevelopmentSecrets(process.env, INGESTOR_REFUSES);
   try {
     return loadConfig(process.env);
   } catch (error) {

@@ -7,7 +7,7 @@
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
 import { DEFAULT_MAX_FUTURE_MS } from './decoders/timestamp.ts';
 import { boolean, durationMs, integer, listenAddress, matching, oneOf, path, port, text, url, verbatim } from '../common/config/parsers.ts';
-import { optional, required, ValueProblem, type Schema } from '../common/config/schema.ts';
+import { optional, required, secretNames, ValueProblem, type Schema } from '../common/config/schema.ts';
 import { LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../common/settings.ts';
 
 export { LOG_LEVELS, type LogLevel };
@@ -83,3 +83,6 @@ export const INGESTOR = {
 } as const;
 
 export const INGESTOR_SCHEMA: Schema = { program: 'ingestor (`npm run ingestor`)', variables: Object.values(INGESTOR) };
+
+/** What SENSORFLOW_ENV=production checks for development defaults before the ingestor starts. */
+export const INGESTOR_REFUSES = secretNames(INGESTOR_SCHEMA);

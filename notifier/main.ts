@@ -9,6 +9,7 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { NOTIFIER_REFUSES } from './settings.ts';
 import { startNotifier } from './app.ts';
 import { ConfigError, describeConfig, loadConfig, type NotifierConfig } from './config.ts';
 import { JournalError } from './delivery/journal.ts';
@@ -25,7 +26,7 @@ function fail(message: string): never {
 function readConfig(): NotifierConfig {
   loadDotenv({ quiet: true });
   // SENSORFLOW_ENV=production: no development default secret gets through.
-  refuseDevelopmentSecrets(process.env, ['NOTIFIER_TOKEN', 'DINGTALK_SECRET', 'FEISHU_SECRET'], 'sensorflow-notifier');
+  refuseDevelopmentSecrets(process.env, NOTIFIER_REFUSES, 'sensorflow-notifier');
   try {
     return loadConfig(process.env);
   } catch (error) {

@@ -4,7 +4,7 @@
  * (NOTIFIER_CONFIG) is checked in config.ts.
  */
 import { boolean, durationMs, integer, list, listenAddress, oneOf, path, port, text } from '../common/config/parsers.ts';
-import { optional, required, ValueProblem, type Parser, type Schema } from '../common/config/schema.ts';
+import { optional, required, secretNames, ValueProblem, type Parser, type Schema } from '../common/config/schema.ts';
 import { LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../common/settings.ts';
 
 export { LOG_LEVELS, type LogLevel };
@@ -88,3 +88,6 @@ export const NOTIFIER = {
 } as const;
 
 export const NOTIFIER_SCHEMA: Schema = { program: 'notifier (`npm run notifier`)', variables: Object.values(NOTIFIER) };
+
+/** What SENSORFLOW_ENV=production checks for development defaults before the notifier starts. */
+export const NOTIFIER_REFUSES = secretNames(NOTIFIER_SCHEMA);

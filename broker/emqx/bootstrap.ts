@@ -11,10 +11,10 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { refuseDevelopmentSecrets } from '../../common/production.ts';
 import { read } from '../../common/config/schema.ts';
-import { EMQX_USERS } from './settings.ts';
+import { EMQX_USERS, EMQX_USERS_REFUSES } from './settings.ts';
 import { BootstrapError, bootstrapFileContent, bootstrapUsers } from './users.ts';
 
-refuseDevelopmentSecrets(process.env, ['MQTT_MONITOR_PASSWORD', 'MQTT_DEVICE_PASSWORD', 'EMQX_DASHBOARD_PASSWORD', 'EMQX_NODE_COOKIE'], 'emqx-users');
+refuseDevelopmentSecrets(process.env, EMQX_USERS_REFUSES, 'emqx-users');
 try {
   const path = read(process.env, EMQX_USERS.EMQX_BOOTSTRAP_FILE);
   const users = bootstrapUsers(process.env);

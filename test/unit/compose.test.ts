@@ -17,7 +17,10 @@ import { parse } from 'yaml';
 import { DEVELOPMENT_SECRETS, developmentSecretProblem } from '../../common/production.ts';
 import { variableNames } from '../../common/config/schema.ts';
 import { COMMON_SCHEMA } from '../../common/settings.ts';
-import { INGESTOR_SCHEMA } from '../../ingestor/settings.ts';
+import { INGESTOR_REFUSES, INGESTOR_SCHEMA } from '../../ingestor/settings.ts';
+import { EMQX_USERS_REFUSES } from '../../broker/emqx/settings.ts';
+import { SETUP_REFUSES } from '../../influxdb/settings.ts';
+import { NOTIFIER_REFUSES } from '../../notifier/settings.ts';
 import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -227,11 +230,11 @@ describe('.env and SENSORFLOW_ENV=production', () => {
       .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
     const resolved = (service: string): Record<string, string> => Object.fromEntries(Object.entries(compose.services[service]?.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
     // Which of our services check which variables (their entry points call refuseDevelopmentSecrets with these).
-    const checks: Record<string, string[]> = {
-      'emqx-users': ['MQTT_MONITOR_PASSWORD', 'MQTT_DEVICE_PASSWORD', 'EMQX_DASHBOARD_PASSWORD', 'EMQX_NODE_COOKIE'],
-      setup: ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'INFLUX_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'],
-      ingestor: ['MQTT_PASSWORD', 'INFLUX_TOKEN', 'INFLUX_PASSWORD'],
-      notifier: ['NOTIFIER_TOKEN', 'DINGTALK_SECRET', 'FEISHU_SECRET'],
+    const checks: Record<string, readonly string[]> = {
+      'emqx-users': EMQX_USERS_REFUSES,
+      setup: SETUP_REFUSES,
+      ingestor: INGESTOR_REFUSES,
+      notifier: NOTIFIER_REFUSES,
     };
     const covered = new Set<string>();
     for (const [service, names] of Object.entries(checks)) {
