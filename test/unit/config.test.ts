@@ -137,7 +137,7 @@ describe('loadConfig', () => {
     assert.equal(registry.strict, true);
     assert.deepEqual(registry.devices.get('dev-1'), { location: 'lab', group: 'g1', tags: {} });
     const error = configError({ DEVICES_FILE: '/etc/devices.yaml' }, () => Buffer.from('devices:\n  dev-1: { room: 4 }\n'));
-    assert.equal(error.message, 'DEVICES_FILE="/etc/devices.yaml": device "dev-1": unknown key "room" (expected location, group, type, tags)');
+    assert.equal(error.message, 'DEVICES_FILE="/etc/devices.yaml": device "dev-1" at devices.dev-1: unknown key "room" (expected location, group, type, tags)');
   });
 
   test('reads secrets from NAME_FILE, without the trailing newline', () => {
