@@ -56,7 +56,7 @@ async function serve(config: NotifierConfig): Promise<void> {
   try {
     running = await startNotifier(config, log);
   } catch (error) {
-    if (error instanceof JournalError) fail(`queue unusable: ${error.message}`);
+    if (error instanceof JournalError) fail(`queue unusable: NOTIFIER_QUEUE_DIR=${JSON.stringify(config.queueDir)}: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`NOTIFIER_PORT=${config.port} NOTIFIER_HOST=${config.host}: cannot listen (${code})`);
     throw error;
