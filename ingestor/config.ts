@@ -9,14 +9,14 @@
  * a path, as Docker secrets do. Their values are never echoed in errors or logs.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, read, readSettingFile, type Env, type ReadFile } from '../common/config/schema.ts';
+import { ConfigError, describeEnv, read, readSettingFile, type Env, type ReadFile } from '../common/config/schema.ts';
 import { STATUS_TOPIC_FILTER } from './decoders/presence-status.ts';
 import { SPARKPLUG_FILTER } from './decoders/sparkplug.ts';
 import type { Route } from './routes/route.ts';
 import { routeFilters } from './routes/router.ts';
 import { DEFAULT_ROUTES_YAML, parseRoutes, RoutesError } from './routes/routes-file.ts';
 import { parseRegistry, RegistryError, type Registry } from './directory/registry.ts';
-import { INGESTOR, LOG_LEVELS, type LogLevel } from './settings.ts';
+import { INGESTOR, INGESTOR_SCHEMA, LOG_LEVELS, type LogLevel } from './settings.ts';
 import { defaultSegmentBytes } from './wal/wal.ts';
 
 export { ConfigError, LOG_LEVELS, type Env, type LogLevel, type ReadFile };
@@ -287,10 +287,14 @@ function presenceSourceWarning(env: Env, subscribed: readonly string[], emqxPres
     + `add ${STATUS_TOPIC_FILTER} (device birth and last will), set PRESENCE_EMQX=true (EMQX), or leave MQTT_TOPICS empty to subscribe to what the routes and presence need`;
 }
 
-/** The configuration as it may be logged: secrets reduced to whether they are set. */
-export function describeConfig(config: Config): Record<string, unknown> {
+/**
+ * The configuration as it may be logged: secrets reduced to whether they are
+ * set. With env, also the variables that were set, as the schema redacts them.
+ */
+export function describeConfig(config: Config, env?: Env): Record<string, unknown> {
   const { mqtt, influx } = config;
   return {
+    ...(env === undefined ? {} : { environment: describeEnv(INGESTOR_SCHEMA, env) }),
     mqtt: {
       url: redactUrl(mqtt.url),
       username: mqtt.username,

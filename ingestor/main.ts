@@ -51,7 +51,7 @@ function readConfig(): Config {
 
 async function run(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
-  log.info({ config: describeConfig(config) }, 'starting');
+  log.info({ config: describeConfig(config, process.env) }, 'starting');
   for (const warning of config.warnings) log.warn(warning);
 
   let wal: WriteAheadLog;

@@ -11,8 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, read, ValueProblem, type Env, type ReadFile } from '../common/config/schema.ts';
-import { EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, mobileNumbers, NOTIFIER, PLATFORMS, webhookUrl, type Language, type LogLevel, type Platform } from './settings.ts';
+import { ConfigError, describeEnv, read, ValueProblem, type Env, type ReadFile } from '../common/config/schema.ts';
+import { EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, mobileNumbers, NOTIFIER, NOTIFIER_SCHEMA, PLATFORMS, webhookUrl, type Language, type LogLevel, type Platform } from './settings.ts';
 
 export { ConfigError, EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, PLATFORMS, type Env, type Language, type LogLevel, type Platform, type ReadFile };
 
@@ -319,9 +319,10 @@ export function redactWebhookUrl(raw: string): string {
   }
 }
 
-/** The configuration as it may be logged: no token, no secret, URLs redacted. */
-export function describeConfig(config: NotifierConfig): Record<string, unknown> {
+/** The configuration as it may be logged: no token, no secret, URLs redacted; with env, the variables set (secrets as "(set)"). */
+export function describeConfig(config: NotifierConfig, env?: Env): Record<string, unknown> {
   return {
+    ...(env === undefined ? {} : { environment: describeEnv(NOTIFIER_SCHEMA, env) }),
     listen: `${config.host}:${config.port}`,
     queueDir: config.queueDir,
     language: config.language,

@@ -50,7 +50,7 @@ async function runTest(config: NotifierConfig, only: string | undefined): Promis
 
 async function serve(config: NotifierConfig): Promise<void> {
   const log = createLogger(config.logLevel);
-  log.info({ config: describeConfig(config) }, 'starting');
+  log.info({ config: describeConfig(config, process.env) }, 'starting');
   if (config.bots.length === 0) log.warn('no bot configured: webhooks are answered 503 until DINGTALK_WEBHOOK_URL, FEISHU_WEBHOOK_URL or NOTIFIER_CONFIG is set');
   let running;
   try {

@@ -147,13 +147,26 @@ export function secretNames(schema: Schema): string[] {
 
 /**
  * The environment as a schema sees it, safe to log: each variable that is set,
- * secrets reduced to "(set)".
+ * secrets reduced to "(set)", passwords inside URLs hidden.
  */
 export function describeEnv(schema: Schema, env: Env): Record<string, string> {
   const described: Record<string, string> = {};
   for (const variable of schema.variables) {
     if (!isSet(env, variable)) continue;
-    described[variable.name] = variable.secret === true ? '(set)' : (env[variable.name] ?? '').trim();
+    described[variable.name] = variable.secret === true ? '(set)' : withoutUrlPassword((env[variable.name] ?? '').trim());
   }
   return described;
+}
+
+/** A URL may carry `user:password@`: the password is a secret wherever it appears. */
+function withoutUrlPassword(value: string): string {
+  if (!value.includes('@')) return value;
+  try {
+    const url = new URL(value);
+    if (url.password === '') return value;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return value;
+  }
 }

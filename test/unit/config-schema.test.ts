@@ -100,6 +100,8 @@ describe('read', () => {
   test('describeEnv shows what is set, secrets only as set', () => {
     const schema: Schema = { program: 'p', variables: [port, password] };
     assert.deepEqual(describeEnv(schema, { SOME_PORT: '81', SOME_PASSWORD: 'hunter22', OTHER: 'x' }), { SOME_PORT: '81', SOME_PASSWORD: '(set)' });
+    const withUrl: Schema = { program: 'p', variables: [optional({ name: 'SOME_URL', parse: String, doc: 'a URL' })] };
+    assert.deepEqual(describeEnv(withUrl, { SOME_URL: 'mqtt://user:pw-secret@broker:1883' }), { SOME_URL: 'mqtt://user:***@broker:1883' });
     assert.deepEqual(variableNames(schema), ['SOME_PORT', 'SOME_PASSWORD', 'SOME_PASSWORD_FILE']);
   });
 });

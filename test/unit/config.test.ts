@@ -167,9 +167,13 @@ describe('loadConfig', () => {
       { MQTT_PASSWORD: 'mqtt-secret', INFLUX_TOKEN: 'token-secret', INFLUX_PASSWORD: 'pw-secret', INFLUX_URL: 'http://u:url-secret@db:8086' },
       noFiles,
     );
-    const text = JSON.stringify(describeConfig(config));
+    const env = { MQTT_PASSWORD: 'mqtt-secret', INFLUX_TOKEN: 'token-secret', INFLUX_PASSWORD: 'pw-secret', INFLUX_URL: 'http://u:url-secret@db:8086' };
+    const described = describeConfig(config, env);
+    const text = JSON.stringify(described);
     for (const secret of ['mqtt-secret', 'token-secret', 'pw-secret', 'url-secret']) assert.ok(!text.includes(secret), secret);
     assert.match(text, /"tokenSet":true/);
+    assert.deepEqual(Object.keys(described.environment as object), ['MQTT_PASSWORD', 'INFLUX_URL', 'INFLUX_TOKEN', 'INFLUX_PASSWORD'], 'the variables set, in schema order');
+    assert.equal((described.environment as Record<string, string>).INFLUX_TOKEN, '(set)');
   });
 });
 
