@@ -18,9 +18,10 @@ import { DEVELOPMENT_SECRETS, developmentSecretProblem } from '../../common/prod
 import { variableNames } from '../../common/config/schema.ts';
 import { COMMON_SCHEMA } from '../../common/settings.ts';
 import { INGESTOR_REFUSES, INGESTOR_SCHEMA } from '../../ingestor/settings.ts';
-import { EMQX_USERS_REFUSES } from '../../broker/emqx/settings.ts';
-import { SETUP_REFUSES } from '../../influxdb/settings.ts';
-import { NOTIFIER_REFUSES } from '../../notifier/settings.ts';
+import { EMQX_USERS_REFUSES, EMQX_USERS_SCHEMA } from '../../broker/emqx/settings.ts';
+import { SETUP_REFUSES, SETUP_SCHEMA } from '../../influxdb/settings.ts';
+import { NOTIFIER_REFUSES, NOTIFIER_SCHEMA } from '../../notifier/settings.ts';
+import { SIMULATOR_SCHEMA } from '../../simulator/settings.ts';
 import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -176,9 +177,20 @@ describe('docker-compose.yml', () => {
     assert.equal(compose.services.setup?.environment?.SETUP_TOKEN_DIR, '/var/lib/sensorflow/tokens');
   });
 
-  test('the ingestor is configured only with names its config module knows', () => {
-    const known = new Set([...variableNames(INGESTOR_SCHEMA), ...variableNames(COMMON_SCHEMA)]);
-    for (const name of Object.keys(compose.services.ingestor?.environment ?? {})) assert.ok(known.has(name), name);
+  test('each of our services is configured only with names its schema knows (or its production check reads)', () => {
+    const schemas: Record<string, readonly string[]> = {
+      ingestor: variableNames(INGESTOR_SCHEMA),
+      notifier: variableNames(NOTIFIER_SCHEMA),
+      simulator: variableNames(SIMULATOR_SCHEMA),
+      setup: [...variableNames(SETUP_SCHEMA), ...SETUP_REFUSES],
+      'emqx-users': [...variableNames(EMQX_USERS_SCHEMA), ...EMQX_USERS_REFUSES],
+    };
+    for (const [service, names] of Object.entries(schemas)) {
+      const known = new Set([...names, ...variableNames(COMMON_SCHEMA)]);
+      const given = Object.keys(compose.services[service]?.environment ?? {});
+      assert.ok(given.length > 0, service);
+      for (const name of given) assert.ok(known.has(name), `${service} is given ${name}, which it does not read`);
+    }
   });
 
   test('the notifier gets the agreed variables; DingTalk and Feishu are off until .env fills them', () => {
