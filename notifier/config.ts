@@ -2,7 +2,8 @@
  * The notifier's configuration: the environment (see INTERFACES.md and the
  * README), plus an optional YAML file (NOTIFIER_CONFIG) that names several bots
  * and routes alerts to them by label. Validated in one pass at start-up with no
- * network calls; a bad value throws ConfigError naming the setting (a variable,
+ * network calls (the file's shape against NOTIFIER_FILE_SCHEMA with ajv); a bad
+ * value throws ConfigError naming the setting (a variable,
  * or a path inside the YAML file such as `bots.oncall.url_env`), the value and
  * what is expected. main.ts prints it as one line and exits 2.
  *
@@ -11,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { documentChecker } from '../common/config/document-schema.ts';
 import { ConfigError, describeEnv, read, ValueProblem, type Env, type ReadFile } from '../common/config/schema.ts';
 import { EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, mobileNumbers, NOTIFIER, NOTIFIER_SCHEMA, PLATFORMS, webhookUrl, type Language, type LogLevel, type Platform } from './settings.ts';
 
@@ -130,6 +132,71 @@ function botsFromEnv(env: Env, readFile: ReadFile): BotConfig[] {
 
 // ---- the YAML file -------------------------------------------------------------------------------
 
+const scalar = { type: ['string', 'number', 'boolean'], expected: 'expected a non-empty string' };
+const scalars = { type: ['array', 'string', 'number', 'boolean', 'null'], items: scalar, expected: 'expected a value or a list of values' };
+const mention = (keys: Record<string, unknown>) => ({
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { ...keys, all: { type: 'boolean', expected: 'expected true or false' } },
+  expected: 'expected a mapping such as { mobiles: [...], all: false } or { user_ids: [...] }',
+});
+
+/**
+ * The shape of NOTIFIER_CONFIG (ajv): keys, types, platforms, bot names. What
+ * depends on more than the file (variables it names, files, which bots exist)
+ * is checked while reading it (FileReader).
+ */
+export const NOTIFIER_FILE_SCHEMA = {
+  type: 'object',
+  expected: 'expected a mapping with bots, and optionally routes and default',
+  additionalProperties: false,
+  required: ['bots'],
+  properties: {
+    bots: {
+      type: 'object',
+      minProperties: 1,
+      expected: 'expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }',
+      propertyNames: { pattern: BOT_NAME.source, expected: 'expected a bot name of lower-case letters, digits, "-" and "_"' },
+      additionalProperties: {
+        type: 'object',
+        expected: 'expected a mapping with platform and url_env (or url / url_file)',
+        additionalProperties: false,
+        required: ['platform'],
+        properties: {
+          platform: { enum: [...PLATFORMS] },
+          url: { ...scalar, secret: true },
+          url_env: scalar,
+          url_file: scalar,
+          secret_env: scalar,
+          secret_file: scalar,
+          keyword: scalar,
+          mention: {},
+        },
+        if: { type: 'object', properties: { platform: { const: 'feishu' } } },
+        then: { type: 'object', properties: { mention: mention({ user_ids: scalars }) } },
+        else: { type: 'object', properties: { mention: mention({ mobiles: scalars }) } },
+      },
+    },
+    routes: {
+      type: 'array',
+      expected: 'expected a list of { match: {label: value}, bots: [names] }',
+      items: {
+        type: 'object',
+        expected: 'expected a mapping with match and bots',
+        additionalProperties: false,
+        required: ['match', 'bots'],
+        properties: {
+          match: { type: 'object', minProperties: 1, additionalProperties: scalars, expected: 'expected label matchers such as { group: production }' },
+          bots: { type: 'array', items: scalar, expected: 'expected a list of bot names' },
+        },
+      },
+    },
+    default: { type: 'array', items: scalar, expected: 'expected a list of bot names' },
+  },
+} as const;
+
+const checkNotifierFile = documentChecker(NOTIFIER_FILE_SCHEMA);
+
 type Plain = Record<string, unknown>;
 
 const isPlain = (value: unknown): value is Plain => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -143,12 +210,6 @@ class FileReader {
 
   fail(path: string, value: string | undefined, expected: string): never {
     throw new ConfigError(`NOTIFIER_CONFIG ${this.file}: ${path}`, value, expected);
-  }
-
-  keys(path: string, object: Plain, allowed: readonly string[]): void {
-    for (const key of Object.keys(object)) {
-      if (!allowed.includes(key)) this.fail(`${path}.${key}`, undefined, `unknown setting; expected one of ${allowed.join(', ')}`);
-    }
   }
 
   string(path: string, value: unknown): string {
@@ -183,28 +244,22 @@ class FileReader {
     return value;
   }
 
-  bot(name: string, raw: unknown): BotConfig {
+  /** A bot, its shape already checked by NOTIFIER_FILE_SCHEMA. */
+  bot(name: string, raw: Plain): BotConfig {
     const path = `bots.${name}`;
-    if (!BOT_NAME.test(name)) this.fail(path, name, 'expected a bot name of lower-case letters, digits, "-" and "_"');
-    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping with platform and url_env (or url / url_file)');
-    this.keys(path, raw, ['platform', 'url', 'url_env', 'url_file', 'secret_env', 'secret_file', 'keyword', 'mention']);
-    const platform = this.string(`${path}.platform`, raw.platform);
-    if (!(PLATFORMS as readonly string[]).includes(platform)) this.fail(`${path}.platform`, platform, `expected one of ${PLATFORMS.join(', ')}`);
+    const platform = raw.platform as Platform;
     const url = this.sourced(path, raw, 'url', true);
     if (url === undefined) this.fail(path, undefined, 'expected url_env (or url / url_file): the bot\'s webhook URL');
-    const checkedUrl = checked(`NOTIFIER_CONFIG ${this.file}: ${path}.url`, url, webhookUrl(platform as Platform), undefined);
+    const checkedUrl = checked(`NOTIFIER_CONFIG ${this.file}: ${path}.url`, url, webhookUrl(platform), undefined);
     // Secrets only from the environment or a file: a config file is easy to commit by mistake.
     const secretValue = this.sourced(path, raw, 'secret', false);
     const keyword = raw.keyword === undefined ? undefined : this.string(`${path}.keyword`, raw.keyword);
-    return { name, platform: platform as Platform, url: checkedUrl, secret: secretValue, keyword, mentions: this.mentions(`${path}.mention`, raw.mention, platform as Platform) };
+    return { name, platform, url: checkedUrl, secret: secretValue, keyword, mentions: this.mentions(`${path}.mention`, raw.mention, platform) };
   }
 
   mentions(path: string, raw: unknown, platform: Platform): Mentions {
-    if (raw === undefined || raw === null) return { mobiles: [], userIds: [], all: false };
-    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping such as { mobiles: [...], all: false } or { user_ids: [...] }');
-    this.keys(path, raw, platform === 'dingtalk' ? ['mobiles', 'all'] : ['user_ids', 'all']);
-    const all = raw.all === undefined ? false : raw.all === true;
-    if (raw.all !== undefined && typeof raw.all !== 'boolean') this.fail(`${path}.all`, JSON.stringify(raw.all), 'expected true or false');
+    if (!isPlain(raw)) return { mobiles: [], userIds: [], all: false };
+    const all = raw.all === true;
     if (platform === 'dingtalk') {
       const values = this.strings(`${path}.mobiles`, raw.mobiles);
       try {
@@ -218,15 +273,10 @@ class FileReader {
     return { mobiles: [], userIds: ids.userIds, all: all || ids.all };
   }
 
-  route(index: number, raw: unknown, botNames: ReadonlySet<string>): Route {
+  route(index: number, raw: Plain, botNames: ReadonlySet<string>): Route {
     const path = `routes[${index}]`;
-    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping with match and bots');
-    this.keys(path, raw, ['match', 'bots']);
-    if (!isPlain(raw.match) || Object.keys(raw.match).length === 0) {
-      return this.fail(`${path}.match`, undefined, 'expected label matchers such as { group: production }');
-    }
     const match: Record<string, string[]> = {};
-    for (const [label, values] of Object.entries(raw.match)) {
+    for (const [label, values] of Object.entries(raw.match as Plain)) {
       match[label] = this.strings(`${path}.match.${label}`, values);
       if (match[label].length === 0) this.fail(`${path}.match.${label}`, undefined, 'expected a label value or a list of values');
     }
@@ -253,18 +303,16 @@ function fromFile(file: string, env: Env, readFile: ReadFile): { bots: BotConfig
     throw new ConfigError('NOTIFIER_CONFIG', file, `not valid YAML (${(error as Error).message.split('\n')[0] ?? ''})`);
   }
   const reader = new FileReader(file, env, readFile);
-  const top: Plain = isPlain(document) ? document : reader.fail('(top level)', undefined, 'expected a mapping with bots, and optionally routes and default');
-  reader.keys('(top level)', top, ['bots', 'routes', 'default']);
-  const botsSection: Plain =
-    isPlain(top.bots) && Object.keys(top.bots).length > 0 ? top.bots : reader.fail('bots', undefined, 'expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }');
-  const bots = Object.entries(botsSection).map(([name, raw]) => reader.bot(name, raw));
+  const problem = checkNotifierFile(document);
+  if (problem !== undefined) reader.fail(problem.path === '' ? '(top level)' : problem.path, undefined, problem.problem);
+  const top = document as { bots: Record<string, Plain>; routes?: Plain[]; default?: unknown[] };
+  const bots = Object.entries(top.bots).map(([name, raw]) => reader.bot(name, raw));
   const names = new Set(bots.map((bot) => bot.name));
   if (top.routes === undefined) {
     if (top.default !== undefined) reader.fail('default', undefined, 'only meaningful with routes; without routes every alert goes to every bot');
     return { bots, routing: { routes: [], defaultBots: [...names] } };
   }
-  if (!Array.isArray(top.routes)) reader.fail('routes', undefined, 'expected a list of { match: {label: value}, bots: [names] }');
-  const routes = (top.routes as unknown[]).map((raw, index) => reader.route(index, raw, names));
+  const routes = top.routes.map((raw, index) => reader.route(index, raw, names));
   if (top.default === undefined) {
     reader.fail('default', undefined, 'routes need a default: the bots for alerts no route matches (write default: [] to drop those on purpose)');
   }

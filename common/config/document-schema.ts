@@ -22,6 +22,8 @@ export type DocumentSchema = Record<string, unknown>;
 
 const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, allowUnionTypes: true });
 ajv.addKeyword({ keyword: 'expected', schemaType: 'string' });
+/** A node whose value is never echoed (a webhook URL written into the file). */
+ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' });
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
@@ -39,8 +41,12 @@ export function readablePath(pointer: string, extra?: string): string {
 const TYPE_WORDS: Record<string, string> = { string: 'text', object: 'a mapping', array: 'a list', boolean: 'true or false', number: 'a number', integer: 'a whole number' };
 
 function describe(error: ErrorObject): DocumentProblem {
-  const parent = (error.parentSchema ?? {}) as { expected?: string; properties?: Record<string, { expected?: string }> };
-  const got = error.data === undefined ? '' : `, got ${JSON.stringify(error.data)}`;
+  const parent = (error.parentSchema ?? {}) as { expected?: string; secret?: boolean; properties?: Record<string, { expected?: string }> };
+  const got = error.data === undefined || parent.secret === true ? '' : `, got ${JSON.stringify(error.data)}`;
+  if (error.propertyName !== undefined) {
+    // A key that breaks propertyNames: the key is the bad value.
+    return { path: readablePath(error.instancePath, error.propertyName), problem: `${parent.expected ?? error.message ?? 'is not a valid name'}, got ${JSON.stringify(error.propertyName)}` };
+  }
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String((error.params as { additionalProperty: string }).additionalProperty);
