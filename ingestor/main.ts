@@ -11,7 +11,6 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
-import { INGESTOR_REFUSES } from './settings.ts';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.ts';
 import { createMetrics } from './health/metrics.ts';
 import { startHealthServer, type Readiness } from './health/server.ts';
@@ -24,6 +23,7 @@ import { createRouter } from './routes/router.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
+import { INGESTOR_REFUSES } from './settings.ts';
 import { Shipper } from './wal/shipper.ts';
 import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';

@@ -62,7 +62,7 @@ export const INGESTOR = {
   HTTP_PORT: required({ name: 'HTTP_PORT', parse: port(0), default: '8080', doc: '`/healthz`, `/readyz`, `/metrics`; `0` turns the server off' }),
   HTTP_HOST: required({ name: 'HTTP_HOST', parse: listenAddress(), default: '127.0.0.1', doc: 'address of that server; compose sets `0.0.0.0` inside the container (published on 127.0.0.1 only)' }),
   STATS_INTERVAL_MS: required({ name: 'STATS_INTERVAL_MS', parse: durationMs(1000, HOUR_MS), default: '10000', doc: 'period of the `ingestor_stats` points' }),
-  PRESENCE_EMQX: required({ name: 'PRESENCE_EMQX', parse: boolean, default: 'false', defaultDoc: '`false` (`true` in compose)', doc: 'subscribe to EMQX\'s `$SYS/brokers/{node}/clients/+/connected\\|disconnected` (needs the ACL below)' }),
+  PRESENCE_EMQX: required({ name: 'PRESENCE_EMQX', parse: boolean, default: 'false', defaultDoc: '`false` (`true` in compose)', doc: 'subscribe to EMQX\'s `$SYS/brokers/{node}/clients/+/connected\\|disconnected` (needs the ACL below) and read them as presence; `false`: those topics are not presence (a route may take them, else `topic_unmatched`)' }),
   PRESENCE_EMQX_NODE: required({
     name: 'PRESENCE_EMQX_NODE',
     parse: (raw) => {
@@ -79,7 +79,7 @@ export const INGESTOR = {
   LOG_LEVEL,
   ROUTES_FILE: optional({ name: 'ROUTES_FILE', parse: path, doc: 'topic layouts → points (below); without it, one route for `sensors/{location}/{device}/telemetry`' }),
   TIMESTAMP_MAX_FUTURE_MS: required({ name: 'TIMESTAMP_MAX_FUTURE_MS', parse: durationMs(0, 10 * 365 * 24 * HOUR_MS), default: String(DEFAULT_MAX_FUTURE_MS), doc: 'payload times further ahead of the receive time are rejected' }),
-  SPARKPLUG: required({ name: 'SPARKPLUG', parse: boolean, default: 'false', doc: 'subscribe to `spBv1.0/#` and decode Sparkplug B (below)' }),
+  SPARKPLUG: required({ name: 'SPARKPLUG', parse: boolean, default: 'false', doc: 'subscribe to `spBv1.0/#` and decode Sparkplug B (below); `false`: those topics are not Sparkplug (a route may take them, else `topic_unmatched`)' }),
 } as const;
 
 export const INGESTOR_SCHEMA: Schema = { program: 'ingestor (`npm run ingestor`)', variables: Object.values(INGESTOR) };

@@ -3,8 +3,6 @@
  * in [base·2ⁿ/2, base·2ⁿ], capped. Jitter keeps a fleet of ingestors from
  * hammering a recovering InfluxDB in lockstep.
  */
-import { checkWholeNumber } from '../../common/config/options.ts';
-
 export interface BackoffOptions {
   /** The first attempt's ceiling. */
   readonly baseMs: number;
@@ -13,12 +11,6 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 500, maxMs: 30_000 };
-
-/** Throws OptionError echoing a bad value; for constructors that take backoff options. */
-export function checkBackoff(owner: string, options: BackoffOptions): void {
-  checkWholeNumber(owner, 'backoff.baseMs', options.baseMs, 1);
-  checkWholeNumber(owner, 'backoff.maxMs', options.maxMs, options.baseMs);
-}
 
 export function backoffDelayMs(attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.min(attempt, 30));

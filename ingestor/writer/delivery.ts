@@ -14,8 +14,7 @@
  * | misconfigured  | one clear log line per streak, retry slowly, keep the data  |
  */
 import type { Logger } from 'pino';
-import { checkWholeNumber } from '../../common/config/options.ts';
-import { backoffDelayMs, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import type { SendLines } from './influx-http.ts';
 import { misconfigurationHint, type WriteOutcome } from './outcome.ts';
 
@@ -32,31 +31,22 @@ export interface DeliveryOptions {
   readonly send: SendLines;
   readonly log: Logger;
   readonly events: DeliveryEvents;
-  /** Retry delays for throttling and server or network errors (DELIVERY_DEFAULTS.backoff when absent). */
   readonly backoff?: BackoffOptions;
-  /** Delay between attempts while InfluxDB refuses our configuration (DELIVERY_DEFAULTS when absent). */
+  /** Delay between attempts while InfluxDB refuses our configuration. @default 30000 */
   readonly misconfiguredRetryMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** What an option left out means. */
-export const DELIVERY_DEFAULTS = { backoff: DEFAULT_BACKOFF, misconfiguredRetryMs: 30_000, sleep: defaultSleep } as const;
-
 export class Delivery {
-  readonly #options: DeliveryOptions & Required<Pick<DeliveryOptions, 'backoff' | 'misconfiguredRetryMs' | 'sleep'>>;
+  readonly #options: DeliveryOptions;
+  readonly #sleep: (ms: number) => Promise<void>;
   #loggedMisconfiguration = false;
 
   constructor(options: DeliveryOptions) {
-    this.#options = {
-      ...options,
-      backoff: options.backoff ?? DELIVERY_DEFAULTS.backoff,
-      misconfiguredRetryMs: options.misconfiguredRetryMs ?? DELIVERY_DEFAULTS.misconfiguredRetryMs,
-      sleep: options.sleep ?? DELIVERY_DEFAULTS.sleep,
-    };
-    checkBackoff('Delivery', this.#options.backoff);
-    checkWholeNumber('Delivery', 'misconfiguredRetryMs', this.#options.misconfiguredRetryMs, 1);
+    this.#options = options;
+    this.#sleep = options.sleep ?? defaultSleep;
   }
 
   /** Settles once every line of the batch is stored or rejected for good. Never rejects. */
@@ -82,7 +72,7 @@ export class Delivery {
 
   /** Sends until the outcome is final for these lines (written, too large, rejected). */
   async #sendUntilDecided(lines: readonly string[]): Promise<Extract<WriteOutcome, { kind: 'written' | 'too_large' | 'rejected' }>> {
-    const { backoff } = this.#options;
+    const backoff = this.#options.backoff ?? DEFAULT_BACKOFF;
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await this.#options.send(lines);
       let delayMs: number;
@@ -101,12 +91,12 @@ export class Delivery {
           delayMs = backoffDelayMs(attempt, backoff);
           break;
         case 'misconfigured':
-          delayMs = this.#options.misconfiguredRetryMs;
+          delayMs = this.#options.misconfiguredRetryMs ?? 30_000;
           this.#noteMisconfigured(outcome.status, outcome.message);
           break;
       }
       this.#options.events.retrying(outcome, delayMs);
-      await this.#options.sleep(delayMs);
+      await this.#sleep(delayMs);
     }
   }
 
@@ -115,7 +105,7 @@ export class Delivery {
     this.#loggedMisconfiguration = true;
     this.#options.log.error(
       { status, error: message },
-      `InfluxDB refused the write (HTTP ${status}): ${misconfigurationHint(status)}; keeping the data and retrying every ${Math.round(this.#options.misconfiguredRetryMs / 1000)} s`,
+      `InfluxDB refused the write (HTTP ${status}): ${misconfigurationHint(status)}; keeping the data and retrying every ${Math.round((this.#options.misconfiguredRetryMs ?? 30_000) / 1000)} s`,
     );
   }
 

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { OptionError } from '../../common/config/options.ts';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { backoffDelayMs } from '../../ingestor/writer/backoff.ts';
@@ -69,14 +68,6 @@ function scripted(respond: (lines: readonly string[], call: number) => WriteOutc
 
 describe('Delivery', () => {
   const lines = ['a 1', 'b 2', 'BAD 3', 'c 4', 'd 5'];
-
-  test('bad options throw at construction, naming the option and echoing the value', () => {
-    const base = { send: () => Promise.resolve({ kind: 'written' } as WriteOutcome), log: pino({ level: 'silent' }), events: { written: () => {}, rejected: () => {}, retrying: () => {} } };
-    assert.throws(() => new Delivery({ ...base, misconfiguredRetryMs: 0 }), (error: unknown) => error instanceof OptionError && error.message === 'Delivery: misconfiguredRetryMs=0: expected a whole number from 1 to 9007199254740991');
-    assert.throws(() => new Delivery({ ...base, backoff: { baseMs: 500, maxMs: 100 } }), /^OptionError: Delivery: backoff\.maxMs=100: expected a whole number from 500 to/);
-    assert.throws(() => new Delivery({ ...base, backoff: { baseMs: Number.NaN, maxMs: 100 } }), /backoff\.baseMs=NaN/);
-    assert.doesNotThrow(() => new Delivery(base), 'every option has a default');
-  });
 
   test('400: bisects down to the bad line, writes every other line, rejects that one with the reason', async () => {
     const server = scripted((batch) =>
