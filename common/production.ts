@@ -12,6 +12,8 @@
  *   refuseDevelopmentSecrets(process.env, ['MQTT_PASSWORD', 'INFLUX_TOKEN']);
  */
 import { readFileSync } from 'node:fs';
+import { ConfigError, read } from './config/schema.ts';
+import { COMMON, ENVIRONMENTS, type SensorflowEnvironment } from './settings.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -29,8 +31,7 @@ export const DEVELOPMENT_SECRETS: Readonly<Record<string, string>> = {
 
 const DEVELOPMENT_VALUES = new Set(Object.values(DEVELOPMENT_SECRETS));
 
-export const ENVIRONMENTS = ['development', 'production'] as const;
-export type SensorflowEnvironment = (typeof ENVIRONMENTS)[number];
+export { ENVIRONMENTS, type SensorflowEnvironment };
 
 export class ProductionSecretError extends Error {
   override readonly name = 'ProductionSecretError';
@@ -41,12 +42,12 @@ export class ProductionSecretError extends Error {
 
 /** SENSORFLOW_ENV, validated: unset means development. */
 export function environment(env: Env): SensorflowEnvironment {
-  const raw = (env.SENSORFLOW_ENV ?? '').trim();
-  if (raw === '') return 'development';
-  if (!(ENVIRONMENTS as readonly string[]).includes(raw)) {
-    throw new ProductionSecretError('SENSORFLOW_ENV', `SENSORFLOW_ENV=${JSON.stringify(raw)}: expected one of ${ENVIRONMENTS.join(', ')}`);
+  try {
+    return read(env, COMMON.SENSORFLOW_ENV);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ProductionSecretError(error.variable, error.message);
+    throw error;
   }
-  return raw as SensorflowEnvironment;
 }
 
 /** The value of NAME, or of the file NAME_FILE names; undefined when neither is set or the file is unreadable. */

@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
-import { parseRetention, RetentionError } from './retention.ts';
+import { ConfigError, read } from '../common/config/schema.ts';
+import { SETUP, SETUP_REFUSES } from './settings.ts';
 import { setupV1 } from './setup-v1.ts';
 import { setupV2, type Step, type TokenGrant } from './setup-v2.ts';
 
@@ -46,58 +47,32 @@ export const TOKEN_FILES: Readonly<Record<TokenGrant['user'], string>> = {
   grafana: 'grafana-read.token',
 };
 
-function value(env: Env, name: string, fallback: string): string {
-  const raw = env[name]?.trim();
-  return raw === undefined || raw === '' ? fallback : raw;
-}
-
-function secret(env: Env, name: string, readFile: (path: string) => string): string | undefined {
-  const direct = env[name];
-  if (direct !== undefined && direct !== '') return direct;
-  const file = env[`${name}_FILE`];
-  if (file === undefined || file === '') return undefined;
-  try {
-    return readFile(file).replace(/\r?\n$/, '');
-  } catch (error) {
-    throw new SetupConfigError(`${name}_FILE=${JSON.stringify(file)}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
-
+/** Throws SetupConfigError naming the variable, the value (never a secret's) and what is expected. */
 export function loadSetupConfig(env: Env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): SetupConfig {
-  const api = value(env, 'INFLUX_API', 'v2');
-  if (api !== 'v1' && api !== 'v2') throw new SetupConfigError(`INFLUX_API=${JSON.stringify(api)}: expected v2 (InfluxDB 2) or v1 (InfluxDB 1.x)`);
-  const url = value(env, 'INFLUX_URL', 'http://localhost:8086');
+  const readBuffer = (path: string): Buffer => Buffer.from(readFile(path));
   try {
-    if (!['http:', 'https:'].includes(new URL(url).protocol)) throw new Error('scheme');
-  } catch {
-    throw new SetupConfigError(`INFLUX_URL=${JSON.stringify(url)}: expected a URL such as http://localhost:8086`);
-  }
-  const retention = value(env, 'INFLUX_RETENTION', '30d');
-  let retentionSeconds: number;
-  try {
-    retentionSeconds = parseRetention(retention);
+    const api = read(env, SETUP.INFLUX_API);
+    const adminToken = read(env, SETUP.INFLUX_ADMIN_TOKEN, readBuffer);
+    const config: SetupConfig = {
+      api,
+      url: read(env, SETUP.INFLUX_URL),
+      org: read(env, SETUP.INFLUX_ORG),
+      bucket: read(env, SETUP.INFLUX_BUCKET),
+      retentionSeconds: read(env, SETUP.INFLUX_RETENTION),
+      adminToken,
+      username: read(env, SETUP.INFLUX_USERNAME),
+      password: read(env, SETUP.INFLUX_PASSWORD, readBuffer),
+      tokenDir: read(env, SETUP.SETUP_TOKEN_DIR),
+      waitSeconds: read(env, SETUP.SETUP_WAIT_S),
+    };
+    if (api === 'v2' && adminToken === undefined) {
+      throw new ConfigError('INFLUX_ADMIN_TOKEN', undefined, 'expected the InfluxDB 2 operator token (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN in compose), or INFLUX_ADMIN_TOKEN_FILE');
+    }
+    return config;
   } catch (error) {
-    if (error instanceof RetentionError) throw new SetupConfigError(`INFLUX_RETENTION=${JSON.stringify(retention)}: ${error.message}`);
+    if (error instanceof ConfigError) throw new SetupConfigError(error.message);
     throw error;
   }
-  const waitRaw = value(env, 'SETUP_WAIT_S', '60');
-  if (!/^\d+$/.test(waitRaw) || Number(waitRaw) > 3600) throw new SetupConfigError(`SETUP_WAIT_S=${JSON.stringify(waitRaw)}: expected a whole number of seconds from 0 to 3600`);
-  const adminToken = secret(env, 'INFLUX_ADMIN_TOKEN', readFile);
-  if (api === 'v2' && adminToken === undefined) {
-    throw new SetupConfigError('INFLUX_ADMIN_TOKEN: expected the InfluxDB 2 operator token (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN in compose), or INFLUX_ADMIN_TOKEN_FILE');
-  }
-  return {
-    api,
-    url,
-    org: value(env, 'INFLUX_ORG', 'sensorflow'),
-    bucket: value(env, 'INFLUX_BUCKET', 'iot'),
-    retentionSeconds,
-    adminToken,
-    username: env.INFLUX_USERNAME || undefined,
-    password: secret(env, 'INFLUX_PASSWORD', readFile),
-    tokenDir: value(env, 'SETUP_TOKEN_DIR', 'data/tokens'),
-    waitSeconds: Number(waitRaw),
-  };
 }
 
 /**
@@ -161,7 +136,7 @@ export function explainFailure(error: unknown, config: SetupConfig): string {
 
 async function main(): Promise<void> {
   loadDotenv({ quiet: true });
-  refuseDevelopmentSecrets(process.env, ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'INFLUX_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'], 'setup');
+  refuseDevelopmentSecrets(process.env, SETUP_REFUSES, 'setup');
   let config: SetupConfig;
   try {
     config = loadSetupConfig(process.env);

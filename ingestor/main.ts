@@ -24,6 +24,7 @@ import { PresenceTracker } from './presence/tracker.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
+import { INGESTOR_REFUSES } from './settings.ts';
 import { Shipper } from './wal/shipper.ts';
 import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';
@@ -41,7 +42,7 @@ function readConfig(): Config {
   // A .env in the working directory fills in what the environment leaves unset.
   loadDotenv({ quiet: true });
   // SENSORFLOW_ENV=production: no development default secret gets through.
-  refuseDevelopmentSecrets(process.env, ['MQTT_PASSWORD', 'INFLUX_TOKEN', 'INFLUX_PASSWORD']);
+  refuseDevelopmentSecrets(process.env, INGESTOR_REFUSES);
   try {
     return loadConfig(process.env);
   } catch (error) {
@@ -52,7 +53,7 @@ function readConfig(): Config {
 
 async function run(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
-  log.info({ config: describeConfig(config) }, 'starting');
+  log.info({ config: describeConfig(config, process.env) }, 'starting');
   for (const warning of config.warnings) log.warn(warning);
   const walDirSetting = `WAL_DIR=${JSON.stringify(config.pipeline.walDir)}`;
   const influxTarget = `INFLUX_URL=${redactUrl(config.influx.url)}`;

@@ -2,7 +2,8 @@
  * The notifier's configuration: the environment (see INTERFACES.md and the
  * README), plus an optional YAML file (NOTIFIER_CONFIG) that names several bots
  * and routes alerts to them by label. Validated in one pass at start-up with no
- * network calls; a bad value throws ConfigError naming the setting (a variable,
+ * network calls (the file's shape against NOTIFIER_FILE_SCHEMA with ajv); a bad
+ * value throws ConfigError naming the setting (a variable,
  * or a path inside the YAML file such as `bots.oncall.url_env`), the value and
  * what is expected. main.ts prints it as one line and exits 2.
  *
@@ -11,16 +12,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { documentChecker } from '../common/config/document-schema.ts';
+import { ConfigError, describeEnv, read, ValueProblem, type Env, type ReadFile } from '../common/config/schema.ts';
+import { EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, mobileNumbers, NOTIFIER, NOTIFIER_SCHEMA, PLATFORMS, webhookUrl, type Language, type LogLevel, type Platform } from './settings.ts';
 
-export type Env = Readonly<Record<string, string | undefined>>;
-export type ReadFile = (path: string) => Buffer;
-
-export const PLATFORMS = ['dingtalk', 'feishu'] as const;
-export type Platform = (typeof PLATFORMS)[number];
-export const LANGUAGES = ['zh', 'en'] as const;
-export type Language = (typeof LANGUAGES)[number];
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { ConfigError, EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, PLATFORMS, type Env, type Language, type LogLevel, type Platform, type ReadFile };
 
 /** Who a critical firing alert mentions. DingTalk uses mobiles / all; Feishu uses open_ids / all. */
 export interface Mentions {
@@ -71,54 +67,11 @@ export interface NotifierConfig {
   readonly logLevel: LogLevel;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly setting: string,
-    /** Undefined for secrets, whose values are never shown. */
-    readonly value: string | undefined,
-    readonly expected: string,
-  ) {
-    super(`${setting}${value === undefined ? '' : `=${JSON.stringify(value)}`}: ${expected}`);
-  }
-}
-
-export const DEFAULTS = {
-  NOTIFIER_PORT: 8090,
-  NOTIFIER_HOST: '127.0.0.1',
-  NOTIFIER_QUEUE_DIR: 'data/notifier',
-  NOTIFIER_LANGUAGE: 'zh',
-  NOTIFIER_TIMEZONE: 'Asia/Shanghai',
-  NOTIFIER_MAX_BODY_BYTES: 4 * 1024 * 1024,
-  NOTIFIER_GIVE_UP_AFTER_MS: 24 * 3600 * 1000,
-  NOTIFIER_REQUEST_TIMEOUT_MS: 10_000,
-  LOG_LEVEL: 'info',
-} as const;
-
 const BOT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 function optional(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function text(env: Env, name: keyof typeof DEFAULTS): string {
-  return optional(env, name) ?? String(DEFAULTS[name]);
-}
-
-function integer(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
-  const raw = text(env, name);
-  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(name, raw, `expected a whole number from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: keyof typeof DEFAULTS, allowed: readonly T[]): T {
-  const raw = text(env, name);
-  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(name, raw, `expected one of ${allowed.join(', ')}`);
-  return raw as T;
 }
 
 function readNamedFile(readFile: ReadFile, setting: string, path: string): string {
@@ -130,54 +83,14 @@ function readNamedFile(readFile: ReadFile, setting: string, path: string): strin
   }
 }
 
-/** NAME, or the contents of the file NAME_FILE points to (trailing newline removed). */
-function secret(env: Env, name: string, readFile: ReadFile): string | undefined {
-  const direct = optional(env, name);
-  const file = optional(env, `${name}_FILE`);
-  if (direct !== undefined && file !== undefined) {
-    throw new ConfigError(`${name}_FILE`, file, `expected either ${name} or ${name}_FILE, not both`);
-  }
-  if (file === undefined) return direct;
-  const value = readNamedFile(readFile, `${name}_FILE`, file).trim();
-  if (value === '') throw new ConfigError(`${name}_FILE`, file, 'the file is empty');
-  return value;
-}
-
-/** Checks a webhook URL without echoing it (it holds the bot's token). */
-function webhookUrl(setting: string, raw: string, platform: Platform): string {
-  let parsed: URL;
+/** A setting's value through a parser, the error naming the setting (a path inside the YAML file). */
+function checked<T>(setting: string, value: string, parse: (raw: string) => T, shown: string | undefined): T {
   try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(setting, undefined, `expected the bot's webhook URL, such as ${EXAMPLE_URLS[platform]}`);
+    return parse(value);
+  } catch (error) {
+    if (error instanceof ValueProblem) throw new ConfigError(setting, error.shown ?? shown, error.expected);
+    throw error;
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new ConfigError(setting, undefined, `expected an https:// URL such as ${EXAMPLE_URLS[platform]}`);
-  }
-  return raw;
-}
-
-export const EXAMPLE_URLS: Record<Platform, string> = {
-  dingtalk: 'https://oapi.dingtalk.com/robot/send?access_token=…',
-  feishu: 'https://open.feishu.cn/open-apis/bot/v2/hook/…',
-};
-
-function list(raw: string | undefined): string[] {
-  return raw === undefined ? [] : raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
-}
-
-function mobiles(setting: string, values: readonly string[]): string[] {
-  for (const value of values) {
-    if (!/^\+?[0-9-]{5,20}$/.test(value)) throw new ConfigError(setting, value, 'expected mobile numbers such as 13800000000, comma-separated');
-  }
-  return [...values];
-}
-
-function booleanValue(setting: string, raw: string | undefined): boolean {
-  if (raw === undefined) return false;
-  if (['true', '1'].includes(raw)) return true;
-  if (['false', '0'].includes(raw)) return false;
-  throw new ConfigError(setting, raw, 'expected true or false');
 }
 
 function userIds(values: readonly string[]): { userIds: string[]; all: boolean } {
@@ -188,36 +101,101 @@ function userIds(values: readonly string[]): { userIds: string[]; all: boolean }
 /** The two bots the environment defines when there is no config file; a bot without a URL is off. */
 function botsFromEnv(env: Env, readFile: ReadFile): BotConfig[] {
   const bots: BotConfig[] = [];
-  const dingtalkUrl = secret(env, 'DINGTALK_WEBHOOK_URL', readFile);
+  const dingtalkUrl = read(env, NOTIFIER.DINGTALK_WEBHOOK_URL, readFile);
   if (dingtalkUrl !== undefined) {
     bots.push({
       name: 'dingtalk',
       platform: 'dingtalk',
-      url: webhookUrl('DINGTALK_WEBHOOK_URL', dingtalkUrl, 'dingtalk'),
-      secret: secret(env, 'DINGTALK_SECRET', readFile),
+      url: dingtalkUrl,
+      secret: read(env, NOTIFIER.DINGTALK_SECRET, readFile),
       keyword: undefined,
       mentions: {
-        mobiles: mobiles('DINGTALK_AT_MOBILES', list(optional(env, 'DINGTALK_AT_MOBILES'))),
+        mobiles: read(env, NOTIFIER.DINGTALK_AT_MOBILES) ?? [],
         userIds: [],
-        all: booleanValue('DINGTALK_AT_ALL', optional(env, 'DINGTALK_AT_ALL')),
+        all: read(env, NOTIFIER.DINGTALK_AT_ALL),
       },
     });
   }
-  const feishuUrl = secret(env, 'FEISHU_WEBHOOK_URL', readFile);
+  const feishuUrl = read(env, NOTIFIER.FEISHU_WEBHOOK_URL, readFile);
   if (feishuUrl !== undefined) {
     bots.push({
       name: 'feishu',
       platform: 'feishu',
-      url: webhookUrl('FEISHU_WEBHOOK_URL', feishuUrl, 'feishu'),
-      secret: secret(env, 'FEISHU_SECRET', readFile),
+      url: feishuUrl,
+      secret: read(env, NOTIFIER.FEISHU_SECRET, readFile),
       keyword: undefined,
-      mentions: { mobiles: [], ...userIds(list(optional(env, 'FEISHU_AT_USER_IDS'))) },
+      mentions: { mobiles: [], ...userIds(read(env, NOTIFIER.FEISHU_AT_USER_IDS) ?? []) },
     });
   }
   return bots;
 }
 
 // ---- the YAML file -------------------------------------------------------------------------------
+
+const scalar = { type: ['string', 'number', 'boolean'], expected: 'expected a non-empty string' };
+const scalars = { type: ['array', 'string', 'number', 'boolean', 'null'], items: scalar, expected: 'expected a value or a list of values' };
+const mention = (keys: Record<string, unknown>) => ({
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { ...keys, all: { type: 'boolean', expected: 'expected true or false' } },
+  expected: 'expected a mapping such as { mobiles: [...], all: false } or { user_ids: [...] }',
+});
+
+/**
+ * The shape of NOTIFIER_CONFIG (ajv): keys, types, platforms, bot names. What
+ * depends on more than the file (variables it names, files, which bots exist)
+ * is checked while reading it (FileReader).
+ */
+export const NOTIFIER_FILE_SCHEMA = {
+  type: 'object',
+  expected: 'expected a mapping with bots, and optionally routes and default',
+  additionalProperties: false,
+  required: ['bots'],
+  properties: {
+    bots: {
+      type: 'object',
+      minProperties: 1,
+      expected: 'expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }',
+      propertyNames: { pattern: BOT_NAME.source, expected: 'expected a bot name of lower-case letters, digits, "-" and "_"' },
+      additionalProperties: {
+        type: 'object',
+        expected: 'expected a mapping with platform and url_env (or url / url_file)',
+        additionalProperties: false,
+        required: ['platform'],
+        properties: {
+          platform: { enum: [...PLATFORMS] },
+          url: { ...scalar, secret: true },
+          url_env: scalar,
+          url_file: scalar,
+          secret_env: scalar,
+          secret_file: scalar,
+          keyword: scalar,
+          mention: {},
+        },
+        if: { type: 'object', properties: { platform: { const: 'feishu' } } },
+        then: { type: 'object', properties: { mention: mention({ user_ids: scalars }) } },
+        else: { type: 'object', properties: { mention: mention({ mobiles: scalars }) } },
+      },
+    },
+    routes: {
+      type: 'array',
+      expected: 'expected a list of { match: {label: value}, bots: [names] }',
+      items: {
+        type: 'object',
+        expected: 'expected a mapping with match and bots',
+        additionalProperties: false,
+        required: ['match', 'bots'],
+        properties: {
+          match: { type: 'object', minProperties: 1, additionalProperties: scalars, expected: 'expected label matchers such as { group: production }' },
+          bots: { type: 'array', items: scalar, expected: 'expected a list of bot names' },
+        },
+      },
+    },
+    default: { type: 'array', items: scalar, expected: 'expected a list of bot names' },
+  },
+} as const;
+
+const checkNotifierFile = documentChecker(NOTIFIER_FILE_SCHEMA);
 
 type Plain = Record<string, unknown>;
 
@@ -232,12 +210,6 @@ class FileReader {
 
   fail(path: string, value: string | undefined, expected: string): never {
     throw new ConfigError(`NOTIFIER_CONFIG ${this.file}: ${path}`, value, expected);
-  }
-
-  keys(path: string, object: Plain, allowed: readonly string[]): void {
-    for (const key of Object.keys(object)) {
-      if (!allowed.includes(key)) this.fail(`${path}.${key}`, undefined, `unknown setting; expected one of ${allowed.join(', ')}`);
-    }
   }
 
   string(path: string, value: unknown): string {
@@ -272,40 +244,28 @@ class FileReader {
     return value;
   }
 
-  bot(name: string, raw: unknown): BotConfig {
+  /** A bot, its shape already checked by NOTIFIER_FILE_SCHEMA. */
+  bot(name: string, raw: Plain): BotConfig {
     const path = `bots.${name}`;
-    if (!BOT_NAME.test(name)) this.fail(path, name, 'expected a bot name of lower-case letters, digits, "-" and "_"');
-    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping with platform and url_env (or url / url_file)');
-    this.keys(path, raw, ['platform', 'url', 'url_env', 'url_file', 'secret_env', 'secret_file', 'keyword', 'mention']);
-    const platform = this.string(`${path}.platform`, raw.platform);
-    if (!(PLATFORMS as readonly string[]).includes(platform)) this.fail(`${path}.platform`, platform, `expected one of ${PLATFORMS.join(', ')}`);
+    const platform = raw.platform as Platform;
     const url = this.sourced(path, raw, 'url', true);
     if (url === undefined) this.fail(path, undefined, 'expected url_env (or url / url_file): the bot\'s webhook URL');
-    let checkedUrl: string;
-    try {
-      checkedUrl = webhookUrl(`${path}.url`, url, platform as Platform);
-    } catch (error) {
-      if (error instanceof ConfigError) this.fail(`${path}.url`, undefined, error.expected);
-      throw error;
-    }
+    const checkedUrl = checked(`NOTIFIER_CONFIG ${this.file}: ${path}.url`, url, webhookUrl(platform), undefined);
     // Secrets only from the environment or a file: a config file is easy to commit by mistake.
     const secretValue = this.sourced(path, raw, 'secret', false);
     const keyword = raw.keyword === undefined ? undefined : this.string(`${path}.keyword`, raw.keyword);
-    return { name, platform: platform as Platform, url: checkedUrl, secret: secretValue, keyword, mentions: this.mentions(`${path}.mention`, raw.mention, platform as Platform) };
+    return { name, platform, url: checkedUrl, secret: secretValue, keyword, mentions: this.mentions(`${path}.mention`, raw.mention, platform) };
   }
 
   mentions(path: string, raw: unknown, platform: Platform): Mentions {
-    if (raw === undefined || raw === null) return { mobiles: [], userIds: [], all: false };
-    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping such as { mobiles: [...], all: false } or { user_ids: [...] }');
-    this.keys(path, raw, platform === 'dingtalk' ? ['mobiles', 'all'] : ['user_ids', 'all']);
-    const all = raw.all === undefined ? false : raw.all === true;
-    if (raw.all !== undefined && typeof raw.all !== 'boolean') this.fail(`${path}.all`, JSON.stringify(raw.all), 'expected true or false');
+    if (!isPlain(raw)) return { mobiles: [], userIds: [], all: false };
+    const all = raw.all === true;
     if (platform === 'dingtalk') {
       const values = this.strings(`${path}.mobiles`, raw.mobiles);
       try {
-        return { mobiles: mobiles(`${path}.mobiles`, values), userIds: [], all };
+        return { mobiles: mobileNumbers(values), userIds: [], all };
       } catch (error) {
-        if (error instanceof ConfigError) this.fail(`${path}.mobiles`, error.value, error.expected);
+        if (error instanceof ValueProblem) this.fail(`${path}.mobiles`, error.shown, error.expected);
         throw error;
       }
     }
@@ -313,15 +273,10 @@ class FileReader {
     return { mobiles: [], userIds: ids.userIds, all: all || ids.all };
   }
 
-  route(index: number, raw: unknown, botNames: ReadonlySet<string>): Route {
+  route(index: number, raw: Plain, botNames: ReadonlySet<string>): Route {
     const path = `routes[${index}]`;
-    if (!isPlain(raw)) return this.fail(path, undefined, 'expected a mapping with match and bots');
-    this.keys(path, raw, ['match', 'bots']);
-    if (!isPlain(raw.match) || Object.keys(raw.match).length === 0) {
-      return this.fail(`${path}.match`, undefined, 'expected label matchers such as { group: production }');
-    }
     const match: Record<string, string[]> = {};
-    for (const [label, values] of Object.entries(raw.match)) {
+    for (const [label, values] of Object.entries(raw.match as Plain)) {
       match[label] = this.strings(`${path}.match.${label}`, values);
       if (match[label].length === 0) this.fail(`${path}.match.${label}`, undefined, 'expected a label value or a list of values');
     }
@@ -348,18 +303,16 @@ function fromFile(file: string, env: Env, readFile: ReadFile): { bots: BotConfig
     throw new ConfigError('NOTIFIER_CONFIG', file, `not valid YAML (${(error as Error).message.split('\n')[0] ?? ''})`);
   }
   const reader = new FileReader(file, env, readFile);
-  const top: Plain = isPlain(document) ? document : reader.fail('(top level)', undefined, 'expected a mapping with bots, and optionally routes and default');
-  reader.keys('(top level)', top, ['bots', 'routes', 'default']);
-  const botsSection: Plain =
-    isPlain(top.bots) && Object.keys(top.bots).length > 0 ? top.bots : reader.fail('bots', undefined, 'expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }');
-  const bots = Object.entries(botsSection).map(([name, raw]) => reader.bot(name, raw));
+  const problem = checkNotifierFile(document);
+  if (problem !== undefined) reader.fail(problem.path === '' ? '(top level)' : problem.path, undefined, problem.problem);
+  const top = document as { bots: Record<string, Plain>; routes?: Plain[]; default?: unknown[] };
+  const bots = Object.entries(top.bots).map(([name, raw]) => reader.bot(name, raw));
   const names = new Set(bots.map((bot) => bot.name));
   if (top.routes === undefined) {
     if (top.default !== undefined) reader.fail('default', undefined, 'only meaningful with routes; without routes every alert goes to every bot');
     return { bots, routing: { routes: [], defaultBots: [...names] } };
   }
-  if (!Array.isArray(top.routes)) reader.fail('routes', undefined, 'expected a list of { match: {label: value}, bots: [names] }');
-  const routes = (top.routes as unknown[]).map((raw, index) => reader.route(index, raw, names));
+  const routes = top.routes.map((raw, index) => reader.route(index, raw, names));
   if (top.default === undefined) {
     reader.fail('default', undefined, 'routes need a default: the bots for alerts no route matches (write default: [] to drop those on purpose)');
   }
@@ -367,33 +320,27 @@ function fromFile(file: string, env: Env, readFile: ReadFile): { bots: BotConfig
 }
 
 export function loadConfig(env: Env, readFile: ReadFile = readFileSync): NotifierConfig {
-  const token = secret(env, 'NOTIFIER_TOKEN', readFile);
+  const token = read(env, NOTIFIER.NOTIFIER_TOKEN, readFile);
   if (token === undefined) {
     throw new ConfigError('NOTIFIER_TOKEN', undefined, 'required: the Bearer token Grafana\'s webhook contact point sends (or NOTIFIER_TOKEN_FILE)');
   }
-  if (token.length < 16) throw new ConfigError('NOTIFIER_TOKEN', undefined, 'expected at least 16 characters (try: openssl rand -hex 24)');
-  const timeZone = text(env, 'NOTIFIER_TIMEZONE');
-  try {
-    new Intl.DateTimeFormat('en', { timeZone });
-  } catch {
-    throw new ConfigError('NOTIFIER_TIMEZONE', timeZone, 'expected an IANA time zone such as Asia/Shanghai or UTC');
-  }
-  const configFile = optional(env, 'NOTIFIER_CONFIG');
+  const timeZone = read(env, NOTIFIER.NOTIFIER_TIMEZONE);
+  const configFile = read(env, NOTIFIER.NOTIFIER_CONFIG);
   const { bots, routing } = configFile === undefined ? { bots: botsFromEnv(env, readFile), routing: undefined } : fromFile(configFile, env, readFile);
   return {
-    host: text(env, 'NOTIFIER_HOST'),
-    port: integer(env, 'NOTIFIER_PORT', 0, 65535),
+    host: read(env, NOTIFIER.NOTIFIER_HOST),
+    port: read(env, NOTIFIER.NOTIFIER_PORT),
     token,
-    queueDir: text(env, 'NOTIFIER_QUEUE_DIR'),
-    language: oneOf(env, 'NOTIFIER_LANGUAGE', LANGUAGES),
+    queueDir: read(env, NOTIFIER.NOTIFIER_QUEUE_DIR),
+    language: read(env, NOTIFIER.NOTIFIER_LANGUAGE),
     timeZone,
     configFile,
     bots,
     routing: routing ?? { routes: [], defaultBots: bots.map((bot) => bot.name) },
-    maxBodyBytes: integer(env, 'NOTIFIER_MAX_BODY_BYTES', 1024, 64 * 1024 * 1024),
-    giveUpAfterMs: integer(env, 'NOTIFIER_GIVE_UP_AFTER_MS', 1000, 30 * 24 * 3600 * 1000),
-    requestTimeoutMs: integer(env, 'NOTIFIER_REQUEST_TIMEOUT_MS', 100, 120_000),
-    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS),
+    maxBodyBytes: read(env, NOTIFIER.NOTIFIER_MAX_BODY_BYTES),
+    giveUpAfterMs: read(env, NOTIFIER.NOTIFIER_GIVE_UP_AFTER_MS),
+    requestTimeoutMs: read(env, NOTIFIER.NOTIFIER_REQUEST_TIMEOUT_MS),
+    logLevel: read(env, NOTIFIER.LOG_LEVEL),
   };
 }
 
@@ -420,9 +367,10 @@ export function redactWebhookUrl(raw: string): string {
   }
 }
 
-/** The configuration as it may be logged: no token, no secret, URLs redacted. */
-export function describeConfig(config: NotifierConfig): Record<string, unknown> {
+/** The configuration as it may be logged: no token, no secret, URLs redacted; with env, the variables set (secrets as "(set)"). */
+export function describeConfig(config: NotifierConfig, env?: Env): Record<string, unknown> {
   return {
+    ...(env === undefined ? {} : { environment: describeEnv(NOTIFIER_SCHEMA, env) }),
     listen: `${config.host}:${config.port}`,
     queueDir: config.queueDir,
     language: config.language,

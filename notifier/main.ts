@@ -9,6 +9,7 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { NOTIFIER_REFUSES } from './settings.ts';
 import { startNotifier } from './app.ts';
 import { ConfigError, describeConfig, loadConfig, type NotifierConfig } from './config.ts';
 import { JournalError } from './delivery/journal.ts';
@@ -25,7 +26,7 @@ function fail(message: string): never {
 function readConfig(): NotifierConfig {
   loadDotenv({ quiet: true });
   // SENSORFLOW_ENV=production: no development default secret gets through.
-  refuseDevelopmentSecrets(process.env, ['NOTIFIER_TOKEN', 'DINGTALK_SECRET', 'FEISHU_SECRET'], 'sensorflow-notifier');
+  refuseDevelopmentSecrets(process.env, NOTIFIER_REFUSES, 'sensorflow-notifier');
   try {
     return loadConfig(process.env);
   } catch (error) {
@@ -49,13 +50,13 @@ async function runTest(config: NotifierConfig, only: string | undefined): Promis
 
 async function serve(config: NotifierConfig): Promise<void> {
   const log = createLogger(config.logLevel);
-  log.info({ config: describeConfig(config) }, 'starting');
+  log.info({ config: describeConfig(config, process.env) }, 'starting');
   if (config.bots.length === 0) log.warn('no bot configured: webhooks are answered 503 until DINGTALK_WEBHOOK_URL, FEISHU_WEBHOOK_URL or NOTIFIER_CONFIG is set');
   let running;
   try {
     running = await startNotifier(config, log);
   } catch (error) {
-    if (error instanceof JournalError) fail(`queue unusable: ${error.message}`);
+    if (error instanceof JournalError) fail(`queue unusable: NOTIFIER_QUEUE_DIR=${JSON.stringify(config.queueDir)}: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') fail(`NOTIFIER_PORT=${config.port} NOTIFIER_HOST=${config.host}: cannot listen (${code})`);
     throw error;

@@ -25,7 +25,8 @@ import { connect, createServer } from 'node:net';
 import { delimiter, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
-import { parseRetention } from '../influxdb/retention.ts';
+import { isSet } from '../common/config/schema.ts';
+import { NOTIFIER } from '../notifier/settings.ts';
 import { runSetup } from '../influxdb/setup.ts';
 import { devBrokerUsers, exampleQuery, grafanaIni, influxdConfig, loadStackConfig, mosquittoConfig, StackConfigError, type Port, type StackConfig } from './stack/config.ts';
 import { portHolder, portProblem } from './stack/ports.ts';
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
     fail('STACK_BROKER=mosquitto but mosquitto / mosquitto_passwd not found: `sudo apt-get install mosquitto`, or leave STACK_BROKER unset for the development broker');
   }
   const notifierEntry = join(ROOT, 'notifier', 'main.ts');
-  const notifierWhy = !existsSync(notifierEntry) ? 'notifier/main.ts not in this checkout' : config.notifierToken === undefined ? 'NOTIFIER_TOKEN not set' : undefined;
+  const notifierWhy = !existsSync(notifierEntry) ? 'notifier/main.ts not in this checkout' : !config.notifierTokenSet ? 'NOTIFIER_TOKEN not set' : undefined;
   const grafanaServer = which('grafana-server');
   const grafanaCli = grafanaServer === undefined ? which('grafana') : undefined;
   const grafanaWhy = grafanaServer === undefined && grafanaCli === undefined ? 'grafana-server not on the PATH' : undefined;
@@ -280,7 +281,7 @@ async function main(): Promise<void> {
   await waitReady(influx, 'answer on /ping', async () => (await httpStatus(`${influxUrl}/ping`)) === 204, 30_000);
   const setupLines: string[] = [];
   await runSetup(
-    { api: 'v1', url: influxUrl, org: '', bucket: config.bucket, adminToken: undefined, username: undefined, password: undefined, tokenDir: '', waitSeconds: 10, ...retentionOf(config) },
+    { api: 'v1', url: influxUrl, org: '', bucket: config.bucket, adminToken: undefined, username: undefined, password: undefined, tokenDir: '', waitSeconds: 10, retentionSeconds: config.retentionSeconds },
     (text) => setupLines.push(text.replace(/^setup: /, '')),
   );
   line('influxdb', '✓', `InfluxDB 1.x on ${influxUrl}; ${setupLines.join('; ')}`);
@@ -292,7 +293,7 @@ async function main(): Promise<void> {
       ...baseEnv, NOTIFIER_HOST: config.host, NOTIFIER_PORT: String(config.ports.notifier.port), NOTIFIER_QUEUE_DIR: join(config.dir, 'notifier'), LOG_FORMAT: 'json',
     });
     await waitReady(notifier, '/healthz', async () => (await httpStatus(`${notifierUrl}/healthz`)) === 200, 30_000);
-    line('notifier', '✓', `${notifierUrl}/grafana/webhook (DingTalk ${process.env.DINGTALK_WEBHOOK_URL ? 'on' : 'off'}, Feishu ${process.env.FEISHU_WEBHOOK_URL ? 'on' : 'off'})`);
+    line('notifier', '✓', `${notifierUrl}/grafana/webhook (DingTalk ${isSet(process.env, NOTIFIER.DINGTALK_WEBHOOK_URL) ? 'on' : 'off'}, Feishu ${isSet(process.env, NOTIFIER.FEISHU_WEBHOOK_URL) ? 'on' : 'off'})`);
   } else {
     line('notifier', '–', `not started: ${notifierWhy}`);
   }
@@ -369,15 +370,6 @@ async function main(): Promise<void> {
     'Running. Ctrl-C stops everything.',
     '',
   ].join('\n'));
-}
-
-/** INFLUX_RETENTION for the v1 setup; a bad value is reported like npm run setup does. */
-function retentionOf(config: StackConfig): { retentionSeconds: number } {
-  try {
-    return { retentionSeconds: parseRetention(config.retention) };
-  } catch (error) {
-    return fail(`invalid configuration: INFLUX_RETENTION=${JSON.stringify(config.retention)}: ${(error as Error).message}`);
-  }
 }
 
 /** A port for influxd's backup/restore RPC listener, which nothing else uses. */

@@ -1,8 +1,13 @@
-/** Command-line flags and their environment variables → validated options. Pure. */
+/**
+ * Command-line flags and their environment variables → validated options.
+ * Pure. The variables, their parsers and defaults are one table (settings.ts);
+ * a flag wins over its variable and goes through the same parser.
+ */
 import { parseArgs } from 'node:util';
+import { ConfigError, read, ValueProblem, type Env, type Variable } from '../common/config/schema.ts';
+import { FORMATS, SIMULATOR, type Format } from './settings.ts';
 
-export const FORMATS = ['json', 'value', 'lp'] as const;
-export type Format = (typeof FORMATS)[number];
+export { FORMATS, type Format };
 
 export interface SimulatorOptions {
   readonly url: string;
@@ -62,20 +67,19 @@ Run
 
 export class UsageError extends Error {}
 
-function wholeNumber(name: string, raw: string | undefined, fallback: number | undefined, min: number, max: number): number | undefined {
-  if (raw === undefined || raw === '') return fallback;
-  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${name} ${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
+/**
+ * The flag's value when given (its errors name the flag), else the variable's
+ * (its errors name the variable).
+ */
+function option<T, R>(flag: string, given: string | undefined, variable: Variable<T, R>, env: Env): R {
+  try {
+    if (given === undefined) return read(env, variable);
+    return variable.parse(given) as unknown as R;
+  } catch (error) {
+    if (error instanceof ValueProblem) throw new UsageError(`--${flag} ${JSON.stringify(given)}: ${error.expected}`);
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
   }
-  return value;
-}
-
-function decimal(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
-  if (!(value >= min && value <= max)) throw new UsageError(`--${name} ${JSON.stringify(raw)}: expected a number from ${min} to ${max}`);
-  return value;
 }
 
 export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): SimulatorOptions | 'help' {
@@ -97,26 +101,24 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     throw new UsageError((error as Error).message);
   }
   if (values.help) return 'help';
-  const format = values.format ?? env.SIM_FORMAT ?? 'json';
-  if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format ${JSON.stringify(format)}: expected one of ${FORMATS.join(', ')}`);
   return {
-    url: values.url ?? env.MQTT_URL ?? 'mqtt://localhost:1883',
-    username: values.username ?? env.MQTT_USERNAME,
-    password: values.password ?? env.MQTT_PASSWORD,
-    ca: values.ca ?? env.MQTT_CA_FILE,
-    cert: values.cert ?? env.MQTT_CERT_FILE,
-    key: values.key ?? env.MQTT_KEY_FILE,
-    devices: wholeNumber('devices', values.devices ?? env.SIM_DEVICES, 10, 1, 100_000)!,
-    locations: wholeNumber('locations', values.locations ?? env.SIM_LOCATIONS, 3, 1, 10_000)!,
-    intervalMs: wholeNumber('interval-ms', values['interval-ms'] ?? env.SIM_INTERVAL_MS, 5000, 10, 86_400_000)!,
-    qos: wholeNumber('qos', values.qos ?? env.SIM_QOS, 1, 0, 2) as 0 | 1 | 2,
-    format: format as Format,
-    durationS: wholeNumber('duration', values.duration ?? env.SIM_DURATION, undefined, 1, 31_536_000),
-    seed: wholeNumber('seed', values.seed ?? env.SIM_SEED, 1, 0, 2 ** 32 - 1)!,
-    rate: wholeNumber('rate', values.rate ?? env.SIM_RATE, undefined, 0, 10_000_000),
-    connections: wholeNumber('connections', values.connections ?? env.SIM_CONNECTIONS, 4, 1, 1000)!,
-    scenario: values.scenario ?? env.SIM_SCENARIO,
-    churnPerHour: decimal('churn-per-hour', values['churn-per-hour'] ?? env.SIM_CHURN_PER_HOUR, 0.5, 0, 3600),
+    url: option('url', values.url, SIMULATOR.MQTT_URL, env),
+    username: option('username', values.username, SIMULATOR.MQTT_USERNAME, env),
+    password: option('password', values.password, SIMULATOR.MQTT_PASSWORD, env),
+    ca: option('ca', values.ca, SIMULATOR.MQTT_CA_FILE, env),
+    cert: option('cert', values.cert, SIMULATOR.MQTT_CERT_FILE, env),
+    key: option('key', values.key, SIMULATOR.MQTT_KEY_FILE, env),
+    devices: option('devices', values.devices, SIMULATOR.SIM_DEVICES, env),
+    locations: option('locations', values.locations, SIMULATOR.SIM_LOCATIONS, env),
+    intervalMs: option('interval-ms', values['interval-ms'], SIMULATOR.SIM_INTERVAL_MS, env),
+    qos: option('qos', values.qos, SIMULATOR.SIM_QOS, env),
+    format: option('format', values.format, SIMULATOR.SIM_FORMAT, env),
+    durationS: option('duration', values.duration, SIMULATOR.SIM_DURATION, env),
+    seed: option('seed', values.seed, SIMULATOR.SIM_SEED, env),
+    rate: option('rate', values.rate, SIMULATOR.SIM_RATE, env),
+    connections: option('connections', values.connections, SIMULATOR.SIM_CONNECTIONS, env),
+    scenario: option('scenario', values.scenario, SIMULATOR.SIM_SCENARIO, env),
+    churnPerHour: option('churn-per-hour', values['churn-per-hour'], SIMULATOR.SIM_CHURN_PER_HOUR, env),
     quiet: values.quiet ?? false,
   };
 }

@@ -9,8 +9,8 @@
  * What it does not do: clustering, shared subscriptions, persistence across
  * restarts (sessions live in memory), TLS, websockets, `kicked`/`discarded`.
  *
- * Environment: BROKER_HOST (127.0.0.1), BROKER_PORT (1883), BROKER_NODE
- * (sensorflow-dev@127.0.0.1), BROKER_USERS_FILE (broker/dev/users.yaml), LOG_LEVEL (info).
+ * Environment: BROKER_HOST, BROKER_PORT, BROKER_NODE, BROKER_USERS_FILE,
+ * LOG_LEVEL (settings.ts; the README's configuration table).
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,18 +18,21 @@ import { Aedes, type Client } from 'aedes';
 import { pino } from 'pino';
 import { mayPublish, maySubscribe, type Role } from './acl.ts';
 import { connectedPayload, disconnectedPayload, presenceTopic, type ConnectionInfo, type DisconnectReason } from './emqx-events.ts';
+import { loadBrokerConfig, type BrokerConfig } from './settings.ts';
 import { authenticate, parseUsers } from './users.ts';
+import { ConfigError } from '../../common/config/schema.ts';
 
-const host = process.env.BROKER_HOST || '127.0.0.1';
-const port = Number(process.env.BROKER_PORT || 1883);
-const node = process.env.BROKER_NODE || 'sensorflow-dev@127.0.0.1';
-const usersFile = process.env.BROKER_USERS_FILE || 'broker/dev/users.yaml';
-const log = pino({ name: 'sensorflow-dev-broker', level: process.env.LOG_LEVEL || 'info' }, pino.destination({ dest: 1, sync: true }));
-
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  process.stderr.write(`dev broker: BROKER_PORT=${JSON.stringify(process.env.BROKER_PORT)}: expected a port number\n`);
+let config: BrokerConfig;
+try {
+  config = loadBrokerConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`dev broker: invalid configuration: ${error.message}\n`);
   process.exit(2);
 }
+const { host, port, node, usersFile } = config;
+const log = pino({ name: 'sensorflow-dev-broker', level: config.logLevel }, pino.destination({ dest: 1, sync: true }));
+
 let users;
 try {
   users = parseUsers(usersFile, readFileSync(usersFile, 'utf8'));

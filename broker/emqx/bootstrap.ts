@@ -3,18 +3,20 @@
  * users file (broker/emqx/users.ts) from the passwords in `.env`, into the
  * volume EMQX reads it from. EMQX starts after it has finished.
  *
- * Environment: MQTT_MONITOR_PASSWORD, MQTT_DEVICE_PASSWORD,
- * EMQX_BOOTSTRAP_FILE (default data/emqx/users.json). Exit 2 with one line on
+ * Environment: MQTT_MONITOR_PASSWORD, MQTT_DEVICE_PASSWORD (or _FILE),
+ * EMQX_BOOTSTRAP_FILE (settings.ts). Exit 2 with one line on
  * a missing password or, with SENSORFLOW_ENV=production, a development default.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { refuseDevelopmentSecrets } from '../../common/production.ts';
+import { read } from '../../common/config/schema.ts';
+import { EMQX_USERS, EMQX_USERS_REFUSES } from './settings.ts';
 import { BootstrapError, bootstrapFileContent, bootstrapUsers } from './users.ts';
 
-refuseDevelopmentSecrets(process.env, ['MQTT_MONITOR_PASSWORD', 'MQTT_DEVICE_PASSWORD', 'EMQX_DASHBOARD_PASSWORD', 'EMQX_NODE_COOKIE'], 'emqx-users');
-const path = process.env.EMQX_BOOTSTRAP_FILE || 'data/emqx/users.json';
+refuseDevelopmentSecrets(process.env, EMQX_USERS_REFUSES, 'emqx-users');
 try {
+  const path = read(process.env, EMQX_USERS.EMQX_BOOTSTRAP_FILE);
   const users = bootstrapUsers(process.env);
   mkdirSync(dirname(path), { recursive: true });
   // 0640: EMQX's container user shares the group id (1000) of this image's `node` user.

@@ -11,6 +11,9 @@
  * - `device`: the shared device login the simulator uses; the ACL keeps each
  *   device to `sensors/+/{its client id}/#`.
  */
+import { ConfigError, read, type Env, type ReadFile } from '../../common/config/schema.ts';
+import { EMQX_USERS } from './settings.ts';
+
 export interface BootstrapUser {
   readonly user_id: string;
   readonly password: string;
@@ -22,11 +25,17 @@ export class BootstrapError extends Error {
 }
 
 /** The users EMQX must know, from the secrets in `.env`. */
-export function bootstrapUsers(env: Readonly<Record<string, string | undefined>>): BootstrapUser[] {
+export function bootstrapUsers(env: Env, readFile?: ReadFile): BootstrapUser[] {
   const users: BootstrapUser[] = [];
-  for (const [user, variable] of [['monitor', 'MQTT_MONITOR_PASSWORD'], ['device', 'MQTT_DEVICE_PASSWORD']] as const) {
-    const password = env[variable];
-    if (password === undefined || password === '') throw new BootstrapError(`${variable}: expected the password of the EMQX user "${user}" (see .env)`);
+  for (const [user, variable] of [['monitor', EMQX_USERS.MQTT_MONITOR_PASSWORD], ['device', EMQX_USERS.MQTT_DEVICE_PASSWORD]] as const) {
+    let password: string | undefined;
+    try {
+      password = read(env, variable, readFile);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new BootstrapError(error.message);
+      throw error;
+    }
+    if (password === undefined) throw new BootstrapError(`${variable.name}: expected the password of the EMQX user "${user}" (see .env)`);
     // Nobody is a superuser: a superuser skips the ACL, and the ACL is the point.
     users.push({ user_id: user, password, is_superuser: false });
   }

@@ -13,6 +13,7 @@
  */
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parse as parseYaml } from 'yaml';
+import { documentChecker, type DocumentProblem } from '../../common/config/document-schema.ts';
 
 export interface DeviceEntry {
   readonly location?: string;
@@ -61,6 +62,43 @@ export function parseRegistry(file: string, content: string): Registry {
   throw new RegistryError(`${file}: expected a .yaml, .yml or .csv file`);
 }
 
+const scalar = { type: ['string', 'number', 'boolean', 'null'], expected: 'must be text' };
+
+/** The shape of a YAML registry (the header comment shows an example). */
+export const REGISTRY_SCHEMA = {
+  type: 'object',
+  expected: 'expected a mapping with "devices" (and optionally "strict")',
+  additionalProperties: false,
+  properties: {
+    strict: { type: 'boolean', expected: 'must be true or false' },
+    devices: {
+      type: 'object',
+      expected: 'must map device ids to their location, group, type and tags',
+      additionalProperties: {
+        type: 'object',
+        expected: 'expected a mapping such as { location: site-1 }',
+        additionalProperties: false,
+        properties: {
+          location: scalar,
+          group: scalar,
+          type: scalar,
+          tags: { type: 'object', additionalProperties: scalar, expected: 'must be a mapping' },
+        },
+      },
+    },
+  },
+} as const;
+
+const checkRegistry = documentChecker(REGISTRY_SCHEMA);
+
+/** `device "dev-1" at devices.dev-1.location` when the problem is inside a device. */
+function locate(problem: DocumentProblem, devices: unknown): string {
+  const id = /^devices\.("(?:[^"\\]|\\.)*"|[^.[]+)/.exec(problem.path)?.[1];
+  const device = id === undefined ? undefined : id.startsWith('"') ? (JSON.parse(id) as string) : id;
+  const where = device !== undefined && typeof devices === 'object' && devices !== null && device in devices ? `device ${JSON.stringify(device)} at ${problem.path}` : problem.path;
+  return where === '' ? problem.problem : `${where}: ${problem.problem}`;
+}
+
 function parseYamlRegistry(file: string, content: string): Registry {
   let document: unknown;
   try {
@@ -68,26 +106,13 @@ function parseYamlRegistry(file: string, content: string): Registry {
   } catch (error) {
     throw new RegistryError(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    throw new RegistryError(`${file}: expected a mapping with "devices" (and optionally "strict")`);
-  }
-  const { strict = false, devices = {}, ...unknown } = document as Record<string, unknown>;
-  const unknownKeys = Object.keys(unknown);
-  if (unknownKeys.length > 0) throw new RegistryError(`${file}: unknown key ${JSON.stringify(unknownKeys[0])} (expected "devices", "strict")`);
-  if (typeof strict !== 'boolean') throw new RegistryError(`${file}: "strict" must be true or false, got ${JSON.stringify(strict)}`);
-  if (typeof devices !== 'object' || devices === null || Array.isArray(devices)) {
-    throw new RegistryError(`${file}: "devices" must map device ids to their location, group, type and tags`);
-  }
+  const devicesOf = (value: unknown): unknown => (value as { devices?: unknown } | null)?.devices;
+  const problem = checkRegistry(document);
+  if (problem !== undefined) throw new RegistryError(`${file}: ${locate(problem, devicesOf(document))}`);
+  const { strict = false, devices } = document as { strict?: boolean; devices?: Record<string, { location?: unknown; group?: unknown; type?: unknown; tags?: Record<string, unknown> }> };
   const entries = new Map<string, DeviceEntry>();
-  for (const [device, value] of Object.entries(devices as Record<string, unknown>)) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new RegistryError(`${file}: device ${JSON.stringify(device)}: expected a mapping such as { location: site-1 }`);
-    }
-    const { location, group, type, tags = {}, ...rest } = value as Record<string, unknown>;
-    const restKeys = Object.keys(rest);
-    if (restKeys.length > 0) throw new RegistryError(`${file}: device ${JSON.stringify(device)}: unknown key ${JSON.stringify(restKeys[0])} (expected location, group, type, tags)`);
-    if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw new RegistryError(`${file}: device ${JSON.stringify(device)}: "tags" must be a mapping`);
-    entries.set(device, entry(file, device, { location, group, type }, tags as Record<string, unknown>));
+  for (const [device, { location, group, type, tags = {} }] of Object.entries(devices ?? {})) {
+    entries.set(device, entry(file, device, { location, group, type }, tags));
   }
   return { strict, devices: entries };
 }

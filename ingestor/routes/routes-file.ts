@@ -1,9 +1,11 @@
 /**
- * The routes file (ROUTES_FILE, YAML) → routes, checked at start-up. Every
- * error names the route and the problem. Pure. See ingestor/routes.sample.yaml
- * for every option with its default.
+ * The routes file (ROUTES_FILE, YAML) → routes, checked at start-up: its shape
+ * against ROUTES_SCHEMA (ajv), then what a schema cannot say (captures the
+ * topic must have). Every error names the file, the route and where in the
+ * file. Pure. See ingestor/routes.sample.yaml for every option with its default.
  */
 import { parse } from 'yaml';
+import { documentChecker, type DocumentProblem } from '../../common/config/document-schema.ts';
 import { FIELD_TYPES, type FieldType } from './field-types.ts';
 import { FORMATS, LP_PRECISIONS, type Format, type LpPrecision, type Route, type ValueSpec } from './route.ts';
 import { compileTemplate, type TopicTemplate } from './template.ts';
@@ -18,11 +20,79 @@ routes:
     format: json
 `;
 
-const KEYS = new Set(['name', 'topic', 'format', 'measurement', 'device', 'location', 'field', 'tags', 'static_tags', 'payload_tags', 'types', 'rename', 'include', 'exclude', 'timestamp', 'lp_precision']);
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const valueSpec = { type: 'string', minLength: 1, expected: 'must be text or {capture}' };
+const names = { type: 'array', items: { type: 'string', minLength: 1 }, expected: 'must be a list of names' };
+const textMapSchema = { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'], expected: 'must be text' }, expected: 'must be a mapping' };
 
-function spec(where: string, key: string, raw: unknown, template: TopicTemplate): ValueSpec {
-  if (typeof raw !== 'string' || raw === '') throw new RoutesError(`${where}: "${key}" must be text or {capture}, got ${JSON.stringify(raw)}`);
+/** The shape of a routes file; ingestor/routes.sample.yaml documents each option. */
+export const ROUTES_SCHEMA = {
+  type: 'object',
+  expected: 'expected "routes", a list of routes',
+  required: ['routes'],
+  properties: {
+    routes: {
+      type: 'array',
+      minItems: 1,
+      expected: 'expected a list of routes',
+      items: {
+        type: 'object',
+        expected: 'expected a mapping with name and topic',
+        required: ['name', 'topic'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$', expected: 'must be a short name (letters, digits, _ . -)' },
+          topic: { type: 'string', expected: 'e.g. sensors/{location}/{device}/telemetry' },
+          format: { enum: [...FORMATS] },
+          measurement: valueSpec,
+          device: valueSpec,
+          location: valueSpec,
+          field: valueSpec,
+          tags: names,
+          static_tags: textMapSchema,
+          payload_tags: names,
+          types: { type: 'object', additionalProperties: { enum: [...FIELD_TYPES] }, expected: 'must be a mapping of field names to types' },
+          rename: textMapSchema,
+          include: names,
+          exclude: names,
+          timestamp: { type: 'string', expected: 'must be a payload field name' },
+          lp_precision: { enum: [...LP_PRECISIONS] },
+        },
+      },
+    },
+  },
+} as const;
+
+const checkRoutes = documentChecker(ROUTES_SCHEMA);
+
+/** `route "r1" at routes[0].format` when the problem is inside a named route. */
+function locate(problem: DocumentProblem, document: unknown): string {
+  const index = /^routes\[(\d+)\]/.exec(problem.path)?.[1];
+  const name = index === undefined ? undefined : ((document as { routes: { name?: unknown }[] }).routes[Number(index)]?.name);
+  const where = typeof name === 'string' ? `route ${JSON.stringify(name)} at ${problem.path}` : problem.path;
+  return where === '' ? problem.problem : `${where}: ${problem.problem}`;
+}
+
+/** The raw route, as ROUTES_SCHEMA has checked it. */
+interface RawRoute {
+  name: string;
+  topic: string;
+  format?: Format;
+  measurement?: string;
+  device?: string;
+  location?: string;
+  field?: string;
+  tags?: string[];
+  static_tags?: Record<string, string | number | boolean>;
+  payload_tags?: string[];
+  types?: Record<string, FieldType>;
+  rename?: Record<string, string | number | boolean>;
+  include?: string[];
+  exclude?: string[];
+  timestamp?: string;
+  lp_precision?: LpPrecision;
+}
+
+function spec(where: string, key: string, raw: string, template: TopicTemplate): ValueSpec {
   const capture = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(raw)?.[1];
   if (capture === undefined) return { literal: raw };
   if (!template.captures.includes(capture)) {
@@ -31,76 +101,42 @@ function spec(where: string, key: string, raw: unknown, template: TopicTemplate)
   return { capture };
 }
 
-function stringList(where: string, key: string, raw: unknown): string[] {
-  if (raw === undefined) return [];
-  if (!Array.isArray(raw) || !raw.every((item) => typeof item === 'string' && item !== '')) throw new RoutesError(`${where}: "${key}" must be a list of names`);
-  return raw as string[];
-}
+const textMap = (raw: Record<string, string | number | boolean> | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(raw ?? {}).map(([key, value]) => [key, String(value)]));
 
-function stringMap(where: string, key: string, raw: unknown): Record<string, string> {
-  if (raw === undefined) return {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RoutesError(`${where}: "${key}" must be a mapping`);
-  const result: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new RoutesError(`${where}: "${key}.${k}" must be text`);
-    result[k] = String(v);
-  }
-  return result;
-}
-
-function oneOf<T extends string>(where: string, key: string, raw: unknown, allowed: readonly T[], fallback: T): T {
-  if (raw === undefined) return fallback;
-  if (!(allowed as readonly unknown[]).includes(raw)) throw new RoutesError(`${where}: "${key}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
-  return raw as T;
-}
-
-function route(raw: unknown, index: number): Route {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RoutesError(`routes[${index}]: expected a mapping with name and topic`);
-  const r = raw as Record<string, unknown>;
-  const name = r.name;
-  if (typeof name !== 'string' || !NAME.test(name)) throw new RoutesError(`routes[${index}]: "name" must be a short name (letters, digits, _ . -), got ${JSON.stringify(name)}`);
+function route(r: RawRoute): Route {
+  const { name } = r;
   const where = `route "${name}"`;
-  const unknown = Object.keys(r).find((key) => !KEYS.has(key));
-  if (unknown !== undefined) throw new RoutesError(`${where}: unknown option ${JSON.stringify(unknown)}`);
-  if (typeof r.topic !== 'string') throw new RoutesError(`${where}: "topic" is required, e.g. sensors/{location}/{device}/telemetry`);
   let template: TopicTemplate;
   try {
     template = compileTemplate(r.topic);
   } catch (error) {
     throw new RoutesError(`${where}: ${(error as Error).message}`);
   }
-  const format: Format = oneOf(where, 'format', r.format, FORMATS, 'json');
   if (r.device === undefined && !template.captures.includes('device')) {
     throw new RoutesError(`${where}: no device: capture {device} in the topic or set "device"`);
   }
-  const tags = stringList(where, 'tags', r.tags);
+  const tags = r.tags ?? [];
   for (const tag of tags) {
     if (!template.captures.includes(tag)) throw new RoutesError(`${where}: "tags" lists ${tag}, which the topic does not capture`);
   }
-  const types: Record<string, FieldType> = {};
-  for (const [field, type] of Object.entries(stringMap(where, 'types', r.types))) {
-    if (!(FIELD_TYPES as readonly string[]).includes(type)) throw new RoutesError(`${where}: type of "${field}" must be one of ${FIELD_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
-    types[field] = type as FieldType;
-  }
-  if (r.timestamp !== undefined && typeof r.timestamp !== 'string') throw new RoutesError(`${where}: "timestamp" must be a payload field name`);
-  const include = r.include === undefined ? undefined : new Set(stringList(where, 'include', r.include));
   return {
     name,
     template,
-    format,
+    format: r.format ?? 'json',
     measurement: spec(where, 'measurement', r.measurement ?? 'telemetry', template),
     device: spec(where, 'device', r.device ?? '{device}', template),
     location: r.location !== undefined ? spec(where, 'location', r.location, template) : template.captures.includes('location') ? { capture: 'location' } : undefined,
     field: spec(where, 'field', r.field ?? 'value', template),
     tags,
-    staticTags: stringMap(where, 'static_tags', r.static_tags),
-    payloadTags: stringList(where, 'payload_tags', r.payload_tags),
-    types,
-    rename: stringMap(where, 'rename', r.rename),
-    include,
-    exclude: new Set(stringList(where, 'exclude', r.exclude)),
+    staticTags: textMap(r.static_tags),
+    payloadTags: r.payload_tags ?? [],
+    types: { ...r.types },
+    rename: textMap(r.rename),
+    include: r.include === undefined ? undefined : new Set(r.include),
+    exclude: new Set(r.exclude ?? []),
     timestamp: r.timestamp,
-    lpPrecision: oneOf<LpPrecision>(where, 'lp_precision', r.lp_precision, LP_PRECISIONS, 'ns'),
+    lpPrecision: r.lp_precision ?? 'ns',
   };
 }
 
@@ -111,10 +147,10 @@ export function parseRoutes(file: string, content: string): Route[] {
   } catch (error) {
     throw new RoutesError(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
-  const list = (document as { routes?: unknown } | null)?.routes;
-  if (!Array.isArray(list) || list.length === 0) throw new RoutesError(`${file}: expected "routes", a list of routes`);
+  const problem = checkRoutes(document);
+  if (problem !== undefined) throw new RoutesError(`${file}: ${locate(problem, document)}`);
   try {
-    const routes = list.map(route);
+    const routes = (document as { routes: RawRoute[] }).routes.map(route);
     const names = routes.map((r) => r.name);
     const twice = names.find((n, i) => names.indexOf(n) !== i);
     if (twice !== undefined) throw new RoutesError(`route "${twice}": the name is used twice`);

@@ -5,9 +5,9 @@
  * (sources/mqtt.ts) in lockstep. Pure given `random`.
  */
 export interface BackoffOptions {
-  /** @default 500 */
+  /** The first attempt's ceiling. */
   readonly baseMs: number;
-  /** @default 30000 */
+  /** The longest wait, at least baseMs. */
   readonly maxMs: number;
 }
 

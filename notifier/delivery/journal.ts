@@ -26,9 +26,13 @@ export interface Job {
   readonly file: string;
 }
 
+/** The journal's own words (no variable names: main.ts says which setting the folder came from). */
 export class JournalError extends Error {
   override readonly name = 'JournalError';
 }
+
+const folderProblem = (path: string, error: unknown): JournalError =>
+  new JournalError(`cannot use the folder ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
 
 async function writeDurably(path: string, data: string): Promise<void> {
   const temporary = `${path}.tmp`;
@@ -72,7 +76,7 @@ export class Journal {
     try {
       mkdirSync(join(dir, 'queue'), { recursive: true });
     } catch (error) {
-      throw new JournalError(`NOTIFIER_QUEUE_DIR="${dir}": cannot use the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw folderProblem(dir, error);
     }
     const journal = new Journal(dir, log);
     for (const bot of bots) journal.#load(bot);
@@ -108,7 +112,7 @@ export class Journal {
       mkdirSync(this.deadDir(bot), { recursive: true });
       names = readdirSync(folder).sort();
     } catch (error) {
-      throw new JournalError(`NOTIFIER_QUEUE_DIR="${this.#dir}": cannot use the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw folderProblem(this.#dir, error);
     }
     const jobs: Job[] = [];
     const ids = new Set<string>();

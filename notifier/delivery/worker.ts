@@ -17,6 +17,7 @@ import { sendFeishu } from '../platforms/feishu.ts';
 import type { PostJson, SendOutcome } from '../platforms/outcome.ts';
 import type { NotifierMetrics } from '../metrics.ts';
 import type { Clock } from './clock.ts';
+import { checkWholeNumber } from '../../common/config/options.ts';
 import type { Journal } from './journal.ts';
 import { RateLimiter, type RateWindow } from './limiter.ts';
 import { chooseBatch, type MessageOptions } from './render.ts';
@@ -53,6 +54,10 @@ export class BotWorker {
   #misconfiguredLogged = false;
 
   constructor(options: WorkerOptions) {
+    checkWholeNumber('BotWorker', 'backoff.baseMs', options.backoff.baseMs, 1);
+    checkWholeNumber('BotWorker', 'backoff.maxMs', options.backoff.maxMs, options.backoff.baseMs);
+    checkWholeNumber('BotWorker', 'giveUpAfterMs', options.giveUpAfterMs, 1);
+    checkWholeNumber('BotWorker', 'requestTimeoutMs', options.requestTimeoutMs, 1);
     this.#options = options;
     this.#limiter = new RateLimiter(options.limits);
     options.journal.onAdded(options.bot.name, () => this.#wake?.());

@@ -5,8 +5,9 @@
  * what it found on the machine.
  */
 import { join } from 'node:path';
-
-type Env = Readonly<Record<string, string | undefined>>;
+import { ConfigError, isSet, read, type Env } from '../../common/config/schema.ts';
+import { DEVELOPMENT_SECRETS } from '../../common/production.ts';
+import { STACK } from './settings.ts';
 
 export interface Port {
   /** What listens there, for messages. */
@@ -30,11 +31,13 @@ export interface StackConfig {
     readonly grafana: Port;
   };
   readonly bucket: string;
-  readonly retention: string;
+  /** INFLUX_RETENTION in seconds, 0 for infinite. */
+  readonly retentionSeconds: number;
   readonly simulatorDevices: number;
   readonly monitorPassword: string;
   readonly devicePassword: string;
-  readonly notifierToken: string | undefined;
+  /** NOTIFIER_TOKEN (or _FILE) is set: the notifier starts, and checks it itself. */
+  readonly notifierTokenSet: boolean;
   readonly grafanaAdminUser: string;
   readonly grafanaAdminPassword: string;
 }
@@ -43,27 +46,31 @@ export class StackConfigError extends Error {
   override readonly name = 'StackConfigError';
 }
 
-function port(env: Env, variable: string, fallback: number, what: string): Port {
-  const raw = env[variable]?.trim() || String(fallback);
-  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new StackConfigError(`${variable}=${JSON.stringify(raw)}: expected a port number from 1 to 65535`);
-  return { what, variable, port: value };
+function port(env: Env, variable: typeof STACK.STACK_MQTT_PORT, what: string): Port {
+  return { what, variable: variable.name, port: read(env, variable) };
 }
 
+/** Throws StackConfigError naming the variable, the value and what is expected. */
 export function loadStackConfig(env: Env, root: string): StackConfig {
-  const broker = env.STACK_BROKER?.trim() || 'dev';
-  if (broker !== 'dev' && broker !== 'mosquitto') throw new StackConfigError(`STACK_BROKER=${JSON.stringify(broker)}: expected dev (the development broker, EMQX presence events) or mosquitto (the system's Mosquitto)`);
-  const host = env.STACK_HOST?.trim() || '127.0.0.1';
-  if (!/^[A-Za-z0-9.:_-]+$/.test(host)) throw new StackConfigError(`STACK_HOST=${JSON.stringify(host)}: expected an address to listen on, such as 127.0.0.1`);
-  const devicesRaw = env.SIMULATOR_DEVICES?.trim() || '20';
-  if (!/^\d+$/.test(devicesRaw) || Number(devicesRaw) > 100_000) throw new StackConfigError(`SIMULATOR_DEVICES=${JSON.stringify(devicesRaw)}: expected a number of devices from 0 (no simulator) to 100000`);
-  const dir = env.STACK_DIR?.trim() || join(root, 'data', 'stack');
+  try {
+    return load(env, root);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new StackConfigError(error.message);
+    throw error;
+  }
+}
+
+function load(env: Env, root: string): StackConfig {
+  const broker = read(env, STACK.STACK_BROKER);
+  const host = read(env, STACK.STACK_HOST);
+  const simulatorDevices = read(env, STACK.SIMULATOR_DEVICES);
+  const dir = read(env, STACK.STACK_DIR);
   const ports = {
-    mqtt: port(env, 'STACK_MQTT_PORT', 1883, 'MQTT broker'),
-    influx: port(env, 'STACK_INFLUX_PORT', 8086, 'InfluxDB'),
-    ingestor: port(env, 'STACK_INGESTOR_PORT', 8080, 'ingestor /healthz, /readyz, /metrics'),
-    notifier: port(env, 'STACK_NOTIFIER_PORT', 8090, 'notifier'),
-    grafana: port(env, 'STACK_GRAFANA_PORT', 3000, 'Grafana'),
+    mqtt: port(env, STACK.STACK_MQTT_PORT, 'MQTT broker'),
+    influx: port(env, STACK.STACK_INFLUX_PORT, 'InfluxDB'),
+    ingestor: port(env, STACK.STACK_INGESTOR_PORT, 'ingestor /healthz, /readyz, /metrics'),
+    notifier: port(env, STACK.STACK_NOTIFIER_PORT, 'notifier'),
+    grafana: port(env, STACK.STACK_GRAFANA_PORT, 'Grafana'),
   };
   const seen = new Map<number, string>();
   for (const p of Object.values(ports)) {
@@ -77,14 +84,14 @@ export function loadStackConfig(env: Env, root: string): StackConfig {
     host,
     broker,
     ports,
-    bucket: env.INFLUX_BUCKET?.trim() || 'iot',
-    retention: env.INFLUX_RETENTION?.trim() || '30d',
-    simulatorDevices: Number(devicesRaw),
-    monitorPassword: env.MQTT_MONITOR_PASSWORD || 'monitor-dev-password',
-    devicePassword: env.MQTT_DEVICE_PASSWORD || 'device-dev-password',
-    notifierToken: env.NOTIFIER_TOKEN || undefined,
-    grafanaAdminUser: env.GRAFANA_ADMIN_USER || 'admin',
-    grafanaAdminPassword: env.GRAFANA_ADMIN_PASSWORD || 'sensorflow-dev-password',
+    bucket: read(env, STACK.INFLUX_BUCKET),
+    retentionSeconds: read(env, STACK.INFLUX_RETENTION),
+    simulatorDevices,
+    monitorPassword: read(env, STACK.MQTT_MONITOR_PASSWORD) ?? DEVELOPMENT_SECRETS.MQTT_MONITOR_PASSWORD!,
+    devicePassword: read(env, STACK.MQTT_DEVICE_PASSWORD) ?? DEVELOPMENT_SECRETS.MQTT_DEVICE_PASSWORD!,
+    notifierTokenSet: isSet(env, STACK.NOTIFIER_TOKEN),
+    grafanaAdminUser: read(env, STACK.GRAFANA_ADMIN_USER),
+    grafanaAdminPassword: read(env, STACK.GRAFANA_ADMIN_PASSWORD),
   };
 }
 

@@ -15,7 +15,13 @@ import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { DEVELOPMENT_SECRETS, developmentSecretProblem } from '../../common/production.ts';
-import { DEFAULTS } from '../../ingestor/config.ts';
+import { variableNames } from '../../common/config/schema.ts';
+import { COMMON_SCHEMA } from '../../common/settings.ts';
+import { INGESTOR_REFUSES, INGESTOR_SCHEMA } from '../../ingestor/settings.ts';
+import { EMQX_USERS_REFUSES, EMQX_USERS_SCHEMA } from '../../broker/emqx/settings.ts';
+import { SETUP_REFUSES, SETUP_SCHEMA } from '../../influxdb/settings.ts';
+import { NOTIFIER_REFUSES, NOTIFIER_SCHEMA } from '../../notifier/settings.ts';
+import { SIMULATOR_SCHEMA } from '../../simulator/settings.ts';
 import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -171,10 +177,20 @@ describe('docker-compose.yml', () => {
     assert.equal(compose.services.setup?.environment?.SETUP_TOKEN_DIR, '/var/lib/sensorflow/tokens');
   });
 
-  test('the ingestor is configured only with names its config module knows', () => {
-    const known = new Set([...Object.keys(DEFAULTS), 'MQTT_TOPICS', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'MQTT_SHARED_GROUP', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
-      'INFLUX_TOKEN', 'INFLUX_TOKEN_FILE', 'INFLUX_USERNAME', 'INFLUX_PASSWORD', 'DEVICES_FILE', 'ROUTES_FILE', 'SENSORFLOW_ENV', 'HEALTHCHECK_URL']);
-    for (const name of Object.keys(compose.services.ingestor?.environment ?? {})) assert.ok(known.has(name), name);
+  test('each of our services is configured only with names its schema knows (or its production check reads)', () => {
+    const schemas: Record<string, readonly string[]> = {
+      ingestor: variableNames(INGESTOR_SCHEMA),
+      notifier: variableNames(NOTIFIER_SCHEMA),
+      simulator: variableNames(SIMULATOR_SCHEMA),
+      setup: [...variableNames(SETUP_SCHEMA), ...SETUP_REFUSES],
+      'emqx-users': [...variableNames(EMQX_USERS_SCHEMA), ...EMQX_USERS_REFUSES],
+    };
+    for (const [service, names] of Object.entries(schemas)) {
+      const known = new Set([...names, ...variableNames(COMMON_SCHEMA)]);
+      const given = Object.keys(compose.services[service]?.environment ?? {});
+      assert.ok(given.length > 0, service);
+      for (const name of given) assert.ok(known.has(name), `${service} is given ${name}, which it does not read`);
+    }
   });
 
   test('the notifier gets the agreed variables; DingTalk and Feishu are off until .env fills them', () => {
@@ -226,11 +242,11 @@ describe('.env and SENSORFLOW_ENV=production', () => {
       .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
     const resolved = (service: string): Record<string, string> => Object.fromEntries(Object.entries(compose.services[service]?.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
     // Which of our services check which variables (their entry points call refuseDevelopmentSecrets with these).
-    const checks: Record<string, string[]> = {
-      'emqx-users': ['MQTT_MONITOR_PASSWORD', 'MQTT_DEVICE_PASSWORD', 'EMQX_DASHBOARD_PASSWORD', 'EMQX_NODE_COOKIE'],
-      setup: ['INFLUX_ADMIN_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'INFLUX_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'],
-      ingestor: ['MQTT_PASSWORD', 'INFLUX_TOKEN', 'INFLUX_PASSWORD'],
-      notifier: ['NOTIFIER_TOKEN', 'DINGTALK_SECRET', 'FEISHU_SECRET'],
+    const checks: Record<string, readonly string[]> = {
+      'emqx-users': EMQX_USERS_REFUSES,
+      setup: SETUP_REFUSES,
+      ingestor: INGESTOR_REFUSES,
+      notifier: NOTIFIER_REFUSES,
     };
     const covered = new Set<string>();
     for (const [service, names] of Object.entries(checks)) {

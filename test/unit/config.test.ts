@@ -137,7 +137,12 @@ describe('loadConfig', () => {
     assert.equal(registry.strict, true);
     assert.deepEqual(registry.devices.get('dev-1'), { location: 'lab', group: 'g1', tags: {} });
     const error = configError({ DEVICES_FILE: '/etc/devices.yaml' }, () => Buffer.from('devices:\n  dev-1: { room: 4 }\n'));
-    assert.equal(error.message, 'DEVICES_FILE="/etc/devices.yaml": device "dev-1": unknown key "room" (expected location, group, type, tags)');
+    assert.equal(error.message, 'DEVICES_FILE="/etc/devices.yaml": device "dev-1" at devices.dev-1: unknown key "room" (expected location, group, type, tags)');
+  });
+
+  test('ROUTES_FILE: a mistake names the file, the route, the path inside the file and the bad value (as the README shows)', () => {
+    const routes = 'routes:\n  - { name: default, topic: "sensors/{location}/{device}/telemetry" }\n  - { name: home, topic: "home/{device}", format: xml }\n';
+    assert.equal(configError({ ROUTES_FILE: 'routes.yaml' }, () => Buffer.from(routes)).message, 'ROUTES_FILE="routes.yaml": route "home" at routes[1].format: must be one of json, envelope, value, lp, got "xml"');
   });
 
   test('reads secrets from NAME_FILE, without the trailing newline', () => {
@@ -167,9 +172,13 @@ describe('loadConfig', () => {
       { MQTT_PASSWORD: 'mqtt-secret', INFLUX_TOKEN: 'token-secret', INFLUX_PASSWORD: 'pw-secret', INFLUX_URL: 'http://u:url-secret@db:8086' },
       noFiles,
     );
-    const text = JSON.stringify(describeConfig(config));
+    const env = { MQTT_PASSWORD: 'mqtt-secret', INFLUX_TOKEN: 'token-secret', INFLUX_PASSWORD: 'pw-secret', INFLUX_URL: 'http://u:url-secret@db:8086' };
+    const described = describeConfig(config, env);
+    const text = JSON.stringify(described);
     for (const secret of ['mqtt-secret', 'token-secret', 'pw-secret', 'url-secret']) assert.ok(!text.includes(secret), secret);
     assert.match(text, /"tokenSet":true/);
+    assert.deepEqual(Object.keys(described.environment as object), ['MQTT_PASSWORD', 'INFLUX_URL', 'INFLUX_TOKEN', 'INFLUX_PASSWORD'], 'the variables set, in schema order');
+    assert.equal((described.environment as Record<string, string>).INFLUX_TOKEN, '(set)');
   });
 });
 

@@ -24,10 +24,12 @@ describe('parseRegistry', () => {
   });
 
   for (const [file, content, message] of [
-    ['d.yaml', 'devices: [a, b]', /"devices" must map device ids/],
-    ['d.yaml', 'strict: maybe\ndevices: {}', /"strict" must be true or false/],
+    ['d.yaml', 'devices: [a, b]', /^d\.yaml: devices: must map device ids to their location, group, type and tags, got \["a","b"\]$/],
+    ['d.yaml', 'strict: maybe\ndevices: {}', /^d\.yaml: strict: must be true or false, got "maybe"$/],
+    ['d.yaml', 'devices:\n  d1: { tags: [a] }', /^d\.yaml: device "d1" at devices\.d1\.tags: must be a mapping, got \["a"\]$/],
+    ['d.yaml', 'devices: {}\nstrictly: true', /^d\.yaml: unknown key "strictly" \(expected strict, devices\)$/],
     ['d.yaml', 'devices:\n  d1: { tags: { device: x } }', /tag "device" is set by the pipeline/],
-    ['d.yaml', 'devices:\n  d1: { location: [1] }', /location must be text/],
+    ['d.yaml', 'devices:\n  d1: { location: [1] }', /^d\.yaml: device "d1" at devices\.d1\.location: must be text, got \[1\]$/],
     ['d.yaml', ': : :', /not valid YAML/],
     ['d.csv', 'location\nlab\n', /"device" column/],
     ['d.csv', 'device,location\nd1,a\nd1,b\n', /row 3: device "d1" is listed twice/],

@@ -71,7 +71,7 @@ describe('loadConfig: environment', () => {
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, NOTIFIER_TIMEZONE: 'Mars/Olympus' }), 'NOTIFIER_TIMEZONE="Mars/Olympus": expected an IANA time zone such as Asia/Shanghai or UTC');
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: 'oapi.dingtalk.com/robot/send?access_token=secret-token' }), "DINGTALK_WEBHOOK_URL: expected the bot's webhook URL, such as https://oapi.dingtalk.com/robot/send?access_token=…");
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_AT_MOBILES: 'boss' }), 'DINGTALK_AT_MOBILES="boss": expected mobile numbers such as 13800000000, comma-separated');
-    assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_AT_ALL: 'yes' }), 'DINGTALK_AT_ALL="yes": expected true or false');
+    assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_AT_ALL: 'yes' }), 'DINGTALK_AT_ALL="yes": expected one of true, false, 1, 0');
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, FEISHU_WEBHOOK_URL: FS_URL, FEISHU_SECRET: 'a', FEISHU_SECRET_FILE: '/x' }), 'FEISHU_SECRET_FILE="/x": expected either FEISHU_SECRET or FEISHU_SECRET_FILE, not both');
     assert.equal(configError({ NOTIFIER_TOKEN: TOKEN, FEISHU_WEBHOOK_URL: FS_URL, FEISHU_SECRET_FILE: '/missing' }), 'FEISHU_SECRET_FILE="/missing": cannot read the file (ENOENT)');
   });
@@ -131,16 +131,20 @@ default: [production]
   test('each mistake names the bot or route and what is wrong', () => {
     const prefix = 'NOTIFIER_CONFIG /etc/notifier.yaml: ';
     const cases: [string, string][] = [
-      ['bots:\n  a: { platform: wechat, url_env: PROD_URL }\n', 'bots.a.platform="wechat": expected one of dingtalk, feishu'],
+      ['bots:\n  a: { platform: wechat, url_env: PROD_URL }\n', 'bots.a.platform: must be one of dingtalk, feishu, got "wechat"'],
       ['bots:\n  a: { platform: dingtalk, url_env: NOT_SET }\n', 'bots.a.url_env="NOT_SET": that environment variable is not set'],
       ['bots:\n  a: { platform: dingtalk }\n', "bots.a: expected url_env (or url / url_file): the bot's webhook URL"],
-      ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL, secret: x }\n', 'bots.a.secret: unknown setting; expected one of platform, url, url_env, url_file, secret_env, secret_file, keyword, mention'],
-      ['bots:\n  A B: { platform: dingtalk, url_env: PROD_URL }\n', 'bots.A B="A B": expected a bot name of lower-case letters, digits, "-" and "_"'],
+      ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL, secret: x }\n', 'bots.a: unknown key "secret" (expected platform, url, url_env, url_file, secret_env, secret_file, keyword, mention)'],
+      ['bots:\n  A B: { platform: dingtalk, url_env: PROD_URL }\n', 'bots."A B": expected a bot name of lower-case letters, digits, "-" and "_", got "A B"'],
       ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - match: { group: x }\n    bots: [b]\ndefault: [a]\n', 'routes[0].bots="b": no such bot; the bots are a'],
       ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - match: { group: x }\n    bots: [a]\n', 'default: routes need a default: the bots for alerts no route matches (write default: [] to drop those on purpose)'],
-      ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - bots: [a]\ndefault: [a]\n', 'routes[0].match: expected label matchers such as { group: production }'],
-      ['bots:\n  a: { platform: feishu, url_env: PROD_URL, mention: { mobiles: [1] } }\n', 'bots.a.mention.mobiles: unknown setting; expected one of user_ids, all'],
-      ['bots: {}\n', 'bots: expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }'],
+      ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - bots: [a]\ndefault: [a]\n', 'routes[0]: "match" is required: expected label matchers such as { group: production }'],
+      ['bots:\n  a: { platform: feishu, url_env: PROD_URL, mention: { mobiles: [1] } }\n', 'bots.a.mention: unknown key "mobiles" (expected user_ids, all)'],
+      ['bots: {}\n', 'bots: expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }, got {}'],
+      ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL, mention: { mobiles: [1], all: maybe } }\n', 'bots.a.mention.all: expected true or false, got "maybe"'],
+      ['- 1\n', '(top level): expected a mapping with bots, and optionally routes and default, got [1]'],
+      // A webhook URL written into the file is a secret even when it has the wrong shape.
+      ['bots:\n  a: { platform: dingtalk, url: { token: s3cret-token } }\n', 'bots.a.url: expected a non-empty string'],
     ];
     for (const [text, message] of cases) assert.equal(configError(env, read(text)), `${prefix}${message}`, text);
     assert.equal(configError(env, read('bots: [')), `NOTIFIER_CONFIG="/etc/notifier.yaml": not valid YAML (${configError(env, read('bots: [')).split('(')[1]?.split(')')[0] ?? ''})`);

@@ -89,7 +89,7 @@ describe('Journal', () => {
     }
   });
 
-  test('an unusable folder is a JournalError naming NOTIFIER_QUEUE_DIR', () => {
+  test('an unusable folder is a JournalError naming the folder and why (main.ts adds NOTIFIER_QUEUE_DIR)', () => {
     const dir = tempDir('journal-');
     try {
       // A path under a regular file. (Not /proc: recursive mkdirSync spins forever there on Node 20.)
@@ -97,7 +97,7 @@ describe('Journal', () => {
       writeFileSync(file, '');
       assert.throws(
         () => Journal.open(join(file, 'queue'), ['a'], captureLog().log),
-        (error: unknown) => error instanceof JournalError && error.message === `NOTIFIER_QUEUE_DIR="${join(file, 'queue')}": cannot use the folder (ENOTDIR)`,
+        (error: unknown) => error instanceof JournalError && error.message === `cannot use the folder "${join(file, 'queue')}" (ENOTDIR)`,
       );
     } finally {
       dir.remove();

@@ -47,13 +47,18 @@ describe('routes file', () => {
 
   const base = 'routes:\n  - name: r1\n    topic: s/{location}/{device}\n';
   for (const [yaml, message] of [
-    ['routes: []', /r\.yaml: expected "routes"/],
-    [`${base}    format: xml\n`, /route "r1": "format" must be one of json, envelope, value, lp, got "xml"/],
+    ['routes: []', /r\.yaml: routes: expected a list of routes, got \[\]$/],
+    ['', /r\.yaml: expected "routes", a list of routes, got null$/],
+    ['routes:\n  - name: r1\n', /r\.yaml: route "r1" at routes\[0\]: "topic" is required: e\.g\. sensors\/\{location\}\/\{device\}\/telemetry$/],
+    ['routes:\n  - name: "a b"\n    topic: x/{device}\n', /r\.yaml: route "a b" at routes\[0\]\.name: must be a short name \(letters, digits, _ \. -\), got "a b"$/],
+    [`${base}    tags: plant\n`, /r\.yaml: route "r1" at routes\[0\]\.tags: must be a list of names, got "plant"$/],
+    [`${base}    static_tags: { site: [1] }\n`, /r\.yaml: route "r1" at routes\[0\]\.static_tags\.site: must be text, got \[1\]$/],
+    [`${base}    format: xml\n`, /route "r1" at routes\[0\]\.format: must be one of json, envelope, value, lp, got "xml"/],
     [`${base}    measurement: "{kind}"\n`, /route "r1": "measurement" uses \{kind\}, which the topic "s\/\{location\}\/\{device\}" does not capture/],
     ['routes:\n  - name: r1\n    topic: s/{location}\n', /route "r1": no device: capture \{device\} in the topic or set "device"/],
-    [`${base}    types: { t: decimal }\n`, /route "r1": type of "t" must be one of float, int, uint, bool, string, got "decimal"/],
+    [`${base}    types: { t: decimal }\n`, /route "r1" at routes\[0\]\.types\.t: must be one of float, int, uint, bool, string, got "decimal"/],
     [`${base}    tags: [plant]\n`, /route "r1": "tags" lists plant, which the topic does not capture/],
-    [`${base}    colour: red\n`, /route "r1": unknown option "colour"/],
+    [`${base}    colour: red\n`, /route "r1" at routes\[0\]: unknown key "colour" \(expected name, topic, format, /],
     [`${base}  - name: r1\n    topic: x/{device}\n`, /route "r1": the name is used twice/],
     ['routes:\n  - name: r1\n    topic: a/#/b\n', /route "r1": "#" must be the last level/],
   ] as const) {

@@ -29,11 +29,27 @@ describe('simulator options', () => {
     [['--format', 'xml'], /^--format "xml": expected one of json, value, lp$/],
     [['--churn-per-hour', 'lots'], /^--churn-per-hour "lots": expected a number from 0 to 3600$/],
     [['--bogus'], /Unknown option '--bogus'/],
+    [['--url', 'broker:1883'], /^--url "broker:1883": expected a URL starting with mqtt:\/\//],
   ] as const) {
     test(`${argv.join(' ')} is a usage error`, () => {
       assert.throws(() => parseOptions(argv, {}), (error: unknown) => error instanceof UsageError && message.test(error.message));
     });
   }
+});
+
+describe('simulator options from the environment', () => {
+  test('a bad variable is named as the variable, with the same rule as its flag', () => {
+    for (const [env, message] of [
+      [{ SIM_DEVICES: 'many' }, 'SIM_DEVICES="many": expected a whole number from 1 to 100000'],
+      [{ SIM_FORMAT: 'xml' }, 'SIM_FORMAT="xml": expected one of json, value, lp'],
+      [{ SIM_CHURN_PER_HOUR: 'lots' }, 'SIM_CHURN_PER_HOUR="lots": expected a number from 0 to 3600'],
+    ] as const) {
+      assert.throws(() => parseOptions([], env), (error: unknown) => error instanceof UsageError && error.message === message, message);
+    }
+    const fromFile = parseOptions([], { MQTT_PASSWORD_FILE: '/dev/null' });
+    assert.ok(fromFile !== 'help');
+    assert.equal(fromFile.password, '', 'secrets may come as NAME_FILE, like the ingestor\'s');
+  });
 });
 
 describe('readings and churn are reproducible from the seed', () => {
