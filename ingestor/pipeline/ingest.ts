@@ -66,19 +66,32 @@ export class Ingest implements MessageSink {
     this.#stages = stages;
   }
 
-  async accept(message: InboundMessage): Promise<void> {
+  /**
+   * Synchronous when the log takes the lines at once (the hot path: no
+   * promise per message); a promise only when the log must first make room,
+   * or for a reject point.
+   */
+  accept(message: InboundMessage): Promise<void> | undefined {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const result = this.#toLines(message);
     if (!result.ok) return this.#reject(message, result, result.route ?? 'none');
-    if (result.lines.length === 0) return;
+    const count = result.lines.length;
+    if (count === 0) return undefined;
+    let waitForRoom: Promise<void> | undefined;
     try {
-      await wal.append(result.lines);
+      waitForRoom = wal.append(result.lines);
     } catch (error) {
       if (!(error instanceof RecordTooLargeError)) throw error;
       return this.#reject(message, { reason: 'payload_too_large', error: error.message }, 'none');
     }
-    stats.pointsAccepted += result.lines.length;
+    if (waitForRoom === undefined) {
+      stats.pointsAccepted += count;
+      return undefined;
+    }
+    return waitForRoom.then(() => {
+      stats.pointsAccepted += count;
+    });
   }
 
   /** Counts and logs the reject, and records it as an `ingest_rejects` point while the budget allows. */
