@@ -13,7 +13,7 @@
  * `flock /tmp/sf-heavy.lock npm run bench` where the machine is shared.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describeEnvironment, loadAverage } from './lib/environment.ts';
 import { parseBenchOptions, UsageError, USAGE, type BenchOptions } from './lib/options.ts';
 import { plotDrain, plotLive, plotOutage } from './report/plots.ts';
@@ -56,8 +56,8 @@ if (options.suites.includes('micro')) {
 }
 if (options.suites.includes('drain')) {
   for (const path of options.paths) {
-    const nodeOptions = options.profileDir === undefined ? undefined : `--cpu-prof --cpu-prof-dir=${options.profileDir}`;
-    results.drain.push(await benchDrain(path, { messages: options.messages, devices: 1000, locations: 10, runs: options.runs, log, ...(nodeOptions !== undefined && { ingestorNodeOptions: nodeOptions }) }));
+    const ingestorNodeArgs = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.profileDir)}`];
+    results.drain.push(await benchDrain(path, { messages: options.messages, devices: 1000, locations: 10, runs: options.runs, log, ingestorNodeArgs }));
   }
 }
 if (options.suites.includes('live')) {

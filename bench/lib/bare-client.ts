@@ -6,7 +6,8 @@
  *   node --import tsx bench/lib/bare-client.ts URL CLIENT_ID COUNT
  *
  * Prints JSON lines on stdout: {"atMs","count"} every 100 ms, then
- * {"done":true,"firstAtMs","lastAtMs","count"} once COUNT messages arrived.
+ * {"done":true,"firstAtMs","lastAtMs","count","cpuSeconds"} once COUNT
+ * messages arrived (CPU from the first message to the last).
  */
 import mqtt, { type IPublishPacket } from 'mqtt';
 import { SESSION_EXPIRY_S } from './backlog.ts';
@@ -23,6 +24,7 @@ let count = 0;
 let firstAtMs = 0;
 let lastAtMs = 0;
 let parsedBytes = 0;
+let cpuAtFirst = process.cpuUsage();
 
 const client = mqtt.connect(url, { clientId, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: SESSION_EXPIRY_S }, reconnectPeriod: 0 });
 const progress = setInterval(() => process.stdout.write(`${JSON.stringify({ atMs: now(), count })}\n`), 100);
@@ -30,11 +32,15 @@ client.handleMessage = (packet: IPublishPacket, done: (error?: Error) => void): 
   const parsed = JSON.parse(packet.payload.toString()) as Record<string, unknown>;
   parsedBytes += Object.keys(parsed).length; // keep the parse from being optimised away
   count += 1;
-  if (count === 1) firstAtMs = now();
+  if (count === 1) {
+    firstAtMs = now();
+    cpuAtFirst = process.cpuUsage();
+  }
   if (count === expected) {
     lastAtMs = now();
+    const cpu = process.cpuUsage(cpuAtFirst);
     clearInterval(progress);
-    process.stdout.write(`${JSON.stringify({ atMs: lastAtMs, count })}\n${JSON.stringify({ done: true, firstAtMs, lastAtMs, count, parsedKeys: parsedBytes })}\n`);
+    process.stdout.write(`${JSON.stringify({ atMs: lastAtMs, count })}\n${JSON.stringify({ done: true, firstAtMs, lastAtMs, count, cpuSeconds: (cpu.user + cpu.system) / 1e6, parsedKeys: parsedBytes })}\n`);
     // Acknowledge the last one, then leave (the session is not needed again).
     done();
     setImmediate(() => void client.endAsync().then(() => process.exit(0)));

@@ -45,6 +45,9 @@ export interface IngestorSample {
   readonly pointsWritten: number;
   readonly walBytes: number;
   readonly walUnreadBytes: number;
+  /** Write requests to InfluxDB so far, and the seconds they took in all. */
+  readonly writeRequests: number;
+  readonly writeSeconds: number;
   readonly rssMiB: number;
 }
 
@@ -63,6 +66,8 @@ export async function sampleIngestor(metricsUrl: string, pid: number): Promise<I
     pointsWritten: read('sensorflow_points_written_total'),
     walBytes: read('sensorflow_wal_bytes'),
     walUnreadBytes: read('sensorflow_wal_unread_bytes'),
+    writeRequests: read('sensorflow_write_duration_seconds_count'),
+    writeSeconds: read('sensorflow_write_duration_seconds_sum'),
     rssMiB: rssMiB(pid),
   };
 }

@@ -35,11 +35,11 @@ export interface BenchIngestor {
 /**
  * The ingestor with default settings (its log on, in a temporary working
  * directory) plus what the benchmark needs: an HTTP port for /metrics.
- * `NODE_OPTIONS` may add `--cpu-prof` for a profile.
+ * `nodeArgs` may add `--cpu-prof` for a profile.
  */
-export async function startBenchIngestor(env: Record<string, string>, name: string, nodeOptions?: string): Promise<BenchIngestor> {
+export async function startBenchIngestor(env: Record<string, string>, name: string, nodeArgs: readonly string[] = []): Promise<BenchIngestor> {
   const port = await freePort();
-  const ingestor = startIngestor({ ...env, HTTP_PORT: String(port), ...(nodeOptions !== undefined && { NODE_OPTIONS: nodeOptions }) }, name);
+  const ingestor = startIngestor({ ...env, HTTP_PORT: String(port) }, name, nodeArgs);
   const pid = ingestor.process.child.pid;
   if (pid === undefined) throw new Error(`the ingestor did not start: see ${ingestor.process.logPath}`);
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;

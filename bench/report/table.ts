@@ -13,6 +13,7 @@ export function resultsTable(results: BenchResults): string {
     rows.push([`drain, ${what}: ingestor, msg/s (first taken → last written)`, formatSummary(drain.ingestorRate)]);
     rows.push([`drain, ${what}: **ratio ingestor / bare**`, `**${formatSummary(drain.ratio, 2)}**`]);
     rows.push([`drain, ${what}: first point stored after`, formatSummary(drain.firstPointAfterS, 1, ' s')]);
+    rows.push([`drain, ${what}: CPU per message, bare client / ingestor`, `${formatSummary(drain.bareCpuMicrosPerMessage, 1, ' µs')} / ${formatSummary(drain.ingestorCpuMicrosPerMessage, 1, ' µs')}`]);
     rows.push([`drain, ${what}: ingestor peak RSS`, formatSummary(drain.peakRssMiB, 0, ' MiB')]);
   }
   if (results.live !== undefined) {

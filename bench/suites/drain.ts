@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startMosquitto } from '../../test/harness/services.ts';
 import { registerSession, publishBacklog, type BacklogShape } from '../lib/backlog.ts';
 import { loadAverage } from '../lib/environment.ts';
-import { Sampler, sampleIngestor, type IngestorSample } from '../lib/probe.ts';
+import { cpuSeconds, Sampler, sampleIngestor, type IngestorSample } from '../lib/probe.ts';
 import { startBenchIngestor, startTarget, type WritePath } from '../lib/services.ts';
 import { crossingTimes, round, summarize, type Summary } from '../lib/stats.ts';
 
@@ -28,8 +28,8 @@ export interface DrainOptions {
   readonly devices: number;
   readonly locations: number;
   readonly runs: number;
-  /** Extra NODE_OPTIONS for the ingestor, e.g. `--cpu-prof --cpu-prof-dir=…`. */
-  readonly ingestorNodeOptions?: string;
+  /** Extra node flags for the ingestor, e.g. `--cpu-prof`. */
+  readonly ingestorNodeArgs: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -42,7 +42,8 @@ export interface Curve {
 export interface DrainRun {
   readonly order: 'bare-first' | 'ingestor-first';
   readonly publishSeconds: number;
-  readonly bare: { seconds: number; rate: number };
+  /** CPU: microseconds of the process's CPU time per message over the drain. */
+  readonly bare: { seconds: number; rate: number; cpuMicrosPerMessage: number };
   readonly ingestor: {
     seconds: number;
     rate: number;
@@ -51,6 +52,10 @@ export interface DrainRun {
     /** Longest stretch with no new point written, once writing began. */
     longestWriteGapS: number;
     peakRssMiB: number;
+    cpuMicrosPerMessage: number;
+    /** Write requests to the database and their mean duration. */
+    writeRequests: number;
+    writeMeanMs: number;
   };
   readonly ratio: number;
   readonly loadAverage: readonly number[];
@@ -68,11 +73,14 @@ export interface DrainResult {
   readonly ratio: Summary;
   readonly firstPointAfterS: Summary;
   readonly peakRssMiB: Summary;
+  readonly bareCpuMicrosPerMessage: Summary;
+  readonly ingestorCpuMicrosPerMessage: Summary;
 }
 
 interface BareOutcome {
   readonly firstAtMs: number;
   readonly lastAtMs: number;
+  readonly cpuSeconds: number;
   readonly progress: { atMs: number; value: number }[];
 }
 
@@ -80,7 +88,7 @@ function runBareClient(url: string, clientId: string, count: number): Promise<Ba
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, BARE_CLIENT, url, clientId, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const progress: { atMs: number; value: number }[] = [];
-    let done: { firstAtMs: number; lastAtMs: number } | undefined;
+    let done: { firstAtMs: number; lastAtMs: number; cpuSeconds: number } | undefined;
     let buffered = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -88,7 +96,7 @@ function runBareClient(url: string, clientId: string, count: number): Promise<Ba
       const lines = buffered.split('\n');
       buffered = lines.pop() ?? '';
       for (const line of lines) {
-        const message = JSON.parse(line) as { atMs: number; count: number; done?: true; firstAtMs: number; lastAtMs: number };
+        const message = JSON.parse(line) as { atMs: number; count: number; done?: true; firstAtMs: number; lastAtMs: number; cpuSeconds: number };
         if (message.done) done = message;
         else progress.push({ atMs: message.atMs, value: message.count });
       }
@@ -106,9 +114,11 @@ function curve(points: readonly { atMs: number; value: number }[], originMs: num
   return { seconds: points.map((p) => round((p.atMs - originMs) / 1000, 2)), count: points.map((p) => p.value) };
 }
 
-async function drainWithIngestor(url: string, clientId: string, targetEnv: Record<string, string>, count: number, nodeOptions: string | undefined): Promise<{ samples: IngestorSample[] }> {
-  const ingestor = await startBenchIngestor({ ...targetEnv, MQTT_URL: url, MQTT_CLIENT_ID: clientId }, `bench-ingestor-${clientId}`, nodeOptions);
+async function drainWithIngestor(url: string, clientId: string, targetEnv: Record<string, string>, count: number, nodeArgs: readonly string[]): Promise<{ samples: IngestorSample[]; cpuSeconds: number }> {
+  const ingestor = await startBenchIngestor({ ...targetEnv, MQTT_URL: url, MQTT_CLIENT_ID: clientId }, `bench-ingestor-${clientId}`, nodeArgs);
   try {
+    // From /metrics answering (start-up done) to the last point written.
+    const cpuAtStart = cpuSeconds(ingestor.pid);
     const sampler = new Sampler(() => sampleIngestor(ingestor.metricsUrl, ingestor.pid), SAMPLE_MS);
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     while ((sampler.samples.at(-1)?.pointsWritten ?? 0) < count) {
@@ -116,7 +126,8 @@ async function drainWithIngestor(url: string, clientId: string, targetEnv: Recor
       if (ingestor.ingestor.process.child.exitCode !== null) throw new Error(`the ingestor exited: see ${ingestor.ingestor.process.logPath}`);
       await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
     }
-    return { samples: await sampler.stop() };
+    const cpu = cpuSeconds(ingestor.pid) - cpuAtStart;
+    return { samples: await sampler.stop(), cpuSeconds: cpu };
   } finally {
     await ingestor.stop();
   }
@@ -151,10 +162,11 @@ async function oneRun(path: WritePath, targetEnv: Record<string, string>, shape:
     const bareFirst = run % 2 === 0;
     let bare: BareOutcome | undefined;
     let ingestorSamples: IngestorSample[] = [];
+    let ingestorCpuSeconds = 0;
     for (const who of bareFirst ? ['bare', 'ingestor'] : ['ingestor', 'bare']) {
       options.log(`drain ${path} run ${run + 1}/${options.runs}: ${who} draining`);
       if (who === 'bare') bare = await runBareClient(broker.url, bareId, shape.messages);
-      else ingestorSamples = (await drainWithIngestor(broker.url, ingestorId, targetEnv, shape.messages, options.ingestorNodeOptions)).samples;
+      else ({ samples: ingestorSamples, cpuSeconds: ingestorCpuSeconds } = await drainWithIngestor(broker.url, ingestorId, targetEnv, shape.messages, options.ingestorNodeArgs));
     }
     if (bare === undefined) throw new Error('unreachable: the bare client did not run');
 
@@ -163,6 +175,7 @@ async function oneRun(path: WritePath, targetEnv: Record<string, string>, shape:
     const takenSpan = crossingTimes(taken, 0, shape.messages);
     const writtenSpan = crossingTimes(written, 0, shape.messages);
     if (takenSpan === undefined || writtenSpan === undefined) throw new Error('the ingestor samples do not cover the drain');
+    const lastSample = ingestorSamples.at(-1) as IngestorSample;
     const ingestorSeconds = (writtenSpan.endMs - takenSpan.startMs) / 1000;
     const bareSeconds = (bare.lastAtMs - bare.firstAtMs) / 1000;
     const bareRate = shape.messages / bareSeconds;
@@ -170,13 +183,16 @@ async function oneRun(path: WritePath, targetEnv: Record<string, string>, shape:
     const result: DrainRun = {
       order: bareFirst ? 'bare-first' : 'ingestor-first',
       publishSeconds: round(publishSeconds, 2),
-      bare: { seconds: round(bareSeconds), rate: Math.round(bareRate) },
+      bare: { seconds: round(bareSeconds), rate: Math.round(bareRate), cpuMicrosPerMessage: round((bare.cpuSeconds / shape.messages) * 1e6, 1) },
       ingestor: {
         seconds: round(ingestorSeconds),
         rate: Math.round(ingestorRate),
         firstPointAfterS: round((writtenSpan.startMs - takenSpan.startMs) / 1000, 2),
         longestWriteGapS: round(longestGapS(ingestorSamples, shape.messages), 2),
         peakRssMiB: Math.round(Math.max(...ingestorSamples.map((s) => s.rssMiB))),
+        cpuMicrosPerMessage: round((ingestorCpuSeconds / shape.messages) * 1e6, 1),
+        writeRequests: lastSample.writeRequests,
+        writeMeanMs: Math.round((lastSample.writeSeconds / lastSample.writeRequests) * 1000),
       },
       ratio: round(ingestorRate / bareRate),
       loadAverage: [...loadAtStart, ...loadAverage()],
@@ -186,7 +202,7 @@ async function oneRun(path: WritePath, targetEnv: Record<string, string>, shape:
         ingestorWritten: curve(written, takenSpan.startMs),
       },
     };
-    options.log(`drain ${path} run ${run + 1}/${options.runs}: bare ${result.bare.rate} msg/s, ingestor ${result.ingestor.rate} msg/s, ratio ${result.ratio}, first point after ${result.ingestor.firstPointAfterS} s, peak RSS ${result.ingestor.peakRssMiB} MiB (load ${loadAtStart.join(' ')})`);
+    options.log(`drain ${path} run ${run + 1}/${options.runs}: bare ${result.bare.rate} msg/s (${result.bare.cpuMicrosPerMessage} µs CPU/msg), ingestor ${result.ingestor.rate} msg/s (${result.ingestor.cpuMicrosPerMessage} µs CPU/msg), ratio ${result.ratio}, first point after ${result.ingestor.firstPointAfterS} s, ${result.ingestor.writeRequests} writes of ${result.ingestor.writeMeanMs} ms on average, peak RSS ${result.ingestor.peakRssMiB} MiB (load ${loadAtStart.join(' ')})`);
     return result;
   } finally {
     await broker.stop();
@@ -216,5 +232,7 @@ export async function benchDrain(path: WritePath, options: DrainOptions): Promis
     ratio: summarize(runs.map((r) => r.ratio)),
     firstPointAfterS: summarize(runs.map((r) => r.ingestor.firstPointAfterS)),
     peakRssMiB: summarize(runs.map((r) => r.ingestor.peakRssMiB)),
+    bareCpuMicrosPerMessage: summarize(runs.map((r) => r.bare.cpuMicrosPerMessage)),
+    ingestorCpuMicrosPerMessage: summarize(runs.map((r) => r.ingestor.cpuMicrosPerMessage)),
   };
 }
