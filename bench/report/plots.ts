@@ -55,11 +55,11 @@ export async function plotDrain(results: BenchResults, file: string): Promise<bo
         x: { field: 'seconds', type: 'quantitative', title: 'seconds since the first message' },
         y: { field: 'count', type: 'quantitative', title: 'count' },
         color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#888888', '#f58518', '#4c78a8'] } },
-        strokeDash: { field: 'series', type: 'nominal', legend: null, scale: { range: [[4, 3], [2, 2], [1, 0]] } },
+        strokeDash: { field: 'series', type: 'nominal', title: null, scale: { range: [[4, 3], [2, 2], [1, 0]] } },
       },
     },
     resolve: { scale: { x: 'independent' } },
-    config: { ...CONFIG, legend: { orient: 'bottom', columns: 1 } },
+    config: { ...CONFIG, legend: { orient: 'top', direction: 'vertical', symbolStrokeWidth: 3, labelLimit: 400 } },
   }, file);
   return true;
 }

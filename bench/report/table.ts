@@ -22,7 +22,7 @@ export function resultsTable(results: BenchResults): string {
     rows.push([`${what}: achieved / keeps up`, `${n(live.load.achievedRate)} msg/s / ${live.keepsUp ? 'yes' : 'no'} (all written ${live.caughtUpAfterLoadS} s after the load)`]);
     rows.push([`${what}: publish → queryable latency p50 / p99`, `${n(live.latencyMs.p50)} / ${n(live.latencyMs.p99)} ms (${n(live.latencyMs.samples)} samples)`]);
     rows.push([`${what}: ingestor peak RSS`, `${live.peakRssMiB} MiB`]);
-    rows.push([`${what}: ingestor CPU per 100,000 messages`, `${live.cpuSecondsPer100k} s`]);
+    rows.push([`${what}: CPU per 100,000 messages: ingestor / Mosquitto / InfluxDB`, `${live.cpuSecondsPer100k} / ${live.brokerCpuSecondsPer100k} / ${live.influxCpuSecondsPer100k} s`]);
   }
   if (results.outage !== undefined) {
     const outage = results.outage;

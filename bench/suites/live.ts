@@ -21,8 +21,8 @@ import { startLoad, type LoadSummary } from '../lib/simulator.ts';
 import { quantile, round } from '../lib/stats.ts';
 
 const SAMPLE_MS = 250;
-const LATENCY_PROBE_MS = 100;
-const LATENCY_DEVICES = ['dev-001', 'dev-002', 'dev-003', 'dev-004', 'dev-005'];
+const LATENCY_PROBE_MS = 200;
+const LATENCY_DEVICES = ['dev-001', 'dev-002', 'dev-003'];
 const CATCH_UP_TIMEOUT_MS = 120_000;
 const DEVICES = 1000;
 const LOCATIONS = 10;
@@ -53,6 +53,9 @@ export interface LiveResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number; readonly samples: number };
   readonly peakRssMiB: number;
   readonly cpuSecondsPer100k: number;
+  /** The same for the broker and InfluxDB, the ingestor's neighbours on the two cores. */
+  readonly brokerCpuSecondsPer100k: number;
+  readonly influxCpuSecondsPer100k: number;
   readonly loadAverage: readonly number[];
   readonly series: RateSeries;
   readonly latency: { readonly seconds: number[]; readonly latencyMs: number[] };
@@ -126,7 +129,8 @@ export function benchLive(options: LiveOptions): Promise<LiveResult> {
   return withStack('bench-live', async ({ broker, influx, ingestor }) => {
     const sampler = new Sampler(() => sampleIngestor(ingestor.metricsUrl, ingestor.pid), SAMPLE_MS);
     const loadAtStart = loadAverage();
-    const cpuAtStart = cpuSeconds(ingestor.pid);
+    const pids = [ingestor.pid, broker.process.child.pid as number, influx.process.child.pid as number];
+    const cpuAtStart = pids.map(cpuSeconds);
     const startedAtMs = Date.now();
     const probe = new LatencyProbe(influx, DATABASE, LATENCY_DEVICES, LATENCY_PROBE_MS, startedAtMs - 1000);
     options.log(`live: ${options.rate} msg/s for ${options.durationS} s`);
@@ -138,7 +142,7 @@ export function benchLive(options: LiveOptions): Promise<LiveResult> {
     } finally {
       await probe.stop();
     }
-    const cpu = cpuSeconds(ingestor.pid) - cpuAtStart;
+    const [cpu = 0, brokerCpu = 0, influxCpu = 0] = pids.map((pid, i) => cpuSeconds(pid) - (cpuAtStart[i] as number));
     const samples = await sampler.stop();
     const last = samples.at(-1) as IngestorSample;
     const latencies = probe.samples.map((s) => s.latencyMs);
@@ -154,11 +158,13 @@ export function benchLive(options: LiveOptions): Promise<LiveResult> {
       latencyMs: { p50: Math.round(quantile(latencies, 0.5)), p99: Math.round(quantile(latencies, 0.99)), max: Math.round(Math.max(...latencies)), samples: latencies.length },
       peakRssMiB: Math.round(Math.max(...samples.map((s) => s.rssMiB))),
       cpuSecondsPer100k: round((cpu / last.messagesIn) * 100_000, 2),
+      brokerCpuSecondsPer100k: round((brokerCpu / last.messagesIn) * 100_000, 2),
+      influxCpuSecondsPer100k: round((influxCpu / last.messagesIn) * 100_000, 2),
       loadAverage: [...loadAtStart, ...loadAverage()],
       series: rateSeries(samples, startedAtMs),
       latency: { seconds: probe.samples.map((s) => round((s.atMs - startedAtMs) / 1000, 2)), latencyMs: latencies.map((l) => Math.round(l)) },
     };
-    options.log(`live: achieved ${load.achievedRate} msg/s, caught up ${caughtUpAfterLoadS} s after the load, latency p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms (${latencies.length} samples), peak RSS ${result.peakRssMiB} MiB, ${result.cpuSecondsPer100k} CPU s/100k (load ${loadAtStart.join(' ')})`);
+    options.log(`live: achieved ${load.achievedRate} msg/s, caught up ${caughtUpAfterLoadS} s after the load, latency p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms (${latencies.length} samples), peak RSS ${result.peakRssMiB} MiB, ${result.cpuSecondsPer100k} CPU s/100k (Mosquitto ${result.brokerCpuSecondsPer100k}, InfluxDB ${result.influxCpuSecondsPer100k}) (load ${loadAtStart.join(' ')})`);
     return result;
   });
 }
