@@ -1,105 +1,92 @@
 /**
- * `npm run bench`: throughput and memory of the ingestor's hot path, measured,
- * never asserted. Three parts:
+ * `npm run bench` (`-- --quick` for a two-minute version): the ingestor's
+ * throughput, latency and memory, measured against real Mosquitto, InfluxDB
+ * 1.x and VictoriaMetrics started here (test/harness), never asserted.
  *
- * 1. the pipeline in process: messages/s through `Ingest` (handler table,
- *    default route, enrich, encode) into an in-memory log;
- * 2. write-ahead log appends (the per-message cost before the PUBACK);
- * 3. end to end (real Mosquitto + VictoriaMetrics, all on 127.0.0.1): N
- *    messages published at QoS 1 until every point is readable, with the
- *    ingestor's peak RSS.
+ *   micro   decode, encode, log append, in process
+ *   drain   a queued backlog: ingestor vs a bare mqtt.js client, same run
+ *   live    the simulator's load mode at a fixed rate: keeps up? latency
+ *   outage  the same load with InfluxDB stopped for a while
  *
- * BENCH_MESSAGES sets N (default 100000). Results go to stdout as JSON.
+ * Writes bench/results/<date>.json, .md (the table) and .png plots;
+ * --quick runs go to bench/results/quick/ (not committed). Run it alone:
+ * `flock /tmp/sf-heavy.lock npm run bench` where the machine is shared.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { WriteAheadLog } from '../ingestor/wal/wal.ts';
-import { makeFleet } from '../test/harness/fleet.ts';
-import { startIngestor, waitUntilSubscribed } from '../test/harness/ingestor.ts';
-import { memoryIngest } from '../test/harness/memory-ingest.ts';
-import { waitFor } from '../test/harness/process.ts';
-import { connectPublisher, publishAll } from '../test/harness/publisher.ts';
-import { startMosquitto, startVictoria } from '../test/harness/services.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describeEnvironment, loadAverage } from './lib/environment.ts';
+import { parseBenchOptions, UsageError, USAGE, type BenchOptions } from './lib/options.ts';
+import { plotDrain, plotLive, plotOutage } from './report/plots.ts';
+import type { BenchResults } from './report/results.ts';
+import { environmentLine, resultsTable } from './report/table.ts';
+import { benchDrain } from './suites/drain.ts';
+import { benchLive, benchOutage } from './suites/live.ts';
+import { benchMicro } from './suites/micro.ts';
 
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
-const DEVICES = 100;
+const RESULTS_DIR = join(import.meta.dirname, 'results');
 
-function machine(): Record<string, unknown> {
-  return { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+let options: BenchOptions;
+try {
+  const parsed = parseBenchOptions(process.argv.slice(2));
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  options = parsed;
+} catch (error) {
+  if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  throw error;
 }
 
-async function benchDecode(): Promise<Record<string, number>> {
-  const fleet = makeFleet(DEVICES, Math.ceil(MESSAGES / DEVICES), Date.now() - 3_600_000);
-  const messages = fleet.messages.map((m) => ({ topic: m.topic, payload: Buffer.from(m.payload), receivedAtMs: Date.now() }));
-  const warmUp = memoryIngest({ emqxPresence: false, sparkplug: false });
-  for (const message of messages.slice(0, 5000)) await warmUp.ingest.accept(message);
-  const { ingest, log } = memoryIngest({ emqxPresence: false, sparkplug: false });
-  const started = performance.now();
-  for (const message of messages) await ingest.accept(message);
-  const seconds = (performance.now() - started) / 1000;
-  return { messages: messages.length, lines: log.lines.length, seconds: round(seconds), messagesPerSecond: Math.round(messages.length / seconds) };
+const startedAt = Date.now();
+const log = (line: string): void => {
+  process.stderr.write(`[bench ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+};
+
+const results: BenchResults = { environment: describeEnvironment(), options, drain: [] };
+log(`load average ${results.environment.loadAverageAtStart.join(' ')}`);
+
+if (options.suites.includes('micro')) {
+  log(`micro: ${options.microMessages.toLocaleString('en-US')} messages`);
+  results.micro = benchMicro(options.microMessages, options.quick ? 3 : 5);
+  log(`micro: pipeline ${results.micro.pipelinePerSecond.median}/s, append ${results.micro.appendPerSecond.median}/s`);
 }
-
-const round = (value: number): number => Math.round(value * 1000) / 1000;
-
-/** The cost on the acknowledgement path: one write(2) per message, fdatasync once a second. */
-function benchWalAppend(): Record<string, number> {
-  const dir = mkdtempSync(join(tmpdir(), 'sensorflow-bench-wal-'));
-  const wal = WriteAheadLog.open({ dir, maxBytes: 1 << 30, syncIntervalMs: 1000 }, pino({ level: 'silent' }));
-  const line = 'telemetry,device=dev-001,location=site-1 temperature=21.43,humidity=45.2,battery=99.9,rssi=-62 1795357150361';
-  const started = performance.now();
-  for (let i = 0; i < MESSAGES; i += 1) void wal.append([line]);
-  wal.sync();
-  const seconds = (performance.now() - started) / 1000;
-  wal.close();
-  rmSync(dir, { recursive: true, force: true });
-  return { appends: MESSAGES, seconds: round(seconds), appendsPerSecond: Math.round(MESSAGES / seconds) };
-}
-
-function rssKiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
-
-async function benchEndToEnd(): Promise<Record<string, number>> {
-  const [broker, vm] = await Promise.all([startMosquitto(), startVictoria()]);
-  const ingestor = startIngestor({ MQTT_URL: broker.url, INFLUX_URL: vm.url, INFLUX_API: 'v2', INFLUX_TOKEN: 'bench', LOG_LEVEL: 'info' }, 'ingestor-bench');
-  let peakRssKiB = 0;
-  const sampler = setInterval(() => {
-    if (ingestor.process.child.pid !== undefined) peakRssKiB = Math.max(peakRssKiB, rssKiB(ingestor.process.child.pid));
-  }, 100);
-  try {
-    await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry']);
-    const fleet = makeFleet(DEVICES, Math.ceil(MESSAGES / DEVICES), Date.now() - 3_600_000);
-    const publisher = await connectPublisher(broker.url);
-    const started = performance.now();
-    await publishAll(publisher, fleet.messages, { window: 500 });
-    const publishedSeconds = (performance.now() - started) / 1000;
-    await publisher.endAsync();
-    await waitFor('every point readable', async () => {
-      const series = await vm.exportSeries('telemetry_temperature');
-      const samples = series.reduce((sum, s) => sum + s.timestamps.length, 0);
-      return samples >= fleet.messages.length ? true : undefined;
-    }, 300_000, 500);
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      messages: fleet.messages.length,
-      publishSeconds: round(publishedSeconds),
-      endToEndSeconds: round(seconds),
-      messagesPerSecond: Math.round(fleet.messages.length / seconds),
-      ingestorPeakRssMiB: Math.round(peakRssKiB / 1024),
-    };
-  } finally {
-    clearInterval(sampler);
-    await ingestor.stop();
-    ingestor.cleanup();
-    await Promise.all([broker.stop(), vm.stop()]);
+if (options.suites.includes('drain')) {
+  for (const path of options.paths) {
+    const ingestorNodeArgs = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(options.profileDir)}`];
+    results.drain.push(await benchDrain(path, { messages: options.messages, devices: 1000, locations: 10, runs: options.runs, log, ingestorNodeArgs }));
   }
 }
+if (options.suites.includes('live')) {
+  results.live = await benchLive({ rate: options.rate, durationS: options.liveS, log });
+}
+if (options.suites.includes('outage')) {
+  results.outage = await benchOutage({
+    rate: options.rate,
+    durationS: options.outageBeforeS + options.outageS + options.outageAfterS,
+    beforeS: options.outageBeforeS,
+    outageS: options.outageS,
+    log,
+  });
+}
+results.loadAverageAtEnd = loadAverage();
+results.finishedAt = new Date().toISOString();
 
-const decodeResult = await benchDecode();
-const walAppend = benchWalAppend();
-const endToEnd = await benchEndToEnd();
-process.stdout.write(`${JSON.stringify({ machine: machine(), decodeAndEncode: decodeResult, walAppend, endToEnd }, null, 2)}\n`);
+const dir = options.quick ? join(RESULTS_DIR, 'quick') : RESULTS_DIR;
+mkdirSync(dir, { recursive: true });
+const stamp = results.environment.date.replace(/[:.]/g, '-').slice(0, 19);
+const base = join(dir, stamp);
+writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 1)}\n`);
+const table = `${resultsTable(results)}\n\n${environmentLine(results)}\n`;
+writeFileSync(`${base}.md`, table);
+const plots = [
+  (await plotDrain(results, `${base}-drain.png`)) && `${base}-drain.png`,
+  (await plotLive(results, `${base}-live.png`)) && `${base}-live.png`,
+  (await plotOutage(results, `${base}-outage.png`)) && `${base}-outage.png`,
+].filter((file): file is string => typeof file === 'string');
+process.stdout.write(`${table}\nresults: ${base}.json\n${plots.map((file) => `plot: ${file}`).join('\n')}\n`);
+log(`done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+process.exit(0);

@@ -36,9 +36,11 @@ export interface MessageSink {
    * way and the reject is recorded), or it changes nothing. Rejects (the
    * promise) when it must not be acknowledged (the log cannot take it now);
    * the broker then redelivers it. A source calls it one message at a time
-   * per connection and acknowledges in that order.
+   * per connection and acknowledges in that order. Returns undefined instead
+   * of a promise when the message may be acknowledged at once (the hot path:
+   * no promise per message).
    */
-  accept(message: InboundMessage): Promise<void>;
+  accept(message: InboundMessage): Promise<void> | undefined;
 }
 
 /** Short, stable classes of rejection: they become the `reason` tag of `ingest_rejects`. */

@@ -77,6 +77,7 @@ export const INGESTOR = {
   DEVICES_FILE: optional({ name: 'DEVICES_FILE', parse: path, doc: 'device registry, YAML or CSV (below)' }),
   DEVICE_DIRECTORY_FILE: required({ name: 'DEVICE_DIRECTORY_FILE', parse: path, default: 'data/devices.json', doc: 'where locations learned from topics, and each device\'s last status, are kept across restarts' }),
   LOG_LEVEL,
+  DEBUG: optional({ name: 'DEBUG', parse: verbatim, doc: '`mqttjs*` turns on mqtt.js\'s own debug output (off otherwise: it costs even when silent)' }),
   ROUTES_FILE: optional({ name: 'ROUTES_FILE', parse: path, doc: 'topic layouts → points (below); without it, one route for `sensors/{location}/{device}/telemetry`' }),
   TIMESTAMP_MAX_FUTURE_MS: required({ name: 'TIMESTAMP_MAX_FUTURE_MS', parse: durationMs(0, 10 * 365 * 24 * HOUR_MS), default: String(DEFAULT_MAX_FUTURE_MS), doc: 'payload times further ahead of the receive time are rejected' }),
   SPARKPLUG: required({ name: 'SPARKPLUG', parse: boolean, default: 'false', doc: 'subscribe to `spBv1.0/#` and decode Sparkplug B (below); `false`: those topics are not Sparkplug (a route may take them, else `topic_unmatched`)' }),

@@ -91,7 +91,12 @@ export class Ingest implements MessageSink {
       : new PresenceHold({ holdMs: stages.presenceHoldMs, maxEvents: MAX_HELD_PRESENCE_EVENTS, onExpire: (events) => void this.#logHeld(events) });
   }
 
-  async accept(message: InboundMessage): Promise<void> {
+  /**
+   * Synchronous when the log takes the lines at once (the hot path: no
+   * promise per message); a promise only when the log must first make room,
+   * or for a reject point.
+   */
+  accept(message: InboundMessage): Promise<void> | undefined {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const picked = this.#pick(message.topic);
@@ -108,17 +113,24 @@ export class Ingest implements MessageSink {
     // go out when their time is up, with that location.
     const located = this.#located.splice(0);
     if (!result.ok) return this.#reject(message, result, handler.name);
+    let waitForRoom: Promise<void> | undefined;
     if (result.lines.length > 0) {
       try {
-        await wal.append(result.lines);
+        const appended = wal.append(result.lines);
+        if (appended instanceof Promise) waitForRoom = appended;
       } catch (error) {
-        if (!(error instanceof RecordTooLargeError)) throw error;
+        if (!(error instanceof RecordTooLargeError)) return Promise.reject(error instanceof Error ? error : new Error(String(error)));
         return this.#reject(message, reject('payload_too_large', error.message), handler.name);
       }
-      stats.pointsAccepted += result.lines.length;
     }
-    result.afterLogged?.();
-    if (located.length > 0 && this.#held !== undefined) await this.#logHeld(located.flatMap((device) => this.#held?.take(device) ?? []));
+    // The hot path (lines in the log at once, nothing held): no promise.
+    const logged = (): Promise<void> | undefined => {
+      stats.pointsAccepted += result.lines.length;
+      result.afterLogged?.();
+      if (located.length > 0 && this.#held !== undefined) return this.#logHeld(located.flatMap((device) => this.#held?.take(device) ?? []));
+      return undefined;
+    };
+    return waitForRoom === undefined ? logged() : waitForRoom.then(logged);
   }
 
   /** Writes every held presence event with what is known now; for shutdown, once no more messages come. */

@@ -3,9 +3,23 @@
  *
  * Acknowledgement is the sink's business: mqtt.js sends the PUBACK (QoS 1) or
  * PUBCOMP (QoS 2) only after `handleMessage`'s callback runs, and we call it
- * only once `sink.accept()` has settled. mqtt.js handles one packet at a time
+ * only once `sink.accept()` has said yes: at once when it returned nothing
+ * (the message is in the log: the usual case, no promise per message), or
+ * when the promise it returned settles. mqtt.js handles one packet at a time
  * and waits for that callback, so a sink that pushes back (a full buffer, and
  * later a full write-ahead log) slows the broker down instead of losing data.
+ *
+ * Draining a backlog, two things keep the hot path lean (measured with
+ * `npm run bench`, see the README's Performance section):
+ * - Acknowledgements of one turn of the event loop leave in one socket
+ *   write. mqtt.js writes each PUBACK on its own (a writev(2) per message,
+ *   a quarter of the CPU of a drain), so the first message of a turn corks
+ *   the socket and the turn's end uncorks it. Each PUBACK is still queued
+ *   only after its message is in the log; they just leave together.
+ * - A turn takes at most MESSAGES_PER_TURN messages, then mqtt.js's pump
+ *   waits for the next turn, so the shipper's HTTP writes and the timers get
+ *   the event loop too. Without it, points reached InfluxDB only once the
+ *   backlog was nearly all in the log.
  *
  * Reconnection is ours, not mqtt.js's fixed-period timer: capped exponential
  * backoff with jitter, reset on every successful connection.
@@ -19,6 +33,9 @@ import type { MessageSink } from '../contracts.ts';
 import { backoffDelayMs, type BackoffOptions } from '../util/backoff.ts';
 
 const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000 };
+
+/** About 5 ms of work per turn of the event loop at ~20 µs per message. */
+export const MESSAGES_PER_TURN = 256;
 
 export function clientOptions(config: MqttConfig): IClientOptions {
   return {
@@ -51,6 +68,9 @@ export class MqttSource {
   #disconnectedSinceMs: number | undefined = Date.now();
   /** The last connection error said at error level: the same one again is not repeated until something changes. */
   #lastErrorKey: string | undefined;
+  /** True from the first message of a turn of the event loop to the turn's end. */
+  #inTurn = false;
+  #messagesThisTurn = 0;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -68,7 +88,10 @@ export class MqttSource {
 
   /** Starts connecting; never fails: an unreachable broker is retried with backoff. */
   start(): void {
-    const client = mqtt.connect(this.#config.url, clientOptions(this.#config));
+    // mqtt.js calls its `debug` logger a dozen times per packet, which costs
+    // even when off: a no-op unless DEBUG names it (DEBUG=mqttjs* still works).
+    const quiet = !/mqttjs|\*/.test(process.env.DEBUG ?? '');
+    const client = mqtt.connect(this.#config.url, { ...clientOptions(this.#config), ...(quiet && { log: () => {} }) });
     this.#client = client;
     client.handleMessage = (packet: IPublishPacket, done: (error?: Error) => void) => this.#handle(packet, done);
 
@@ -145,14 +168,52 @@ export class MqttSource {
       done(new Error('ingestor is stopping'));
       return;
     }
+    this.#beginTurn();
+    this.#messagesThisTurn += 1;
+    const lastOfTurn = this.#messagesThisTurn === MESSAGES_PER_TURN;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos }).then(
-      () => done(),
-      (error: unknown) => {
-        this.#log.error({ topic: packet.topic, error: (error as Error).message }, 'message not accepted; not acknowledging it');
-        done(error as Error);
-      },
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos });
+    } catch (error) {
+      this.#refuse(packet, error, done);
+      return;
+    }
+    // The hot path: no closure, no promise. A deferred done runs after the
+    // turn's end (registered first): PUBACKs out, budget renewed.
+    if (pending === undefined) {
+      if (lastOfTurn) setImmediate(done);
+      else done();
+      return;
+    }
+    pending.then(
+      () => (lastOfTurn ? setImmediate(done) : done()),
+      (error: unknown) => this.#refuse(packet, error, done),
     );
+  }
+
+  #refuse(packet: IPublishPacket, error: unknown, done: (error?: Error) => void): void {
+    this.#log.error({ topic: packet.topic, error: (error as Error).message }, 'message not accepted; not acknowledging it');
+    done(error as Error);
+  }
+
+  /**
+   * At the first message of a turn: cork the socket, and uncork it at the
+   * turn's end. setImmediate runs after this turn's I/O callbacks, so after
+   * every packet already read has been handled (or the turn's budget is
+   * spent), and sends the turn's PUBACKs in one write.
+   */
+  #beginTurn(): void {
+    if (this.#inTurn) return;
+    this.#inTurn = true;
+    const stream = this.#client?.stream;
+    const corked = stream !== undefined && typeof stream.cork === 'function';
+    if (corked) stream.cork();
+    setImmediate(() => {
+      this.#inTurn = false;
+      this.#messagesThisTurn = 0;
+      if (corked) stream.uncork();
+    });
   }
 
   /** Stops taking messages and disconnects. Messages not yet accepted stay with the broker. */

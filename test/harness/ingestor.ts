@@ -33,9 +33,10 @@ function isolatedEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, LOG_LEVEL: 'info', HTTP_PORT: '0', STATS_INTERVAL_MS: '3600000', ...env };
 }
 
-export function startIngestor(env: Record<string, string>, name = 'ingestor'): Ingestor {
+/** `nodeArgs` go before the script, e.g. `--cpu-prof` (which NODE_OPTIONS does not allow). */
+export function startIngestor(env: Record<string, string>, name = 'ingestor', nodeArgs: readonly string[] = []): Ingestor {
   const cwd = mkdtempSync(join(tmpdir(), 'sensorflow-ingestor-'));
-  const child = startProcess(name, process.execPath, ['--import', TSX, MAIN], { cwd, env: isolatedEnv(env) });
+  const child = startProcess(name, process.execPath, [...nodeArgs, '--import', TSX, MAIN], { cwd, env: isolatedEnv(env) });
   const logLines = (): Record<string, unknown>[] =>
     child
       .log()

@@ -208,7 +208,7 @@ describe('Ingest: the log', () => {
     log.append = () => {
       throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
     };
-    await assert.rejects(ingest.accept(telemetry('dev-1')), /ENOSPC/);
+    await assert.rejects(async () => ingest.accept(telemetry('dev-1')), /ENOSPC/);
     assert.equal(stats.pointsAccepted, 0);
   });
 

@@ -116,4 +116,20 @@ describe('encodePoint', () => {
     }
     assert.ok(accepted > 1000, `most values are writable (${accepted})`);
   });
+
+  test('names are escaped once and reused, and a refused name is refused every time, naming its own key', () => {
+    const line = (tags: Record<string, string>): string => encodePoint(point({ tags }));
+    // The same value under two keys, each escaped the same way from the cache.
+    assert.equal(line({ a: 'x y', b: 'x y' }), 'm,a=x\\ y,b=x\\ y v=1 1732280000000');
+    assert.equal(line({ a: 'x y', b: 'x y' }), 'm,a=x\\ y,b=x\\ y v=1 1732280000000');
+    for (const key of ['first', 'second', 'first']) {
+      assert.throws(() => line({ [key]: 'bad\\' }), (error: unknown) => {
+        assert.ok(error instanceof LineProtocolError);
+        assert.match(error.message, new RegExp(`tag "${key}"`));
+        return true;
+      });
+    }
+    // Many distinct values (a large fleet) keep encoding correctly past the cache's bound.
+    for (let i = 0; i < 60_000; i += 1) assert.equal(line({ device: `d ${i}` }), `m,device=d\\ ${i} v=1 1732280000000`);
+  });
 });

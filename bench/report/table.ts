@@ -1,0 +1,45 @@
+/** A result file → the markdown table for the README's Performance section. Pure. */
+import type { BenchResults } from './results.ts';
+import { formatSummary } from '../lib/stats.ts';
+
+const n = (value: number): string => value.toLocaleString('en-US');
+
+export function resultsTable(results: BenchResults): string {
+  const rows: [string, string][] = [];
+  for (const drain of results.drain) {
+    const target = drain.path === 'v1' ? 'InfluxDB 1.x (v1)' : 'VictoriaMetrics (v2)';
+    const what = `${n(drain.messages)} queued msgs → ${target}`;
+    rows.push([`drain, ${what}: bare mqtt.js client, msg/s`, formatSummary(drain.bareRate)]);
+    rows.push([`drain, ${what}: ingestor, msg/s (first taken → last written)`, formatSummary(drain.ingestorRate)]);
+    rows.push([`drain, ${what}: **ratio ingestor / bare**`, `**${formatSummary(drain.ratio, 2)}**`]);
+    rows.push([`drain, ${what}: first point stored after`, formatSummary(drain.firstPointAfterS, 1, ' s')]);
+    rows.push([`drain, ${what}: CPU per message, bare client / ingestor`, `${formatSummary(drain.bareCpuMicrosPerMessage, 1, ' µs')} / ${formatSummary(drain.ingestorCpuMicrosPerMessage, 1, ' µs')}`]);
+    rows.push([`drain, ${what}: ingestor peak RSS`, formatSummary(drain.peakRssMiB, 0, ' MiB')]);
+  }
+  if (results.live !== undefined) {
+    const live = results.live;
+    const what = `live, ${n(live.targetRate)} msg/s for ${live.durationS} s → InfluxDB 1.x`;
+    rows.push([`${what}: achieved / keeps up`, `${n(live.load.achievedRate)} msg/s / ${live.keepsUp ? 'yes' : 'no'} (all written ${live.caughtUpAfterLoadS} s after the load)`]);
+    rows.push([`${what}: publish → queryable latency p50 / p99`, `${n(live.latencyMs.p50)} / ${n(live.latencyMs.p99)} ms (${n(live.latencyMs.samples)} samples)`]);
+    rows.push([`${what}: ingestor peak RSS`, `${live.peakRssMiB} MiB`]);
+    rows.push([`${what}: CPU per 100,000 messages: ingestor / Mosquitto / InfluxDB`, `${live.cpuSecondsPer100k} / ${live.brokerCpuSecondsPer100k} / ${live.influxCpuSecondsPer100k} s`]);
+  }
+  if (results.outage !== undefined) {
+    const outage = results.outage;
+    const what = `outage, ${n(outage.targetRate)} msg/s, InfluxDB down ${outage.outageS} s`;
+    rows.push([`${what}: log growth`, `${outage.walGrowthMiB} MiB`]);
+    rows.push([`${what}: catch-up after InfluxDB is back`, `${outage.catchUpS} s`]);
+    rows.push([`${what}: ingestor peak RSS`, `${outage.peakRssMiB} MiB`]);
+  }
+  if (results.micro !== undefined) {
+    const micro = results.micro;
+    rows.push([`in process: the pipeline (decode, enrich, encode) into an in-memory log, msg/s`, formatSummary(micro.pipelinePerSecond)]);
+    rows.push([`in process: append to the write-ahead log, records/s`, formatSummary(micro.appendPerSecond)]);
+  }
+  return ['| measure | median (min–max) |', '|---|---|', ...rows.map(([measure, value]) => `| ${measure} | ${value} |`)].join('\n');
+}
+
+export function environmentLine(results: BenchResults): string {
+  const env = results.environment;
+  return `${env.date.slice(0, 10)}, ${env.cpu}, ${env.cores} cores, ${env.memoryGiB} GiB, Node ${env.node}, Mosquitto ${env.mosquitto}, InfluxDB ${env.influxdb}, VictoriaMetrics ${env.victoriaMetrics}; load average at start ${env.loadAverageAtStart.join(' ')}${results.options.quick ? '; --quick' : ''}`;
+}
