@@ -175,6 +175,21 @@ describe('the ingestor HTTP edge under hostile requests', () => {
     assert.ok(goodAnswers >= 3, `good requests answered: ${goodAnswers}`);
   });
 
+  test('a keep-alive connection left idle after a request is closed by the server after the keep-alive timeout', async () => {
+    const connection = await open(port);
+    try {
+      connection.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      // Chunked: the body ends with the zero-length chunk.
+      await waitFor('the answer', () => (connection.received().endsWith('ok\n\r\n0\r\n\r\n') ? true : undefined), 5_000, 20);
+      assert.equal(statusLine(connection.received()), 'HTTP/1.1 200 OK');
+      assert.match(connection.received(), /\r\nKeep-Alive: timeout=5\r\n/i);
+      const closedByServer = await Promise.race([connection.closed.then(() => true), sleep(10_000).then(() => false)]);
+      assert.ok(closedByServer, 'still open 10 s after its last request');
+    } finally {
+      connection.socket.destroy();
+    }
+  });
+
   test('a flood of 300 idle connections: good requests answer throughout, and the server closes the idle ones itself', async () => {
     const flood = await idleFlood(port, 300);
     try {
