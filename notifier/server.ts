@@ -19,6 +19,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { httpServerOptions, limitConnections } from '../common/http-limits.ts';
 import type { NotifierConfig } from './config.ts';
 import type { Clock } from './delivery/clock.ts';
 import type { Journal } from './delivery/journal.ts';
@@ -158,18 +159,10 @@ export function createNotifierServer(deps: ServerDeps, readiness: () => { ready:
   };
 
   const server = createServer(
-    {
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: Math.min(10_000, config.requestTimeoutMs),
-      // Node checks those timeouts only this often (30 s by default): check often enough to mean them.
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.requestTimeoutMs / 4))),
-      maxHeaderSize: 16 * 1024,
-      keepAliveTimeout: 5_000,
-    },
+    httpServerOptions({ requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: Math.min(10_000, config.requestTimeoutMs) }),
     handle,
   );
-  // Bounded: many idle or slow connections cannot pile up without limit.
-  server.maxConnections = 1024;
+  limitConnections(server);
   return server;
 }
 
