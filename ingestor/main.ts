@@ -165,7 +165,7 @@ async function run(config: Config): Promise<void> {
     wal.close();
     directory.save();
     server?.close();
-    const summary = { ...stats, rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unconfirmedBytes };
+    const summary = { ...stats, messagesByRoute: Object.fromEntries(stats.messagesByRoute), rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unconfirmedBytes };
     if (ended === 'drained') log.info({ stats: summary }, 'stopped');
     else if (ended === 'influx_failing') log.warn({ stats: summary }, `stopped without waiting for InfluxDB: ${describeInfluxState(influxHealth.state, influxTarget)}; the points not yet written stay in the write-ahead log for the next start`);
     else log.warn({ stats: summary }, `stopped after SHUTDOWN_TIMEOUT_MS=${config.pipeline.shutdownTimeoutMs} with points not yet written; they stay in the write-ahead log for the next start`);

@@ -69,6 +69,8 @@ async function stopAndCheckStats(ingestor: Ingestor): Promise<void> {
   assert.ok(stopped, 'the last log line reports the final stats');
   assert.deepEqual(stopped.stats, {
     messagesIn: TOTAL + MALFORMED.length,
+    // every one of them, the malformed too, taken by the default route
+    messagesByRoute: { default: TOTAL + MALFORMED.length },
     // each malformed message is also an ingest_rejects point
     pointsAccepted: TOTAL + MALFORMED.length,
     pointsWritten: TOTAL + MALFORMED.length,
