@@ -68,7 +68,7 @@ async function run(config: Config): Promise<void> {
 
   const stats = emptyStats();
   const rejects = new RejectLog(log);
-  const handlers = handlerTable({ emqxPresence: config.devices.emqxPresence, sparkplug: config.routing.sparkplug, routes: config.routing.routes });
+  const handlers = handlerTable({ emqxPresence: config.devices.emqxPresence, ownClientId: config.mqtt.clientId, sparkplug: config.routing.sparkplug, routes: config.routing.routes });
   const bounds = { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs };
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
   const ingest = new Ingest({ handlers, bounds, wal, rejects, stats, directory, presence: new PresenceTracker(), log, presenceHoldMs: config.devices.presenceHoldMs });

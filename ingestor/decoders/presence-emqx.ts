@@ -15,16 +15,26 @@ const TOPIC = /^\$SYS\/brokers\/[^/]+\/clients\/.+\/(connected|disconnected)$/;
 const SESSION_MOVED = new Set(['takenover', 'discarded']);
 const MAX_PRESENCE_BYTES = 16 * 1024;
 
-export const emqxPresenceHandler: Handler = {
-  name: 'presence-emqx',
-  match: (topic) => {
-    const kind = TOPIC.exec(topic)?.[1];
-    return kind === undefined ? null : { kind };
-  },
-  decode: (message, { captures, bounds }) => decode(message.payload, captures.kind === 'connected', message.receivedAtMs, bounds),
-};
+/**
+ * The handler. Events about `ignoredClientIds` (the ingestor's own
+ * connection: with a persistent session its subscription outlives a
+ * reconnect, so EMQX tells it about itself) are taken and write nothing: the
+ * ingestor is not a device.
+ */
+export function createEmqxPresenceHandler(ignoredClientIds: ReadonlySet<string> = new Set()): Handler {
+  return {
+    name: 'presence-emqx',
+    match: (topic) => {
+      const kind = TOPIC.exec(topic)?.[1];
+      return kind === undefined ? null : { kind };
+    },
+    decode: (message, { captures, bounds }) => decode(message.payload, captures.kind === 'connected', message.receivedAtMs, bounds, ignoredClientIds),
+  };
+}
 
-function decode(payload: Buffer, online: boolean, receivedAtMs: number, bounds: DecodeBounds): DecodeResult {
+export const emqxPresenceHandler: Handler = createEmqxPresenceHandler();
+
+function decode(payload: Buffer, online: boolean, receivedAtMs: number, bounds: DecodeBounds, ignoredClientIds: ReadonlySet<string>): DecodeResult {
   const text = payloadText(payload, Math.min(MAX_PRESENCE_BYTES, bounds.maxPayloadBytes));
   if (!text.ok) return text;
   const json = parseJson(text.text);
@@ -33,6 +43,7 @@ function decode(payload: Buffer, online: boolean, receivedAtMs: number, bounds: 
   const body = json.value;
   const { clientid, ipaddress, connected_at: connectedAt, disconnected_at: disconnectedAt, ts, reason } = body;
   if (typeof clientid !== 'string' || clientid === '') return reject('bad_presence', 'EMQX presence payload has no "clientid"');
+  if (ignoredClientIds.has(clientid)) return { ok: true, points: [], presence: [] };
   if (typeof connectedAt !== 'number' || !Number.isFinite(connectedAt)) {
     return reject('bad_presence', 'EMQX presence payload has no numeric "connected_at"');
   }

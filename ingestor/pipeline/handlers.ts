@@ -15,7 +15,7 @@
  * and is rejected as `topic_unmatched` when none matches.
  */
 import type { Handler } from '../contracts.ts';
-import { emqxPresenceHandler } from '../decoders/presence-emqx.ts';
+import { createEmqxPresenceHandler } from '../decoders/presence-emqx.ts';
 import { statusPresenceHandler } from '../decoders/presence-status.ts';
 import { createSparkplugHandler } from '../decoders/sparkplug.ts';
 import type { Route } from '../routes/route.ts';
@@ -24,6 +24,8 @@ import { routeHandler } from '../routes/router.ts';
 export interface HandlerTableOptions {
   /** PRESENCE_EMQX */
   readonly emqxPresence: boolean;
+  /** The ingestor's own MQTT client id: EMQX events about it are not a device's. */
+  readonly ownClientId?: string;
   /** SPARKPLUG */
   readonly sparkplug: boolean;
   /** ROUTES_FILE, or the default route. */
@@ -33,7 +35,7 @@ export interface HandlerTableOptions {
 /** A new table; each call has its own Sparkplug alias state. */
 export function handlerTable(options: HandlerTableOptions): Handler[] {
   return [
-    ...(options.emqxPresence ? [emqxPresenceHandler] : []),
+    ...(options.emqxPresence ? [createEmqxPresenceHandler(new Set(options.ownClientId === undefined ? [] : [options.ownClientId]))] : []),
     statusPresenceHandler,
     ...(options.sparkplug ? [createSparkplugHandler()] : []),
     ...options.routes.map(routeHandler),

@@ -114,6 +114,14 @@ describe('Ingest: SPARKPLUG and PRESENCE_EMQX switch their handlers', () => {
     await off.ingest.accept(emqxConnected('dev-1'));
     assert.deepEqual(rejectTags(off.log.lines), [['topic_unmatched', 'none']]);
   });
+
+  test('EMQX events about the ingestor\'s own client id write nothing and are no reject; devices still are presence', async () => {
+    const { ingest, log, rejects } = memoryIngest({ handlers: handlerTable({ emqxPresence: true, ownClientId: 'sensorflow-ingestor', sparkplug: false, routes: defaultRoutes() }) });
+    await ingest.accept(emqxConnected('sensorflow-ingestor'));
+    await ingest.accept(emqxConnected('dev-1'));
+    assert.deepEqual(log.lines, [`device_presence,device=dev-1,group=unknown,location=unknown,source=emqx online=1i,event="connected",reason="connected",ip="10.0.0.9" ${NOW}`]);
+    assert.deepEqual(rejects.counts(), {});
+  });
 });
 
 describe('Ingest: rejects', () => {
