@@ -133,6 +133,13 @@ describe('docker-compose.yml', () => {
     assert.equal(compose.services.grafana?.environment?.NOTIFIER_URL, 'http://notifier:8090/grafana/webhook');
   });
 
+  test('Grafana\'s dashboards provider reads the folder the dashboards are mounted at', () => {
+    // The provider's path is $GRAFANA_DASHBOARDS_DIR (grafana/provisioning/dashboards/sensorflow.yaml).
+    const mount = (compose.services.grafana?.volumes ?? []).find((volume) => volume.startsWith('./grafana/dashboards:'));
+    assert.ok(mount !== undefined, 'grafana mounts ./grafana/dashboards');
+    assert.equal(compose.services.grafana?.environment?.GRAFANA_DASHBOARDS_DIR, mount.split(':')[1]);
+  });
+
   test('every long-running service has a health check; one-shots are waited for by completion', () => {
     for (const [name, service] of services) {
       if (ONE_SHOT.has(name)) {

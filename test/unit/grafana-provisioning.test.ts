@@ -172,7 +172,8 @@ describe('provisioning files', () => {
     assert.equal(only!.type, 'file');
     assert.equal(only!.folder, 'sensorflow');
     assert.equal(only!.allowUiUpdates, false);
-    assert.equal(only!.options.path, '/etc/grafana/dashboards/sensorflow');
+    // The folder is Grafana's environment: the container's mount under compose, the repository under `npm run stack`.
+    assert.equal(only!.options.path, '$GRAFANA_DASHBOARDS_DIR');
   });
 
   test('Grafana reads every file in provisioning/alerting: all are .yaml', () => {
