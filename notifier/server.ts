@@ -83,6 +83,8 @@ export function createNotifierServer(deps: ServerDeps, readiness: () => { ready:
   const { config, journal, metrics, log, clock } = deps;
 
   const webhook = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    // Never the headers: the Authorization header is the shared token.
+    log.trace({ method: request.method, remote: request.socket.remoteAddress, contentLength: request.headers['content-length'] }, 'webhook request');
     if (request.method !== 'POST') return reply(response, 405, { error: `use POST ${WEBHOOK_PATH}` }, { allow: 'POST' });
     if (!bearerMatches(request.headers.authorization, config.token)) {
       metrics.requests.inc({ outcome: 'unauthorized' });

@@ -105,7 +105,10 @@ export class BotWorker {
     const now = clock.now();
     const { jobs, rendered } = chooseBatch(bot, queued, this.#limiter.canSendSeparately(queued.length, now), this.#options.message);
     this.#limiter.record(now);
+    // Debug lines for an operator chasing a delivery; the URL is redacted (it holds the bot's token).
+    log.debug({ bot: bot.name, url: redactWebhookUrl(bot.url), notifications: jobs.length, alerts: rendered.total }, 'sending');
     const outcome = await this.#send(rendered.body, now);
+    log.debug({ bot: bot.name, outcome: outcome.kind, ...('status' in outcome && { status: outcome.status }), durationMs: clock.now() - now }, 'sent');
     const labels = { bot: bot.name };
     if (outcome.kind === 'delivered') {
       await journal.remove(bot.name, jobs);

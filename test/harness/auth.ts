@@ -3,6 +3,7 @@
  * file made by `mosquitto_passwd` (from the mosquitto package), the shipped
  * ACL, and the first user of an InfluxDB 1.x with `auth-enabled`.
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -15,6 +16,25 @@ export const SHIPPED_MOSQUITTO_ACL = join(REPO_ROOT, 'broker', 'mosquitto', 'acl
 
 /** A random secret with a recognisable prefix: easy to grep for, impossible to hit by chance. */
 export const makeSecret = (label: string): string => `${label}-${randomBytes(12).toString('hex')}`;
+
+/**
+ * Every form in which a secret could end up in text: whole, its first 20
+ * characters, URL-encoded, base64, and inside a Basic auth header for each of
+ * `users`.
+ */
+export function secretForms(secret: string, users: readonly string[] = []): string[] {
+  const base64 = (text: string): string => Buffer.from(text).toString('base64');
+  return [secret, secret.slice(0, 20), encodeURIComponent(secret), base64(secret), ...users.map((user) => base64(`${user}:${secret}`))];
+}
+
+/** Fails naming `where` and the secret's label (never its value) when `haystack` holds any form of any secret. */
+export function assertNoSecret(haystack: string, secrets: readonly string[], where: string, users: readonly string[] = []): void {
+  for (const secret of secrets) {
+    for (const form of secretForms(secret, users)) {
+      if (haystack.includes(form)) throw new assert.AssertionError({ message: `${where} contains a secret (${secret.split('-').slice(0, -1).join('-')})` });
+    }
+  }
+}
 
 /** Writes a Mosquitto password file (hashed by mosquitto_passwd) for these users; returns its path. */
 export function writePasswordFile(dir: string, users: Readonly<Record<string, string>>): string {
