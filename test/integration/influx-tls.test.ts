@@ -2,19 +2,22 @@
  * TLS to InfluxDB, against a real InfluxDB 1.x serving https (`[http]
  * https-enabled`) and VictoriaMetrics with `-tls` (the v2 write API), with
  * certificates made by `openssl` for this run (test/harness/certs.ts):
- * - `npm run setup` and the ingestor trust InfluxDB through INFLUX_CA_FILE,
- *   and every point lands, exactly;
+ * - `npm run setup` (InfluxDB 1.x for real, InfluxDB 2's API through its
+ *   stand-in) and the ingestor trust InfluxDB through INFLUX_CA_FILE, and
+ *   every point lands, exactly;
  * - without the CA, with an expired certificate, or with one for another
  *   host, the ingestor stays up, keeps the data, logs ONE line naming the
  *   cause and the setting to fix (not one per retry), and /readyz says it;
  *   once the certificate is fixed, everything kept is written.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { explainFailure, runSetup as runSetupInProcess, type SetupConfig } from '../../influxdb/setup.ts';
 import { makePki, type TestPki } from '../harness/certs.ts';
+import { startInflux2StandIn } from '../harness/influx2-standin.ts';
 import { makeFleet, pointKey } from '../harness/fleet.ts';
 import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { freePort } from '../harness/ports.ts';
@@ -122,6 +125,32 @@ describe('TLS to InfluxDB', () => {
     const overHttp = await runSetup({ INFLUX_API: 'v1', INFLUX_URL: influx.url.replace('https:', 'http:'), INFLUX_CA_FILE: pki.ca });
     assert.equal(overHttp.code, 2);
     assert.equal(overHttp.output, `setup: invalid configuration: INFLUX_CA_FILE="${pki.ca}": only used over TLS, but INFLUX_URL="${influx.url.replace('https:', 'http:')}" is http://: expected an https:// INFLUX_URL, or unset INFLUX_CA_FILE\n`);
+  });
+
+  test('npm run setup for InfluxDB 2 over https (the API stand-in with a certificate): scoped tokens made with the CA; refused without', async () => {
+    const standIn = await startInflux2StandIn({ org: 'sensorflow', bucket: 'iot', retentionSeconds: 0, tls: pki.server });
+    const tokenDir = mkdtempSync(join(tmpdir(), 'sensorflow-tokens-'));
+    try {
+      assert.match(standIn.url, /^https:/);
+      const config: SetupConfig = {
+        api: 'v2', url: standIn.url, org: 'sensorflow', bucket: 'iot', retentionSeconds: 30 * 86_400, adminToken: standIn.operatorToken,
+        username: undefined, password: undefined, tokenDir, waitSeconds: 5, ca: readFileSync(pki.ca),
+      };
+      const lines: string[] = [];
+      await runSetupInProcess(config, (line) => lines.push(line));
+      assert.deepEqual(lines.slice(1, 5), [
+        'setup: bucket iot: changed (retention infinite → 30d)',
+        'setup: ingestor token: created (write-only, bucket iot)',
+        'setup: grafana token: created (read-only, bucket iot)',
+        'setup: InfluxQL mapping iot/autogen: created (→ bucket iot)',
+      ]);
+      assert.equal(standIn.authorizations.length, 2);
+      const failure = await runSetupInProcess({ ...config, ca: readFileSync(pki.otherCa) }, () => undefined).then(() => undefined, (error: unknown) => error);
+      assert.equal(explainFailure(failure, config), `InfluxDB's certificate is not signed by a CA we trust (unknown CA) (UNABLE_TO_VERIFY_LEAF_SIGNATURE): set INFLUX_CA_FILE to the CA that signed InfluxDB's certificate (INFLUX_URL=${standIn.url})`);
+    } finally {
+      await standIn.close();
+      rmSync(tokenDir, { recursive: true, force: true });
+    }
   });
 
   test('a CA file that is missing or not PEM: exit 2, one line naming INFLUX_CA_FILE', async () => {
