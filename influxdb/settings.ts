@@ -17,6 +17,7 @@ export const retention: Parser<number> = (raw) => {
 export const SETUP = {
   INFLUX_API: required({ name: 'INFLUX_API', parse: oneOf(['v2', 'v1'] as const, 'expected v2 (InfluxDB 2) or v1 (InfluxDB 1.x)'), default: 'v2', doc: '`v2`: organization, bucket, scoped tokens, InfluxQL mapping; `v1`: the database and its retention' }),
   INFLUX_URL: INGESTOR.INFLUX_URL,
+  INFLUX_CA_FILE: INGESTOR.INFLUX_CA_FILE,
   INFLUX_ORG: INGESTOR.INFLUX_ORG,
   INFLUX_BUCKET: INGESTOR.INFLUX_BUCKET,
   INFLUX_RETENTION: required({ name: 'INFLUX_RETENTION', parse: retention, default: '30d', doc: 'how long InfluxDB keeps data (`30d`, `12h`, `2w`; `0` or `infinite` keeps everything; at least `1h`)' }),

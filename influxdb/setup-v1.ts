@@ -4,6 +4,7 @@
  * of its default policy `autogen`; 1.x has no tokens and no DBRP mappings
  * (the database is queried directly). Idempotent, over InfluxQL on /query.
  */
+import { requestText } from '../common/http-client.ts';
 import type { Step } from './setup-v2.ts';
 import { formatRetention, influxqlDuration, parseGoDuration } from './retention.ts';
 
@@ -13,12 +14,17 @@ export interface SetupV1Options {
   readonly retentionSeconds: number;
   readonly username?: string | undefined;
   readonly password?: string | undefined;
+  /** INFLUX_CA_FILE's certificates for an https:// url. */
+  readonly ca?: Buffer | undefined;
 }
 
 interface QueryResult {
   results?: { error?: string; series?: { columns: string[]; values: unknown[][] }[] }[];
   error?: string;
 }
+
+/** Each statement is small; InfluxDB answers at once or is in trouble. */
+const QUERY_TIMEOUT_MS = 30_000;
 
 /** InfluxQL identifiers: always double-quoted, quotes and backslashes escaped. */
 export const quoteIdentifier = (name: string): string => `"${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -29,8 +35,10 @@ async function influxql(options: SetupV1Options, statement: string): Promise<Que
   if (options.username !== undefined) {
     headers.authorization = `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`).toString('base64')}`;
   }
-  const response = await fetch(new URL('/query', options.url), { method: 'POST', body, headers });
-  const text = await response.text();
+  headers['content-type'] = 'application/x-www-form-urlencoded';
+  const response = await requestText(new URL('/query', options.url), { method: 'POST', body: body.toString(), headers, timeoutMs: QUERY_TIMEOUT_MS, ...(options.ca !== undefined && { ca: options.ca }) });
+  const text = response.text;
+  const ok = response.status >= 200 && response.status < 300;
   let parsed: QueryResult;
   try {
     parsed = JSON.parse(text) as QueryResult;
@@ -38,7 +46,7 @@ async function influxql(options: SetupV1Options, statement: string): Promise<Que
     throw new Error(`InfluxDB answered ${response.status} to ${statement}: ${text.slice(0, 200)}`);
   }
   const error = parsed.error ?? parsed.results?.find((result) => result.error !== undefined)?.error;
-  if (!response.ok || error !== undefined) throw new Error(`InfluxDB refused ${statement}: ${error ?? response.status}`);
+  if (!ok || error !== undefined) throw new Error(`InfluxDB refused ${statement}: ${error ?? response.status}`);
   return parsed;
 }
 

@@ -16,7 +16,12 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { config as loadDotenv } from 'dotenv';
+import { readCaFile } from '../common/config/certificates.ts';
+import { requestText } from '../common/http-client.ts';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { tlsErrorLine } from '../common/tls-error.ts';
+import { influxCaNeedsHttps } from '../ingestor/config.ts';
+import { INFLUX_TLS_PEER, influxClientOptions } from '../ingestor/writer/influx-http.ts';
 import { ConfigError, read } from '../common/config/schema.ts';
 import { SETUP, SETUP_REFUSES } from './settings.ts';
 import { setupV1 } from './setup-v1.ts';
@@ -35,6 +40,8 @@ export interface SetupConfig {
   readonly password: string | undefined;
   readonly tokenDir: string;
   readonly waitSeconds: number;
+  /** INFLUX_CA_FILE's certificates, trusted instead of the system's (as by the ingestor). */
+  readonly ca?: Buffer | undefined;
 }
 
 export class SetupConfigError extends Error {
@@ -53,9 +60,13 @@ export function loadSetupConfig(env: Env, readFile: (path: string) => string = (
   try {
     const api = read(env, SETUP.INFLUX_API);
     const adminToken = read(env, SETUP.INFLUX_ADMIN_TOKEN, readBuffer);
+    const url = read(env, SETUP.INFLUX_URL);
+    const caPath = read(env, SETUP.INFLUX_CA_FILE);
+    const caProblem = influxCaNeedsHttps(url, caPath);
+    if (caProblem !== undefined) throw caProblem;
     const config: SetupConfig = {
       api,
-      url: read(env, SETUP.INFLUX_URL),
+      url,
       org: read(env, SETUP.INFLUX_ORG),
       bucket: read(env, SETUP.INFLUX_BUCKET),
       retentionSeconds: read(env, SETUP.INFLUX_RETENTION),
@@ -64,6 +75,7 @@ export function loadSetupConfig(env: Env, readFile: (path: string) => string = (
       password: read(env, SETUP.INFLUX_PASSWORD, readBuffer),
       tokenDir: read(env, SETUP.SETUP_TOKEN_DIR),
       waitSeconds: read(env, SETUP.SETUP_WAIT_S),
+      ca: caPath === undefined ? undefined : readCaFile(SETUP.INFLUX_CA_FILE.name, caPath, readBuffer),
     };
     if (api === 'v2' && adminToken === undefined) {
       throw new ConfigError('INFLUX_ADMIN_TOKEN', undefined, 'expected the InfluxDB 2 operator token (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN in compose), or INFLUX_ADMIN_TOKEN_FILE');
@@ -89,14 +101,19 @@ export function writeTokenFile(dir: string, name: string, token: string): string
   return path;
 }
 
-/** Waits until InfluxDB answers /ping (both versions have it), up to waitSeconds. */
-async function waitForInflux(url: string, waitSeconds: number): Promise<void> {
+/**
+ * Waits until InfluxDB answers /ping (both versions have it), up to
+ * waitSeconds. A TLS problem ends the wait at once: it will not go away by
+ * waiting, and its explanation is what the user needs.
+ */
+async function waitForInflux(url: string, waitSeconds: number, ca: Buffer | undefined): Promise<void> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
     try {
-      const response = await fetch(new URL('/ping', url), { signal: AbortSignal.timeout(2000) });
-      if (response.status === 204 || response.ok) return;
-    } catch {
+      const reply = await requestText(new URL('/ping', url), { timeoutMs: 2000, ...(ca !== undefined && { ca }) });
+      if (reply.status === 204 || (reply.status >= 200 && reply.status < 300)) return;
+    } catch (error) {
+      if (tlsErrorLine(error, INFLUX_TLS_PEER) !== undefined) throw error;
       // not up yet
     }
     if (Date.now() >= deadline) throw new Error(`InfluxDB at ${url} did not answer /ping within SETUP_WAIT_S=${waitSeconds}s`);
@@ -109,13 +126,13 @@ export function describeStep(step: Step): string {
 }
 
 export async function runSetup(config: SetupConfig, print: (line: string) => void): Promise<void> {
-  await waitForInflux(config.url, config.waitSeconds);
+  await waitForInflux(config.url, config.waitSeconds, config.ca);
   if (config.api === 'v1') {
-    const steps = await setupV1({ url: config.url, database: config.bucket, retentionSeconds: config.retentionSeconds, username: config.username, password: config.password });
+    const steps = await setupV1({ url: config.url, database: config.bucket, retentionSeconds: config.retentionSeconds, username: config.username, password: config.password, ca: config.ca });
     for (const step of steps) print(describeStep(step));
     return;
   }
-  const influx = new InfluxDB({ url: config.url, token: config.adminToken, timeout: 10_000 });
+  const influx = new InfluxDB({ ...influxClientOptions({ url: config.url, timeoutMs: 10_000, ca: config.ca }), token: config.adminToken });
   const result = await setupV2(influx, { org: config.org, bucket: config.bucket, retentionSeconds: config.retentionSeconds });
   for (const step of result.steps) print(describeStep(step));
   for (const grant of result.tokens) {
@@ -131,6 +148,8 @@ export function explainFailure(error: unknown, config: SetupConfig): string {
     if (error.statusCode === 403) return `INFLUX_ADMIN_TOKEN lacks a permission (403): use the operator token, not a scoped one (${error.message})`;
     return `InfluxDB answered ${error.statusCode}: ${error.body ?? error.message}`;
   }
+  const tls = tlsErrorLine(error, INFLUX_TLS_PEER);
+  if (tls !== undefined) return `${tls} (INFLUX_URL=${config.url})`;
   return `${(error as Error).message} (INFLUX_URL=${config.url})`;
 }
 

@@ -9,6 +9,7 @@
  * a path, as Docker secrets do. Their values are never echoed in errors or logs.
  */
 import { readFileSync } from 'node:fs';
+import { readCaFile } from '../common/config/certificates.ts';
 import { ConfigError, describeEnv, read, readSettingFile, type Env, type ReadFile } from '../common/config/schema.ts';
 import { STATUS_TOPIC_FILTER } from './decoders/presence-status.ts';
 import { SPARKPLUG_FILTER } from './decoders/sparkplug.ts';
@@ -49,6 +50,8 @@ export interface InfluxConfig {
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly timeoutMs: number;
+  /** INFLUX_CA_FILE's certificates, trusted instead of the system's; undefined: the system's. */
+  readonly ca: Buffer | undefined;
 }
 
 export interface PipelineConfig {
@@ -105,6 +108,22 @@ export interface Config {
 function file(env: Env, variable: typeof INGESTOR.MQTT_CA_FILE, readFile: ReadFile): Buffer | undefined {
   const path = read(env, variable);
   return path === undefined ? undefined : readSettingFile(variable.name, path, readFile);
+}
+
+/** A CA bundle a setting names: at least one PEM certificate, or a ConfigError. */
+function caFile(env: Env, variable: typeof INGESTOR.MQTT_CA_FILE, readFile: ReadFile): Buffer | undefined {
+  const path = read(env, variable);
+  return path === undefined ? undefined : readCaFile(variable.name, path, readFile);
+}
+
+/**
+ * INFLUX_CA_FILE is only used over TLS: with an http:// INFLUX_URL it would be
+ * ignored and the writes (and the token) would travel in clear text, which is
+ * not what someone who set a CA meant. Refused at start-up.
+ */
+export function influxCaNeedsHttps(url: string, caPath: string | undefined): ConfigError | undefined {
+  if (caPath === undefined || new URL(url).protocol === 'https:') return undefined;
+  return new ConfigError('INFLUX_CA_FILE', caPath, `only used over TLS, but INFLUX_URL=${JSON.stringify(redactUrl(url))} is http://: expected an https:// INFLUX_URL, or unset INFLUX_CA_FILE`);
 }
 
 /** Checks MQTT filter syntax: `+` and `#` only as whole levels, `#` only last. */
@@ -181,7 +200,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     qos: read(env, INGESTOR.MQTT_QOS),
     protocolVersion: read(env, INGESTOR.MQTT_PROTOCOL_VERSION),
     sessionExpirySeconds: read(env, INGESTOR.MQTT_SESSION_EXPIRY_S),
-    ca: file(env, INGESTOR.MQTT_CA_FILE, readFile),
+    ca: caFile(env, INGESTOR.MQTT_CA_FILE, readFile),
     cert: file(env, INGESTOR.MQTT_CERT_FILE, readFile),
     key: file(env, INGESTOR.MQTT_KEY_FILE, readFile),
   };
@@ -191,8 +210,11 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
   }
 
   const api = read(env, INGESTOR.INFLUX_API);
+  const influxUrl = read(env, INGESTOR.INFLUX_URL);
+  const influxCaProblem = influxCaNeedsHttps(influxUrl, read(env, INGESTOR.INFLUX_CA_FILE));
+  if (influxCaProblem !== undefined) throw influxCaProblem;
   const influx: InfluxConfig = {
-    url: read(env, INGESTOR.INFLUX_URL),
+    url: influxUrl,
     api,
     token: read(env, INGESTOR.INFLUX_TOKEN, readFile),
     org: read(env, INGESTOR.INFLUX_ORG),
@@ -200,6 +222,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     username: read(env, INGESTOR.INFLUX_USERNAME),
     password: read(env, INGESTOR.INFLUX_PASSWORD, readFile),
     timeoutMs: read(env, INGESTOR.INFLUX_TIMEOUT_MS),
+    ca: caFile(env, INGESTOR.INFLUX_CA_FILE, readFile),
   };
 
   const pipeline: PipelineConfig = {
@@ -314,6 +337,7 @@ export function describeConfig(config: Config, env?: Env): Record<string, unknow
       tokenSet: influx.token !== undefined,
       username: influx.username,
       passwordSet: influx.password !== undefined,
+      tls: { ca: influx.ca !== undefined },
     },
     pipeline: config.pipeline,
     routes: { file: config.routing.routesFile, names: config.routing.routes.map((r) => r.name) },

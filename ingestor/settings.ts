@@ -43,6 +43,7 @@ export const INGESTOR = {
   MQTT_CERT_FILE: optional({ name: 'MQTT_CERT_FILE', parse: path, doc: 'TLS: client certificate (PEM path); needs `MQTT_KEY_FILE`' }),
   MQTT_KEY_FILE: optional({ name: 'MQTT_KEY_FILE', parse: path, doc: 'TLS: client key (PEM path); needs `MQTT_CERT_FILE`' }),
   INFLUX_URL: required({ name: 'INFLUX_URL', parse: url(['http:', 'https:'], 'http://localhost:8086'), default: 'http://localhost:8086', doc: 'InfluxDB URL' }),
+  INFLUX_CA_FILE: optional({ name: 'INFLUX_CA_FILE', parse: path, doc: 'TLS to InfluxDB: the CA certificate(s) (PEM) that signed its certificate, trusted instead of the system\'s CAs; needs an `https://` `INFLUX_URL`. Unset: the system\'s CAs (and `NODE_EXTRA_CA_CERTS`)' }),
   INFLUX_API: required({ name: 'INFLUX_API', parse: oneOf(INFLUX_APIS), default: 'v2', doc: '`v2` (`/api/v2/write`), `v1` (`/write?db=`), `v3` (InfluxDB 3\'s v2-compatible `/api/v2/write`; not testable here)' }),
   INFLUX_TOKEN: optional({ name: 'INFLUX_TOKEN', parse: verbatim, secret: true, doc: 'token (`Authorization: Token …`); with `v1`, used when no user is set' }),
   INFLUX_ORG: required({ name: 'INFLUX_ORG', parse: text, default: 'sensorflow', doc: 'organization (v2)' }),

@@ -13,7 +13,7 @@ import { Journal } from './delivery/journal.ts';
 import { PLATFORM_LIMITS, type RateWindow } from './delivery/limiter.ts';
 import { BotWorker, DEFAULT_BACKOFF, type Backoff } from './delivery/worker.ts';
 import { createMetrics, type NotifierMetrics } from './metrics.ts';
-import { postJson, type PostJson } from './platforms/outcome.ts';
+import { createPostJson, type PostJson } from './platforms/outcome.ts';
 import { createNotifierServer, listen } from './server.ts';
 
 export interface StartOptions {
@@ -35,6 +35,7 @@ export interface RunningNotifier {
 
 export async function startNotifier(config: NotifierConfig, log: Logger, options: StartOptions = {}): Promise<RunningNotifier> {
   const clock = options.clock ?? systemClock;
+  const post = options.post ?? createPostJson(config.ca);
   const journal = Journal.open(config.queueDir, config.bots.map((bot) => bot.name), log);
   const metrics = createMetrics(config.bots.map((bot) => bot.name), options.defaultMetrics ?? true);
   const workers = config.bots.map(
@@ -44,7 +45,7 @@ export async function startNotifier(config: NotifierConfig, log: Logger, options
         journal,
         limits: options.limits?.[bot.platform] ?? PLATFORM_LIMITS[bot.platform],
         clock,
-        post: options.post ?? postJson,
+        post,
         message: { language: config.language, timeZone: config.timeZone },
         log,
         metrics,

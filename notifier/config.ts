@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { readCaFile } from '../common/config/certificates.ts';
 import { documentChecker } from '../common/config/document-schema.ts';
 import { ConfigError, describeEnv, read, ValueProblem, type Env, type ReadFile } from '../common/config/schema.ts';
 import { EXAMPLE_URLS, LANGUAGES, LOG_LEVELS, mobileNumbers, NOTIFIER, NOTIFIER_SCHEMA, PLATFORMS, webhookUrl, type Language, type LogLevel, type Platform } from './settings.ts';
@@ -64,6 +65,8 @@ export interface NotifierConfig {
   /** A notification that keeps failing with retryable errors is given up (moved to dead/) after this long. */
   readonly giveUpAfterMs: number;
   readonly requestTimeoutMs: number;
+  /** NOTIFIER_CA_FILE's certificates, trusted for the bots' hosts in addition to the system's. */
+  readonly ca: Buffer | undefined;
   readonly logLevel: LogLevel;
 }
 
@@ -326,6 +329,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Notifie
   }
   const timeZone = read(env, NOTIFIER.NOTIFIER_TIMEZONE);
   const configFile = read(env, NOTIFIER.NOTIFIER_CONFIG);
+  const caFile = read(env, NOTIFIER.NOTIFIER_CA_FILE);
   const { bots, routing } = configFile === undefined ? { bots: botsFromEnv(env, readFile), routing: undefined } : fromFile(configFile, env, readFile);
   return {
     host: read(env, NOTIFIER.NOTIFIER_HOST),
@@ -340,6 +344,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Notifie
     maxBodyBytes: read(env, NOTIFIER.NOTIFIER_MAX_BODY_BYTES),
     giveUpAfterMs: read(env, NOTIFIER.NOTIFIER_GIVE_UP_AFTER_MS),
     requestTimeoutMs: read(env, NOTIFIER.NOTIFIER_REQUEST_TIMEOUT_MS),
+    ca: caFile === undefined ? undefined : readCaFile(NOTIFIER.NOTIFIER_CA_FILE.name, caFile, readFile),
     logLevel: read(env, NOTIFIER.LOG_LEVEL),
   };
 }
@@ -376,6 +381,7 @@ export function describeConfig(config: NotifierConfig, env?: Env): Record<string
     language: config.language,
     timeZone: config.timeZone,
     configFile: config.configFile,
+    tls: { ca: config.ca !== undefined },
     bots: config.bots.map((bot) => ({
       name: bot.name,
       platform: bot.platform,

@@ -2,7 +2,7 @@
  * The notifier's figures in Prometheus form, one registry per process.
  * Per-bot series carry a `bot` label; failures carry `reason`
  * (network, server, rate-limited, unexpected-reply, signature, keyword,
- * ip-allowlist, token, rejected).
+ * ip-allowlist, token, certificate, rejected).
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 

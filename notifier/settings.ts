@@ -81,6 +81,7 @@ export const NOTIFIER = {
   FEISHU_WEBHOOK_URL: optional({ name: 'FEISHU_WEBHOOK_URL', parse: webhookUrl('feishu'), secret: true, doc: 'the Feishu bot; no URL, no bot' }),
   FEISHU_SECRET: optional({ name: 'FEISHU_SECRET', parse: secretText, secret: true, doc: 'its 签名校验 secret' }),
   FEISHU_AT_USER_IDS: optional({ name: 'FEISHU_AT_USER_IDS', parse: list(text), doc: 'comma-separated open_ids mentioned on critical alerts, or `all`' }),
+  NOTIFIER_CA_FILE: optional({ name: 'NOTIFIER_CA_FILE', parse: path, doc: 'TLS to the bots: CA certificate(s) (PEM) trusted in addition to the system\'s, for a private DingTalk / Feishu deployment or a TLS-inspecting proxy' }),
   NOTIFIER_MAX_BODY_BYTES: required({ name: 'NOTIFIER_MAX_BODY_BYTES', parse: integer(1024, 64 * 1024 * 1024), default: String(4 * 1024 * 1024), doc: 'larger webhook bodies get 413' }),
   NOTIFIER_REQUEST_TIMEOUT_MS: required({ name: 'NOTIFIER_REQUEST_TIMEOUT_MS', parse: durationMs(100, 120_000), default: '10000', doc: 'whole-request limit for webhook clients (headers: 10 s at most), and the timeout of each request to a bot' }),
   NOTIFIER_GIVE_UP_AFTER_MS: required({ name: 'NOTIFIER_GIVE_UP_AFTER_MS', parse: durationMs(1000, 30 * 24 * 3600 * 1000), default: String(24 * 3600 * 1000), doc: 'a notification still failing with retryable errors after this long moves to `dead/`' }),

@@ -7,7 +7,7 @@
 import { redactWebhookUrl, type BotConfig, type NotifierConfig } from './config.ts';
 import { sendDingTalk } from './platforms/dingtalk.ts';
 import { sendFeishu } from './platforms/feishu.ts';
-import { postJson, type PostJson } from './platforms/outcome.ts';
+import { createPostJson, type PostJson } from './platforms/outcome.ts';
 import { dingTalkTestMessage } from './render/dingtalk.ts';
 import { feishuTestMessage } from './render/feishu.ts';
 import { strings } from './render/view.ts';
@@ -18,7 +18,7 @@ export interface TestResult {
   readonly line: string;
 }
 
-export async function sendTestMessage(config: NotifierConfig, bot: BotConfig, post: PostJson = postJson, now = Date.now()): Promise<TestResult> {
+export async function sendTestMessage(config: NotifierConfig, bot: BotConfig, post: PostJson = createPostJson(config.ca), now = Date.now()): Promise<TestResult> {
   const t = strings(config.language);
   const title = bot.keyword === undefined ? t.test : `${bot.keyword} ${t.test}`;
   const outcome =
@@ -27,7 +27,8 @@ export async function sendTestMessage(config: NotifierConfig, bot: BotConfig, po
       : await sendFeishu(post, bot, feishuTestMessage(title, t.testBody(bot.name)), now, config.requestTimeoutMs);
   const target = `${bot.name} (${bot.platform}, ${redactWebhookUrl(bot.url)}, ${bot.secret === undefined ? 'unsigned' : 'signed'})`;
   const reply = 'reply' in outcome && outcome.reply !== undefined ? ` ${outcome.reply.trim()}` : '';
-  const status = 'status' in outcome && outcome.status !== undefined ? `HTTP ${outcome.status}` : outcome.kind === 'retry' ? outcome.detail : '';
+  // No HTTP status (a network or certificate error): the error itself.
+  const status = 'status' in outcome && outcome.status !== undefined ? `HTTP ${outcome.status}` : outcome.kind === 'delivered' ? '' : outcome.detail;
   if (outcome.kind === 'delivered') return { bot: bot.name, delivered: true, line: `${target}: ${status}${reply} → delivered` };
   const advice = outcome.kind === 'misconfigured' ? ` → ${outcome.fix}` : ` → ${outcome.kind}: ${outcome.detail}`;
   return { bot: bot.name, delivered: false, line: `${target}: ${status}${reply}${advice}` };

@@ -81,7 +81,7 @@ export function createMetrics(sources: MetricSources): PipelineMetrics {
   gaugeFrom(registry, 'sensorflow_wal_unread_bytes', 'Bytes in the log not yet sent to InfluxDB', () => wal.unreadBytes);
   gaugeFrom(registry, 'sensorflow_wal_full', '1 while the log is full and messages are not acknowledged', () => (wal.full ? 1 : 0));
   gaugeFrom(registry, 'sensorflow_wal_append_failing', '1 while the disk refuses appends (ENOSPC, EIO) and messages are not acknowledged', () => (wal.appendState.kind === 'failing' ? 1 : 0));
-  gaugeFrom(registry, 'sensorflow_influx_up', '0 while every write to InfluxDB fails (unreachable, 5xx, throttled or refused); 1 otherwise', () => (sources.influx().kind === 'failing' ? 0 : 1));
+  gaugeFrom(registry, 'sensorflow_influx_up', '0 while every write to InfluxDB fails (unreachable, its certificate not trusted, 5xx, throttled or refused); 1 otherwise', () => (sources.influx().kind === 'failing' ? 0 : 1));
   gaugeFrom(registry, 'sensorflow_influx_down_since_seconds', 'Unix time at which writes to InfluxDB started failing; 0 while they succeed', () => {
     const state = sources.influx();
     return state.kind === 'failing' ? state.sinceMs / 1000 : 0;

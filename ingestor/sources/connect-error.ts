@@ -2,11 +2,13 @@
  * Why an MQTT connection failed, in words a user can act on. Pure.
  *
  * TLS failures reach us as Node error codes (OpenSSL verify results for the
- * broker's certificate, `ERR_SSL_*_ALERT_*` when the broker refuses ours) and
+ * broker's certificate, `ERR_SSL_*_ALERT_*` when the broker refuses ours),
+ * explained by common/tls-error.ts as for every other TLS client of ours, and
  * broker refusals as CONNACK codes (MQTT 3.1.1: 1-5, MQTT 5: 128-159). Each
  * gets a stable key, so a caller can say it once per change instead of once per
  * retry, a cause, and a hint naming the setting to check.
  */
+import { explainTlsError, type TlsPeer } from '../../common/tls-error.ts';
 
 /** The setting names a hint points at: the ingestor's variables, or the simulator's flags. */
 export interface ConnectSettingNames {
@@ -34,38 +36,12 @@ export interface ConnectErrorExplained {
 
 type Explanation = Omit<ConnectErrorExplained, 'key'>;
 
-const UNTRUSTED_BROKER = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_SIGNATURE_FAILURE',
-]);
+/** The broker as common/tls-error.ts sees it: TLS problems are explained there, for every client alike. */
+const brokerPeer = (names: ConnectSettingNames): TlsPeer => ({ name: 'the broker', url: names.url, ca: names.ca, cert: names.cert, plainScheme: 'mqtt://' });
 
-function explain(code: number | string | undefined, names: ConnectSettingNames): Explanation | undefined {
-  if (typeof code === 'string' && UNTRUSTED_BROKER.has(code)) {
-    return { cause: "the broker's certificate is not signed by a CA we trust (unknown CA)", hint: `set ${names.ca} to the CA that signed the broker's certificate` };
-  }
+/** What only MQTT has: CONNACK refusals, and the broker's address. */
+function explainMqtt(code: number | string | undefined, names: ConnectSettingNames): Explanation | undefined {
   switch (code) {
-    case 'CERT_HAS_EXPIRED':
-      return { cause: "the broker's certificate has expired", hint: "renew the broker's certificate (or check this machine's clock)" };
-    case 'CERT_NOT_YET_VALID':
-      return { cause: "the broker's certificate is not valid yet", hint: "check this machine's clock and the certificate's start date" };
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return { cause: "the broker's certificate does not match the host (hostname mismatch)", hint: `use a host name in ${names.url} that the certificate lists in subjectAltName, or reissue the certificate for this host` };
-    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
-      return { cause: 'the broker requires a client certificate and we sent none', hint: `set ${names.cert}` };
-    case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
-      return { cause: 'the broker does not trust our client certificate (unknown CA)', hint: `${names.cert} must be signed by the CA in the broker's cafile` };
-    case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED':
-      return { cause: 'the broker refused our client certificate: it has expired', hint: `renew the certificate in ${names.cert}` };
-    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
-    case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN':
-    case 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED':
-      return { cause: 'the broker refused our client certificate', hint: `check ${names.cert} against the broker's cafile and its log` };
-    case 'ERR_SSL_WRONG_VERSION_NUMBER':
-      return { cause: 'the broker does not speak TLS on this port', hint: `use mqtt:// in ${names.url}, or the broker's TLS port` };
     case 4:
     case 134:
       return { cause: 'bad user name or password', hint: `check ${names.credentials}` };
@@ -80,6 +56,10 @@ function explain(code: number | string | undefined, names: ConnectSettingNames):
     default:
       return undefined;
   }
+}
+
+function explain(code: number | string | undefined, names: ConnectSettingNames): Explanation | undefined {
+  return explainTlsError(code, brokerPeer(names)) ?? explainMqtt(code, names);
 }
 
 export function explainConnectError(error: Error & { code?: number | string }, names: ConnectSettingNames = INGESTOR_SETTINGS): ConnectErrorExplained {

@@ -12,6 +12,7 @@
  * | server_error   | capped exponential backoff with jitter, retry forever       |
  * | network_error  | same                                                        |
  * | misconfigured  | one clear log line per streak, retry slowly, keep the data  |
+ * | tls_error      | same (a certificate or a setting must change first)         |
  *
  * Failures are logged once per streak (and again when their kind changes),
  * not once per request. The first request that succeeds after a streak ends
@@ -111,6 +112,7 @@ export class Delivery {
           delayMs = backoffDelayMs(attempt, backoff);
           break;
         case 'misconfigured':
+        case 'tls_error':
           delayMs = this.#options.misconfiguredRetryMs ?? 30_000;
           break;
       }
@@ -142,7 +144,14 @@ export class Delivery {
     if (outcome.kind === 'misconfigured') {
       log.error(
         { status: outcome.status, error: outcome.message, target: this.#target },
-        `InfluxDB refused the write (HTTP ${outcome.status}): ${misconfigurationHint(outcome.status)}; keeping the data and retrying every ${Math.round((this.#options.misconfiguredRetryMs ?? 30_000) / 1000)} s`,
+        `InfluxDB refused the write (HTTP ${outcome.status}): ${misconfigurationHint(outcome.status)}; keeping the data and retrying every ${this.#slowRetryPeriod()}`,
+      );
+      return;
+    }
+    if (outcome.kind === 'tls_error') {
+      log.error(
+        { code: outcome.code, target: this.#target },
+        `InfluxDB at ${this.#target}: ${outcome.message}; keeping the data in the write-ahead log and retrying every ${this.#slowRetryPeriod()}`,
       );
       return;
     }
@@ -151,6 +160,12 @@ export class Delivery {
       { outcome: outcome.kind, error: outcome.message, target: this.#target, delayMs },
       `InfluxDB at ${this.#target} ${what}: ${outcome.message}; keeping the data in the write-ahead log and retrying`,
     );
+  }
+
+  /** The misconfiguration retry period in words: "30 s", or "200 ms" below a second. */
+  #slowRetryPeriod(): string {
+    const ms = this.#options.misconfiguredRetryMs ?? 30_000;
+    return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
   }
 
   #noteWritten(): void {

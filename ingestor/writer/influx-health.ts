@@ -12,7 +12,7 @@ export type InfluxState =
   /** No write has been tried yet. */
   | { readonly kind: 'unknown' }
   | { readonly kind: 'writing'; readonly sinceMs: number }
-  /** Every request fails (no answer, 5xx, throttled, or our configuration refused) since `sinceMs`. */
+  /** Every request fails (no answer, a TLS problem, 5xx, throttled, or our configuration refused) since `sinceMs`. */
   | { readonly kind: 'failing'; readonly sinceMs: number; readonly outcome: FailedOutcome['kind']; readonly error: string };
 
 export class InfluxHealth {
@@ -39,7 +39,8 @@ export class InfluxHealth {
   /** A request failed in a way that will be retried. Returns true when this starts (or changes the kind of) a failing streak. */
   failed(outcome: FailedOutcome): boolean {
     const previous = this.#state;
-    if (previous.kind === 'failing' && previous.outcome === outcome.kind) return false;
+    // A different TLS problem (expired → wrong host) is news too: its line names another fix.
+    if (previous.kind === 'failing' && previous.outcome === outcome.kind && (outcome.kind !== 'tls_error' || previous.error === outcome.message)) return false;
     this.#state = {
       kind: 'failing',
       sinceMs: previous.kind === 'failing' ? previous.sinceMs : this.#now(),
@@ -60,6 +61,6 @@ export class InfluxHealth {
 /** One sentence for /readyz and the logs. Pure. */
 export function describeInfluxState(state: InfluxState, target: string): string | undefined {
   if (state.kind !== 'failing') return undefined;
-  const what = state.outcome === 'network_error' || state.outcome === 'server_error' ? 'unreachable' : 'refusing writes';
+  const what = state.outcome === 'tls_error' ? 'not trusted' : state.outcome === 'network_error' || state.outcome === 'server_error' ? 'unreachable' : 'refusing writes';
   return `InfluxDB ${what} since ${new Date(state.sinceMs).toISOString()} (${target}: ${state.outcome}: ${state.error}); the write-ahead log keeps the data`;
 }

@@ -13,12 +13,34 @@
  * - v1: `POST /write?db=…&precision=ms`, with basic auth when a user is set.
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
+import { errorCode, tlsErrorLine, type TlsPeer } from '../../common/tls-error.ts';
 import type { InfluxConfig } from '../config.ts';
 import type { SendLines } from '../contracts.ts';
-import { classifyResponse, parseRetryAfterMs } from './outcome.ts';
+import { classifyResponse, parseRetryAfterMs, type WriteOutcome } from './outcome.ts';
 
 /** The contract lives in contracts.ts; re-exported for the wiring in main.ts. */
 export type { SendLines };
+
+/** InfluxDB as TLS error lines name it (the ingestor and `npm run setup` share these settings). */
+export const INFLUX_TLS_PEER: TlsPeer = { name: 'InfluxDB', url: 'INFLUX_URL', ca: 'INFLUX_CA_FILE', plainScheme: 'http://' };
+
+/**
+ * The official client's options for INFLUX_URL: `transportOptions` go to
+ * node's https.request, so INFLUX_CA_FILE's certificates replace the system's
+ * CAs for this connection (and only it).
+ */
+export function influxClientOptions(config: Pick<InfluxConfig, 'url' | 'timeoutMs' | 'ca'>): { url: string; timeout: number; transportOptions?: { ca: Buffer } } {
+  return { url: config.url, timeout: config.timeoutMs, ...(config.ca !== undefined && { transportOptions: { ca: config.ca } }) };
+}
+
+/** A request that got no HTTP answer: a TLS problem explained in one line, or the network error as it came. */
+export function transportFailure(error: unknown): Extract<WriteOutcome, { kind: 'network_error' | 'tls_error' }> {
+  const code = errorCode(error);
+  const explained = tlsErrorLine(error, INFLUX_TLS_PEER);
+  if (explained !== undefined && code !== undefined) return { kind: 'tls_error', code, message: explained };
+  const message = (error as Error).message || String(error);
+  return { kind: 'network_error', message: code && !message.includes(code) ? `${code}: ${message}` : message };
+}
 
 /** Bodies larger than this are gzipped; line protocol compresses about 10×. */
 const GZIP_THRESHOLD_BYTES = 1000;
@@ -33,8 +55,7 @@ export function writePath(config: InfluxConfig): string {
 export function createInfluxSender(config: InfluxConfig): SendLines {
   const useToken = config.api !== 'v1' && config.token !== undefined;
   const transport = new InfluxDB({
-    url: config.url,
-    timeout: config.timeoutMs,
+    ...influxClientOptions(config),
     ...(useToken && { token: config.token }),
   }).transport;
   const path = writePath(config);
@@ -63,9 +84,7 @@ export function createInfluxSender(config: InfluxConfig): SendLines {
           parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now()),
         );
       }
-      const code = (error as NodeJS.ErrnoException).code;
-      const message = (error as Error).message || String(error);
-      return { kind: 'network_error', message: code && !message.includes(code) ? `${code}: ${message}` : message };
+      return transportFailure(error);
     }
   };
 }

@@ -22,6 +22,14 @@ export type WriteOutcome =
   /** No HTTP answer (refused, reset, timeout): retry with backoff. */
   | { readonly kind: 'network_error'; readonly message: string }
   /**
+   * The TLS handshake failed for a reason a setting or a certificate must fix
+   * (InfluxDB's certificate expired, names another host, is signed by a CA
+   * we do not trust; or no TLS on that port). `message` is the one line
+   * that says so (common/tls-error.ts). Treated like misconfigured: keep the
+   * data, retry slowly, one log line per cause.
+   */
+  | { readonly kind: 'tls_error'; readonly code: string; readonly message: string }
+  /**
    * 401 / 403 / 404 and any other 4xx: configuration is wrong (token, org,
    * bucket, database). Retrying fast cannot help; keep the data, say what to
    * fix, retry slowly.

@@ -31,7 +31,7 @@ export function dingTalkUrl(bot: BotConfig, nowMs: number): string {
 }
 
 export function classifyDingTalk(result: HttpResult, bot: BotConfig): SendOutcome {
-  const transport = transportOutcome(result);
+  const transport = transportOutcome(result, `DingTalk bot "${bot.name}"`);
   if (transport !== undefined || !result.ok) return transport ?? { kind: 'retry', reason: 'network', detail: 'no reply' };
   const reply = parseReply(result.text);
   const status = result.status;

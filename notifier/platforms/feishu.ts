@@ -30,7 +30,7 @@ export function feishuBody(bot: BotConfig, message: object, nowMs: number): obje
 }
 
 export function classifyFeishu(result: HttpResult, bot: BotConfig): SendOutcome {
-  const transport = transportOutcome(result);
+  const transport = transportOutcome(result, `Feishu bot "${bot.name}"`);
   if (transport !== undefined || !result.ok) return transport ?? { kind: 'retry', reason: 'network', detail: 'no reply' };
   const reply = parseReply(result.text);
   const status = result.status;

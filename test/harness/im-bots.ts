@@ -23,9 +23,12 @@
  * Rate limits are judged on the signed timestamp when there is one, so a test
  * with a fake clock is judged on the time the notifier believed it was.
  * Scripted replies (failNext) come first: HTTP errors, rate-limit codes, or a dropped connection.
+ * With `tls` the stand-in serves https with a certificate from test/harness/certs.ts.
  */
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 export type Platform = 'dingtalk' | 'feishu';
 
@@ -52,6 +55,8 @@ export interface StandInOptions {
   /** When set, requests are refused as coming from a non-allowed IP. */
   readonly refuseIp?: boolean;
   readonly now?: () => number;
+  /** Serve https with this certificate (test/harness/certs.ts), as the real platforms do. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 const DINGTALK_LIMITS = [{ limit: 20, windowMs: 60_000 }];
@@ -79,7 +84,8 @@ export class BotStandIn {
     this.platform = options.platform;
     this.token = options.token ?? 'tok3n0123456789abcdef';
     this.#options = options;
-    this.#server = createServer((request, response) => void this.#handle(request, response));
+    const handle = (request: IncomingMessage, response: ServerResponse): void => void this.#handle(request, response);
+    this.#server = options.tls === undefined ? createServer(handle) : createTlsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handle);
   }
 
   static async start(options: StandInOptions): Promise<BotStandIn> {
@@ -92,9 +98,8 @@ export class BotStandIn {
 
   /** The webhook URL a user would copy from the bot's settings. */
   get url(): string {
-    return this.platform === 'dingtalk'
-      ? `http://127.0.0.1:${this.#port}/robot/send?access_token=${this.token}`
-      : `http://127.0.0.1:${this.#port}/open-apis/bot/v2/hook/${this.token}`;
+    const origin = `${this.#options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.#port}`;
+    return this.platform === 'dingtalk' ? `${origin}/robot/send?access_token=${this.token}` : `${origin}/open-apis/bot/v2/hook/${this.token}`;
   }
 
   /** Messages accepted as delivered, in order. */

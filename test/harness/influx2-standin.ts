@@ -15,7 +15,9 @@
  * State lives in memory; `requests` records every call for assertions.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type {
   Authorization,
   AuthorizationPostRequest,
@@ -80,7 +82,8 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
   }
 }
 
-export async function startInflux2StandIn(seed: { org?: string; bucket?: string; retentionSeconds?: number } = {}): Promise<Influx2StandIn> {
+/** `tls`: serve https with this certificate (test/harness/certs.ts), as InfluxDB 2 does with INFLUXD_TLS_CERT / INFLUXD_TLS_KEY. */
+export async function startInflux2StandIn(seed: { org?: string; bucket?: string; retentionSeconds?: number; tls?: { cert: string; key: string } } = {}): Promise<Influx2StandIn> {
   const operatorToken = `operator-${id()}`;
   const state = {
     requests: [] as RecordedRequest[],
@@ -206,7 +209,7 @@ export async function startInflux2StandIn(seed: { org?: string; bucket?: string;
     throw new ApiError(404, 'not found', `path not found: ${path}`);
   };
 
-  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  const serve = (request: IncomingMessage, response: ServerResponse): void => {
     const url = new URL(request.url ?? '/', 'http://standin');
     const query = Object.fromEntries(url.searchParams);
     void (async () => {
@@ -226,12 +229,13 @@ export async function startInflux2StandIn(seed: { org?: string; bucket?: string;
       if (payload === undefined) response.writeHead(status).end();
       else response.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(payload));
     })();
-  });
+  };
+  const server: Server = seed.tls === undefined ? createServer(serve) : createTlsServer({ cert: readFileSync(seed.tls.cert), key: readFileSync(seed.tls.key) }, serve);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return Object.assign(state, {
-    url: `http://127.0.0.1:${port}`,
+    url: `${seed.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     operatorToken,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   });

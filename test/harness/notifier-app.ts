@@ -77,6 +77,7 @@ export function notifierConfig(queueDir: string, bots: readonly BotConfig[], ext
     maxBodyBytes: 256 * 1024,
     giveUpAfterMs: 24 * 3600_000,
     requestTimeoutMs: 5_000,
+    ca: undefined,
     logLevel: 'info',
     ...extra,
   };

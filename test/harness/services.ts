@@ -4,7 +4,8 @@
  * VictoriaMetrics. Binaries come from Debian packages (scripts/test.sh
  * installs them).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, isListening } from './ports.ts';
@@ -76,11 +77,10 @@ async function startService(
   return service;
 }
 
+/** True when the URL answers this status (over https without verifying: see harnessRequest). */
 const httpOk = async (url: string, expected: number): Promise<boolean> => {
   try {
-    const response = await fetch(url);
-    await response.arrayBuffer();
-    return response.status === expected;
+    return (await harnessRequest(url)).status === expected;
   } catch {
     return false;
   }
@@ -145,45 +145,95 @@ export interface Influx1 extends Service {
   query(influxql: string, db?: string, user?: { readonly username: string; readonly password: string }): Promise<InfluxRow[]>;
 }
 
-/** `auth: true` turns on InfluxDB's authentication: create an admin user first (bootstrapInfluxAdmin in test/harness/auth.ts). */
-export async function startInflux1(options: { port?: number; auth?: boolean } = {}): Promise<Influx1> {
+export interface Influx1Options {
+  readonly port?: number;
+  /** Turns on InfluxDB's authentication: create an admin user first (bootstrapInfluxAdmin in test/harness/auth.ts). */
+  readonly auth?: boolean;
+  /**
+   * Serve https with this certificate (`[http] https-enabled`). The files are
+   * copied into the service's directory as `tls.crt` / `tls.key` (see
+   * tlsFiles), so a test can put another certificate there and restart().
+   */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
+/**
+ * The harness's own requests to a TLS InfluxDB (readiness, queries) do not
+ * verify its certificate: the certificate is what the tests vary (expired,
+ * another host's), and the harness must still read what was stored. The
+ * product's clients always verify.
+ */
+async function harnessRequest(url: string, init: { method?: string; body?: URLSearchParams; headers?: Record<string, string> } = {}): Promise<{ status: number; text: string }> {
+  if (!url.startsWith('https:')) {
+    const response = await fetch(url, { method: init.method ?? 'GET', ...(init.body && { body: init.body }), ...(init.headers && { headers: init.headers }) });
+    return { status: response.status, text: await response.text() };
+  }
+  const body = init.body?.toString();
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(url, {
+      method: init.method ?? 'GET',
+      rejectUnauthorized: false,
+      headers: { ...init.headers, ...(body !== undefined && { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) }) },
+    }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** Where a TLS InfluxDB reads its certificate and key (copy others there, then restart()). */
+export const tlsFiles = (influx: Service): { cert: string; key: string } => ({ cert: join(influx.dir, 'tls.crt'), key: join(influx.dir, 'tls.key') });
+
+export async function startInflux1(options: Influx1Options = {}): Promise<Influx1> {
   const rpcPort = await freePort();
+  const scheme = options.tls === undefined ? 'http' : 'https';
   const service = await startService(
     'influxd',
     'influxd',
-    (dir, port) => ({
-      args: ['-config', join(dir, 'influxdb.conf')],
-      files: {
-        'influxdb.conf': [
-          'reporting-disabled = true',
-          `bind-address = "127.0.0.1:${rpcPort}"`,
-          '[meta]',
-          `  dir = "${dir}/meta"`,
-          '[data]',
-          `  dir = "${dir}/data"`,
-          `  wal-dir = "${dir}/wal"`,
-          '  query-log-enabled = false',
-          '[http]',
-          `  bind-address = "127.0.0.1:${port}"`,
-          '  log-enabled = false',
-          ...(options.auth ? ['  auth-enabled = true'] : []),
-          '',
-        ].join('\n'),
-      },
-    }),
-    (port) => httpOk(`http://127.0.0.1:${port}/ping`, 204),
+    (dir, port) => {
+      if (options.tls !== undefined) {
+        copyFileSync(options.tls.cert, join(dir, 'tls.crt'));
+        copyFileSync(options.tls.key, join(dir, 'tls.key'));
+      }
+      return {
+        args: ['-config', join(dir, 'influxdb.conf')],
+        files: {
+          'influxdb.conf': [
+            'reporting-disabled = true',
+            `bind-address = "127.0.0.1:${rpcPort}"`,
+            '[meta]',
+            `  dir = "${dir}/meta"`,
+            '[data]',
+            `  dir = "${dir}/data"`,
+            `  wal-dir = "${dir}/wal"`,
+            '  query-log-enabled = false',
+            '[http]',
+            `  bind-address = "127.0.0.1:${port}"`,
+            '  log-enabled = false',
+            ...(options.auth ? ['  auth-enabled = true'] : []),
+            ...(options.tls === undefined ? [] : ['  https-enabled = true', `  https-certificate = "${dir}/tls.crt"`, `  https-private-key = "${dir}/tls.key"`]),
+            '',
+          ].join('\n'),
+        },
+      };
+    },
+    (port) => httpOk(`${scheme}://127.0.0.1:${port}/ping`, 204),
     options,
   );
-  const url = `http://127.0.0.1:${service.port}`;
+  const url = `${scheme}://127.0.0.1:${service.port}`;
   const query: Influx1['query'] = async (influxql, db, user) => {
     const params = new URLSearchParams({ q: influxql, epoch: 'ms', ...(db !== undefined && { db }) });
     const headers = user && { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` };
-    const response = await fetch(`${url}/query`, { method: 'POST', body: params, ...(headers && { headers }) });
-    const body = (await response.json()) as {
+    const response = await harnessRequest(`${url}/query`, { method: 'POST', body: params, ...(headers && { headers }) });
+    const body = JSON.parse(response.text) as {
       results?: { error?: string; series?: { columns: string[]; values: unknown[][]; tags?: Record<string, string> }[] }[];
       error?: string;
     };
-    if (!response.ok || body.error) throw new Error(`InfluxQL ${influxql}: ${body.error ?? response.status}`);
+    if (response.status !== 200 || body.error) throw new Error(`InfluxQL ${influxql}: ${body.error ?? response.status}`);
     const rows: InfluxRow[] = [];
     for (const result of body.results ?? []) {
       if (result.error) throw new Error(`InfluxQL ${influxql}: ${result.error}`);
@@ -212,7 +262,9 @@ export interface Victoria extends Service {
   exportSeries(selector: string): Promise<VmSeries[]>;
 }
 
-export async function startVictoria(): Promise<Victoria> {
+/** `tls`: serve https (`-tls`) with this certificate, as InfluxDB's v2 write API over TLS. */
+export async function startVictoria(options: { readonly tls?: { readonly cert: string; readonly key: string } } = {}): Promise<Victoria> {
+  const scheme = options.tls === undefined ? 'http' : 'https';
   const service = await startService(
     'victoria-metrics',
     'victoria-metrics',
@@ -224,16 +276,16 @@ export async function startVictoria(): Promise<Victoria> {
         '-dedup.minScrapeInterval=1ms',
         '-retentionPeriod=100y',
         '-loggerLevel=WARN',
+        ...(options.tls === undefined ? [] : ['-tls', `-tlsCertFile=${options.tls.cert}`, `-tlsKeyFile=${options.tls.key}`]),
       ],
     }),
-    (port) => httpOk(`http://127.0.0.1:${port}/health`, 200),
+    (port) => httpOk(`${scheme}://127.0.0.1:${port}/health`, 200),
   );
-  const url = `http://127.0.0.1:${service.port}`;
+  const url = `${scheme}://127.0.0.1:${service.port}`;
   const exportSeries = async (selector: string): Promise<VmSeries[]> => {
-    const response = await fetch(`${url}/api/v1/export`, { method: 'POST', body: new URLSearchParams({ 'match[]': selector }) });
-    if (!response.ok) throw new Error(`export ${selector}: HTTP ${response.status}: ${await response.text()}`);
-    const text = await response.text();
-    return text
+    const response = await harnessRequest(`${url}/api/v1/export`, { method: 'POST', body: new URLSearchParams({ 'match[]': selector }) });
+    if (response.status !== 200) throw new Error(`export ${selector}: HTTP ${response.status}: ${response.text}`);
+    return response.text
       .split('\n')
       .filter((line) => line.trim() !== '')
       .map((line) => JSON.parse(line) as VmSeries);
