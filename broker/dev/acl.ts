@@ -34,16 +34,20 @@ function unshared(filter: string): string {
   return filter.split('/').slice(2).join('/');
 }
 
-/** `sensors/{location}/{device}/{rest...}` split into levels, or undefined. */
-function sensorLevels(topic: string): string[] | undefined {
+/**
+ * `sensors/{location}/{device}[/{rest...}]` split into levels, or undefined:
+ * at least `minLevels`. Publishing needs three (`sensors/+/{user}/#` matches
+ * `sensors/lab/dev-1` too, in EMQX and Mosquitto alike), command filters four.
+ */
+function sensorLevels(topic: string, minLevels: number): string[] | undefined {
   const levels = topic.split('/');
-  return levels.length >= 4 && levels[0] === 'sensors' ? levels : undefined;
+  return levels.length >= minLevels && levels[0] === 'sensors' ? levels : undefined;
 }
 
 export function mayPublish(identity: Identity, topic: string): boolean {
   // Wildcards never belong in a topic name, and `$` topics are the broker's.
   if (topic.startsWith('$') || /[+#]/.test(topic)) return false;
-  const levels = sensorLevels(topic);
+  const levels = sensorLevels(topic, 3);
   if (levels === undefined) return false;
   switch (identity.role) {
     case 'device': return levels[2] === identity.username;
@@ -65,7 +69,7 @@ export function maySubscribe(identity: Identity, filter: string): boolean {
     return plain.startsWith('sensors/') || (levels.length >= 4 && levels[0] === '$SYS' && levels[1] === 'brokers' && levels[2] !== '#' && levels[3] === 'clients');
   }
   if (identity.role !== 'device' && identity.role !== 'gateway') return false;
-  const levels = sensorLevels(plain);
+  const levels = sensorLevels(plain, 4);
   if (levels === undefined || levels[1] === '#' || levels[3] !== 'commands') return false;
   return identity.role === 'gateway' ? levels[2] !== '#' : levels[2] === identity.username;
 }
