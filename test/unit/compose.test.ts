@@ -296,6 +296,7 @@ describe('EMQX configuration (broker/emqx)', () => {
         wss: { default: { enable: boolean } };
       };
       zones: Record<string, { mqtt: Record<string, unknown> }>;
+      mqtt: Record<string, unknown>;
       dashboard: unknown;
     };
     // EMQX 5.8's built-in database authenticator (emqx_authn_mnesia_schema): these fields and values.
@@ -329,6 +330,9 @@ describe('EMQX configuration (broker/emqx)', () => {
       gateway: { enable: false, bind: '0.0.0.0:8885' },
     });
     assert.deepEqual([base.listeners.ws.default.enable, base.listeners.wss.default.enable], [false, false]);
+    // Shared-subscription dispatch: EMQX 5.8 reads it under `mqtt` (broker.* is deprecated since 5.1); docs/scaling.md rests on this line.
+    assert.deepEqual(base.mqtt, { shared_subscription_strategy: 'round_robin' });
+    assert.ok(read('docs/scaling.md').includes('`mqtt.shared_subscription_strategy = round_robin`'));
     const zoneVariables = Object.keys(emqx.environment ?? {}).filter((name) => name.startsWith('EMQX_ZONES__'));
     assert.deepEqual(zoneVariables.map((name) => name.replace(/^EMQX_/, '').toLowerCase().split('__').join('.')).sort(), [
       'zones.ingestor.mqtt.max_mqueue_len', 'zones.ingestor.mqtt.session_expiry_interval',
