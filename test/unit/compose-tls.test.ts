@@ -26,7 +26,7 @@ const tls = parse(read('docker-compose.tls.yml'), { merge: true }) as { services
 const base = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
 
 const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>>;
-type Listener = { enable: boolean; bind: string; zone?: string; enable_authn?: boolean };
+type Listener = { enable: boolean; bind: string; zone?: string; enable_authn?: boolean; ssl_options?: Record<string, string> };
 const hocon = (await parseHocon({ text: read('broker/emqx/base.hocon'), strict: true })) as { listeners: { ssl: Record<string, Listener>; tcp: Record<string, Listener> } };
 
 /** `/run/…` or `/opt/…` path inside a container → the ./certs file mounted there. */
@@ -94,7 +94,11 @@ describe('docker-compose.tls.yml', () => {
       }
     }
     // Roles as on the plain listeners: devices' certificate CN is the user name; the ingestor keeps its deep-queue zone.
-    assert.deepEqual(hocon.listeners.ssl.default, { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false });
+    const { ssl_options: _imageCerts, ...devices } = hocon.listeners.ssl.default!;
+    assert.deepEqual(devices, { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false });
+    for (const [name, listener] of Object.entries(hocon.listeners.ssl)) {
+      assert.deepEqual(Object.keys(listener.ssl_options ?? {}).sort(), ['cacertfile', 'certfile', 'keyfile'], `the override replaces every file listeners.ssl.${name} names`);
+    }
     assert.equal(hocon.listeners.ssl.ingestor!.zone, hocon.listeners.tcp.ingestor!.zone);
     assert.equal(hocon.listeners.ssl.gateway!.zone, hocon.listeners.tcp.gateway!.zone);
   });

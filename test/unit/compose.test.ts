@@ -291,7 +291,7 @@ describe('EMQX configuration (broker/emqx)', () => {
       authorization: { no_match: string; deny_action: string; sources: { type: string; enable: boolean; path: string }[] };
       listeners: {
         tcp: Record<string, { bind: string; zone?: string }>;
-        ssl: Record<string, { enable: boolean; bind: string; zone?: string; enable_authn?: boolean }>;
+        ssl: Record<string, { enable: boolean; bind: string; zone?: string; enable_authn?: boolean; ssl_options: Record<string, string> }>;
         ws: { default: { enable: boolean } };
         wss: { default: { enable: boolean } };
       };
@@ -324,10 +324,12 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.deepEqual(base.zones.devices, { mqtt: { use_username_as_clientid: true } });
     assert.deepEqual(base.zones.devices_tls, { mqtt: { peer_cert_as_username: 'cn', use_username_as_clientid: true } });
     // TLS listeners: off until docker-compose.tls.yml turns them on; the image's WebSocket listeners off.
+    // Complete while off: the image's own certificates (EMQX's defaults), which docker-compose.tls.yml replaces.
+    const imageCerts = { cacertfile: '${EMQX_ETC_DIR}/certs/cacert.pem', certfile: '${EMQX_ETC_DIR}/certs/cert.pem', keyfile: '${EMQX_ETC_DIR}/certs/key.pem' };
     assert.deepEqual(base.listeners.ssl, {
-      default: { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false },
-      ingestor: { enable: false, bind: '0.0.0.0:8884', zone: 'ingestor' },
-      gateway: { enable: false, bind: '0.0.0.0:8885' },
+      default: { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false, ssl_options: imageCerts },
+      ingestor: { enable: false, bind: '0.0.0.0:8884', zone: 'ingestor', ssl_options: imageCerts },
+      gateway: { enable: false, bind: '0.0.0.0:8885', ssl_options: imageCerts },
     });
     assert.deepEqual([base.listeners.ws.default.enable, base.listeners.wss.default.enable], [false, false]);
     // Shared-subscription dispatch: EMQX 5.8 reads it under `mqtt` (broker.* is deprecated since 5.1); docs/scaling.md rests on this line.
