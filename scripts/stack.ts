@@ -180,6 +180,18 @@ async function main(): Promise<void> {
     return near === '' ? '.' : near.startsWith('..') ? path : near;
   };
 
+  // Per-device broker users, checked before anything starts.
+  let devices: DeviceUser[] = [];
+  if (config.devicesFile !== undefined) {
+    const file = config.devicesFile;
+    try {
+      devices = parseDeviceUsers(file, readFileSync(file, 'utf8'));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      fail(`invalid configuration: MQTT_DEVICES_FILE=${JSON.stringify(show(file))}: ${code === undefined ? (error as Error).message.replace(`${file}: `, '') : `cannot read the file (${code})`}`);
+    }
+  }
+
   // --- what this machine has ---------------------------------------------------
   const influxd = which('influxd');
   if (influxd === undefined) fail('influxd (InfluxDB 1.x) not found: install it with `sudo apt-get install influxdb`');
@@ -249,14 +261,6 @@ async function main(): Promise<void> {
   const baseEnv = { ...process.env };
 
   // --- broker ------------------------------------------------------------------
-  let devices: DeviceUser[] = [];
-  if (config.devicesFile !== undefined) {
-    try {
-      devices = parseDeviceUsers(config.devicesFile, readFileSync(config.devicesFile, 'utf8'));
-    } catch (error) {
-      fail(`MQTT_DEVICES_FILE: ${(error as NodeJS.ErrnoException).code === undefined ? (error as Error).message : `cannot read ${show(config.devicesFile)} (${(error as NodeJS.ErrnoException).code})`}`);
-    }
-  }
   const userNames = `users monitor, gateway${devices.length > 0 ? ` and ${devices.length} device${devices.length === 1 ? '' : 's'}` : ''}`;
   if (config.broker === 'dev') {
     const usersFile = join(config.dir, 'broker-users.yaml');

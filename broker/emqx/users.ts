@@ -45,7 +45,7 @@ export function bootstrapUsers(env: Env, readFile: ReadFile = readFileSync): Boo
       try {
         devices = parseDeviceUsers(devicesFile, content);
       } catch (error) {
-        throw new BootstrapError(`MQTT_DEVICES_FILE=${devicesFile}: ${(error as Error).message.replace(`${devicesFile}: `, '')}`, { cause: error });
+        throw new BootstrapError(`MQTT_DEVICES_FILE=${JSON.stringify(devicesFile)}: ${(error as Error).message.replace(`${devicesFile}: `, '')}`, { cause: error });
       }
       for (const device of devices) users.push({ user_id: device.username, password: device.password, is_superuser: false });
     }

@@ -85,4 +85,18 @@ describe('scripts/make-certs.sh certificates on a real TLS broker', () => {
     const anonymous = await tryConnect(url(), { ca: pem('ca.crt'), clientId: 'nobody', connectTimeout: 3000 });
     assert.ok(anonymous instanceof Error, 'no client certificate: refused');
   });
+
+  test('the image\'s health check (the simulator\'s in docker-compose.tls.yml) connects with the same files', () => {
+    const healthcheck = (env: Record<string, string>): { status: number | null; stderr: string } => {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'common', 'healthcheck.ts')], {
+        cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HEALTHCHECK_MQTT: 'true', MQTT_URL: url(), MQTT_USERNAME: 'gateway', ...env }, encoding: 'utf8', timeout: 20_000,
+      });
+      return { status: result.status, stderr: result.stderr };
+    };
+    const gateway = { MQTT_CA_FILE: file('ca.crt'), MQTT_CERT_FILE: file('gateway.crt'), MQTT_KEY_FILE: file('gateway.key') };
+    assert.deepEqual(healthcheck(gateway), { status: 0, stderr: '' });
+    const withoutCertificate = healthcheck({ MQTT_CA_FILE: file('ca.crt') });
+    assert.equal(withoutCertificate.status, 1);
+    assert.match(withoutCertificate.stderr, /^unhealthy: mqtts:\/\/localhost:\d+: /);
+  });
 });

@@ -370,8 +370,8 @@ describe('EMQX configuration (broker/emqx)', () => {
       { user_id: 'dev-002', password: 'two', is_superuser: false },
     ]);
     // A name that is not one topic level would widen sensors/+/${username}/# in acl.conf to other devices.
-    assert.throws(() => withDevices('slash.yaml'), /^BootstrapError: MQTT_DEVICES_FILE=slash\.yaml: devices\[0\]: the user name "lab\/dev-1" contains "\/", "\+" or "#"/);
-    assert.throws(() => withDevices('plus.yaml'), /^BootstrapError: MQTT_DEVICES_FILE=plus\.yaml: devices\[0\]: the user name "\+" contains/);
+    assert.throws(() => withDevices('slash.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="slash\.yaml": devices\[0\]: the user name "lab\/dev-1" contains "\/", "\+" or "#"/);
+    assert.throws(() => withDevices('plus.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="plus\.yaml": devices\[0\]: the user name "\+" contains/);
     assert.throws(() => withDevices('reserved.yaml'), /"sensorflow-ingestor" is reserved/);
     assert.throws(() => withDevices('twice.yaml'), /devices\[1\]: "a" is listed twice/);
     assert.throws(() => withDevices('nopassword.yaml'), /devices\[0\] must have a username and a non-empty password/);
