@@ -6,11 +6,13 @@
  * - HEALTHCHECK_MQTT=true (the simulator, which has no HTTP server): healthy
  *   when the broker at MQTT_URL accepts MQTT_USERNAME / MQTT_PASSWORD, i.e.
  *   the simulator's devices can connect; a fresh client id, so no device's
- *   session is touched.
+ *   session is touched. With mqtts://, MQTT_CA_FILE, MQTT_CERT_FILE and
+ *   MQTT_KEY_FILE are used as the simulator uses them.
  *
  * Exit 0 healthy, 1 not (one line on stderr saying why).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
 
 const TIMEOUT_MS = 4000;
@@ -25,9 +27,15 @@ async function httpHealthy(url: string): Promise<string | undefined> {
   }
 }
 
+/** A PEM file named by a variable, or undefined when it is not set. */
+const pem = (name: string): Buffer | undefined => (process.env[name] ? readFileSync(process.env[name]) : undefined);
+
 async function mqttHealthy(url: string, username: string | undefined, password: string | undefined): Promise<string | undefined> {
   try {
     const client = await connectAsync(url, {
+      ca: pem('MQTT_CA_FILE'),
+      cert: pem('MQTT_CERT_FILE'),
+      key: pem('MQTT_KEY_FILE'),
       clientId: `${username ?? 'anonymous'}-healthcheck-${randomBytes(4).toString('hex')}`,
       username,
       password,

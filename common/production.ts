@@ -20,7 +20,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** The development values `.env` ships for its secrets. None may reach production. */
 export const DEVELOPMENT_SECRETS: Readonly<Record<string, string>> = {
   MQTT_MONITOR_PASSWORD: 'monitor-dev-password',
-  MQTT_DEVICE_PASSWORD: 'device-dev-password',
+  MQTT_GATEWAY_PASSWORD: 'gateway-dev-password',
   EMQX_DASHBOARD_PASSWORD: 'sensorflow-dev-password',
   EMQX_NODE_COOKIE: 'sensorflow-dev-cookie',
   INFLUX_ADMIN_PASSWORD: 'sensorflow-dev-password',

@@ -28,7 +28,8 @@ import { config as loadDotenv } from 'dotenv';
 import { isSet } from '../common/config/schema.ts';
 import { NOTIFIER } from '../notifier/settings.ts';
 import { runSetup } from '../influxdb/setup.ts';
-import { devBrokerUsers, exampleQuery, grafanaIni, influxdConfig, loadStackConfig, mosquittoConfig, StackConfigError, type Port, type StackConfig } from './stack/config.ts';
+import { parseDeviceUsers, type DeviceUser } from '../broker/device-users.ts';
+import { brokerUsers, devBrokerUsers, exampleQuery, grafanaIni, influxdConfig, loadStackConfig, mosquittoConfig, StackConfigError, type Port, type StackConfig } from './stack/config.ts';
 import { portHolder, portProblem } from './stack/ports.ts';
 
 // Not import.meta.dirname: that needs Node 20.11, and package.json promises 20.9.
@@ -179,6 +180,18 @@ async function main(): Promise<void> {
     return near === '' ? '.' : near.startsWith('..') ? path : near;
   };
 
+  // Per-device broker users, checked before anything starts.
+  let devices: DeviceUser[] = [];
+  if (config.devicesFile !== undefined) {
+    const file = config.devicesFile;
+    try {
+      devices = parseDeviceUsers(file, readFileSync(file, 'utf8'));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      fail(`invalid configuration: MQTT_DEVICES_FILE=${JSON.stringify(show(file))}: ${code === undefined ? (error as Error).message.replace(`${file}: `, '') : `cannot read the file (${code})`}`);
+    }
+  }
+
   // --- what this machine has ---------------------------------------------------
   const influxd = which('influxd');
   if (influxd === undefined) fail('influxd (InfluxDB 1.x) not found: install it with `sudo apt-get install influxdb`');
@@ -248,28 +261,29 @@ async function main(): Promise<void> {
   const baseEnv = { ...process.env };
 
   // --- broker ------------------------------------------------------------------
+  const userNames = `users monitor, gateway${devices.length > 0 ? ` and ${devices.length} device${devices.length === 1 ? '' : 's'}` : ''}`;
   if (config.broker === 'dev') {
     const usersFile = join(config.dir, 'broker-users.yaml');
-    writeFileSync(usersFile, devBrokerUsers(config), { mode: 0o600 });
+    writeFileSync(usersFile, devBrokerUsers(config, devices), { mode: 0o600 });
     const broker = launch(config, 'broker', process.execPath, tsEntry('broker/dev/main.ts'), {
       ...baseEnv, BROKER_HOST: config.host, BROKER_PORT: String(config.ports.mqtt.port), BROKER_USERS_FILE: usersFile, LOG_LEVEL: 'warn',
     });
     await waitReady(broker, 'MQTT listener', () => tcpOpen(config.host, config.ports.mqtt.port), 20_000);
-    line('broker', '✓', `development broker on ${mqttUrl} (users monitor, device; anonymous refused; EMQX presence events)`);
+    line('broker', '✓', `development broker on ${mqttUrl} (${userNames}; anonymous refused; EMQX presence events)`);
   } else {
     const dir = join(config.dir, 'mosquitto');
     mkdirSync(dir, { recursive: true });
     const passwd = join(dir, 'passwd');
     rmSync(passwd, { force: true });
-    for (const [user, password] of [['monitor', config.monitorPassword], ['device', config.devicePassword]] as const) {
-      const made = spawnSync(mosquittoPasswd!, [...(existsSync(passwd) ? [] : ['-c']), '-b', passwd, user, password], { stdio: 'ignore' });
+    for (const { username, password } of brokerUsers(config, devices)) {
+      const made = spawnSync(mosquittoPasswd!, [...(existsSync(passwd) ? [] : ['-c']), '-b', passwd, username, password], { stdio: 'ignore' });
       if (made.status !== 0) fail(`mosquitto_passwd could not write ${show(passwd)}`, 1);
     }
     const conf = join(dir, 'mosquitto.conf');
     writeFileSync(conf, mosquittoConfig(config, process.getuid?.() === 0));
     const broker = launch(config, 'broker', mosquitto!, ['-c', conf], baseEnv);
     await waitReady(broker, 'MQTT listener', () => tcpOpen(config.host, config.ports.mqtt.port), 20_000);
-    line('broker', '✓', `Mosquitto on ${mqttUrl} (users monitor, device; anonymous refused; presence from last wills)`);
+    line('broker', '✓', `Mosquitto on ${mqttUrl} (${userNames}; anonymous refused; presence from last wills)`);
   }
 
   // --- InfluxDB 1.x ----------------------------------------------------------------
@@ -324,7 +338,7 @@ async function main(): Promise<void> {
   // --- simulator ---------------------------------------------------------------------
   if (config.simulatorDevices > 0) {
     const simulator = launch(config, 'simulator', process.execPath, [...tsEntry('simulator/main.ts'), '--devices', String(config.simulatorDevices)], {
-      ...baseEnv, MQTT_URL: mqttUrl, MQTT_USERNAME: 'device', MQTT_PASSWORD: config.devicePassword,
+      ...baseEnv, MQTT_URL: mqttUrl, MQTT_USERNAME: 'gateway', MQTT_PASSWORD: config.gatewayPassword,
     });
     await new Promise((done) => setTimeout(done, 1000));
     if (simulator.child.exitCode !== null) throw new Error(`simulator exited: see ${show(simulator.logPath)}\n${lastLines(simulator.logPath)}`);

@@ -3,8 +3,11 @@
  * tests and developers without Docker. It publishes EMQX 5's client presence
  * events (`$SYS/brokers/{node}/clients/{clientid}/connected|disconnected`,
  * same JSON fields, reasons `normal`, `tcp_closed`, `keepalive_timeout`,
- * `takenover`), authenticates users from a file, and enforces the same ACL as
- * the compose stack's EMQX.
+ * `takenover`), authenticates users from a file (no anonymous clients), and
+ * enforces the same ACL as the compose stack's EMQX, keyed on the user name.
+ * Like EMQX's device listener (`use_username_as_clientid`), a device's client
+ * id is replaced by its user name, so no device can take over another's
+ * session (or the ingestor's) by choosing its client id.
  *
  * What it does not do: clustering, shared subscriptions, persistence across
  * restarts (sessions live in memory), TLS, websockets, `kicked`/`discarded`.
@@ -16,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import { pino } from 'pino';
-import { mayPublish, maySubscribe, type Role } from './acl.ts';
+import { mayPublish, maySubscribe, type Identity } from './acl.ts';
 import { connectedPayload, disconnectedPayload, presenceTopic, type ConnectionInfo, type DisconnectReason } from './emqx-events.ts';
 import { loadBrokerConfig, type BrokerConfig } from './settings.ts';
 import { authenticate, parseUsers } from './users.ts';
@@ -43,20 +46,23 @@ try {
 
 /** What we know of each live connection, for its presence events and its ACL. */
 interface Session {
-  role: Role;
+  identity: Identity;
   info: ConnectionInfo;
   /** Set when something other than the peer decides how the connection ends. */
   endedBy?: DisconnectReason;
 }
 const sessions = new WeakMap<Client, Session>();
-const pendingConnects = new WeakMap<Client, Omit<ConnectionInfo, 'connectedAt'>>();
+const pendingConnects = new WeakMap<Client, { identity: Identity | undefined; info: Omit<ConnectionInfo, 'connectedAt'> }>();
 
 const broker = await Aedes.createBroker({
   id: node,
   heartbeatInterval: 3_600_000,
   preConnect(client, packet, callback) {
     const socket = client.conn as { remoteAddress?: string; localPort?: number };
-    pendingConnects.set(client, {
+    const identity = authenticate(users, packet.username, packet.password);
+    // aedes takes the client id from the packet after this hook: a device's is its user name.
+    if (identity?.role === 'device') packet.clientId = identity.username;
+    pendingConnects.set(client, { identity, info: {
       clientid: packet.clientId,
       username: packet.username,
       ipaddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
@@ -65,33 +71,33 @@ const broker = await Aedes.createBroker({
       keepalive: packet.keepalive ?? 0,
       cleanStart: packet.clean ?? true,
       expiryInterval: packet.properties?.sessionExpiryInterval ?? 0,
-    });
+    } });
     callback(null, true);
   },
-  authenticate(client, username, password, done) {
-    const role = authenticate(users, username, password);
-    if (role === undefined) {
-      log.warn({ clientid: client.id, username }, 'connection refused: bad username or password');
-      done(Object.assign(new Error('bad username or password'), { returnCode: 4 as const }), false);
-      return;
-    }
+  authenticate(client, username, _password, done) {
     const pending = pendingConnects.get(client);
     if (pending === undefined) {
       done(Object.assign(new Error('no CONNECT seen'), { returnCode: 3 as const }), false);
+      return;
+    }
+    const { identity } = pending;
+    if (identity === undefined) {
+      log.warn({ clientid: client.id, username }, 'connection refused: bad username or password');
+      done(Object.assign(new Error('bad username or password'), { returnCode: 4 as const }), false);
       return;
     }
     // A live connection with the same client id is about to be taken over.
     const existing = (broker as unknown as { clients: Record<string, Client | undefined> }).clients[client.id];
     const existingSession = existing === undefined ? undefined : sessions.get(existing);
     if (existingSession !== undefined) existingSession.endedBy = 'takenover';
-    sessions.set(client, { role, info: { ...pending, connectedAt: Date.now() } });
+    sessions.set(client, { identity, info: { ...pending.info, connectedAt: Date.now() } });
     done(null, true);
   },
   authorizePublish(client, packet, callback) {
     // client is null for the last will of a client already gone.
     const session = client === null ? undefined : sessions.get(client);
-    if (client !== null && (session === undefined || !mayPublish(session.role, client.id, packet.topic))) {
-      log.warn({ clientid: client.id, topic: packet.topic }, 'publish denied by the ACL');
+    if (client !== null && (session === undefined || !mayPublish(session.identity, packet.topic))) {
+      log.warn({ clientid: client.id, username: session?.identity.username, topic: packet.topic }, 'publish denied by the ACL');
       callback(new Error(`not authorized to publish to ${packet.topic}`));
       return;
     }
@@ -99,8 +105,8 @@ const broker = await Aedes.createBroker({
   },
   authorizeSubscribe(client, subscription, callback) {
     const session = sessions.get(client);
-    if (session === undefined || !maySubscribe(session.role, client.id, subscription.topic)) {
-      log.warn({ clientid: client.id, topic: subscription.topic }, 'subscription denied by the ACL');
+    if (session === undefined || !maySubscribe(session.identity, subscription.topic)) {
+      log.warn({ clientid: client.id, username: session?.identity.username, topic: subscription.topic }, 'subscription denied by the ACL');
       callback(null, null);
       return;
     }
@@ -119,7 +125,7 @@ broker.on('clientReady', (client) => {
   if (session === undefined) return;
   session.info = { ...session.info, connectedAt: Date.now() };
   publishPresence(presenceTopic(node, client.id, 'connected'), connectedPayload(session.info, Date.now()));
-  log.info({ clientid: client.id, role: session.role }, 'client connected');
+  log.info({ clientid: client.id, username: session.identity.username, role: session.identity.role }, 'client connected');
 });
 
 broker.on('keepaliveTimeout', (client) => {
@@ -140,7 +146,7 @@ broker.on('clientDisconnect', (client) => {
 const server = createServer((socket) => broker.handle(socket));
 server.listen(port, host, () => {
   const address = server.address();
-  log.info({ host, port: typeof address === 'object' && address ? address.port : port, node, users: users.users.size, allowAnonymousDevices: users.allowAnonymousDevices }, 'development broker listening');
+  log.info({ host, port: typeof address === 'object' && address ? address.port : port, node, users: users.users.size }, 'development broker listening');
 });
 server.on('error', (error: NodeJS.ErrnoException) => {
   process.stderr.write(`dev broker: cannot listen on ${host}:${port} (${error.code ?? error.message})\n`);

@@ -1,35 +1,40 @@
-/** The development broker's users file: who may connect, with which role. */
+/** The development broker's users file: who may connect, with which role. Pure. */
 import { timingSafeEqual } from 'node:crypto';
 import { parse } from 'yaml';
-import type { Role } from './acl.ts';
+import { deviceNameProblem } from '../device-users.ts';
+import { ROLES, type Identity, type Role } from './acl.ts';
 
 export interface Users {
-  readonly allowAnonymousDevices: boolean;
   readonly users: ReadonlyMap<string, { readonly password: string; readonly role: Role }>;
 }
 
 export function parseUsers(file: string, content: string): Users {
   const document = parse(content) as { allow_anonymous_devices?: unknown; users?: unknown } | null;
-  const allow = document?.allow_anonymous_devices ?? true;
-  if (typeof allow !== 'boolean') throw new Error(`${file}: allow_anonymous_devices must be true or false`);
+  // Anonymous devices had no user name to be identified by; a file that still asks for them is refused, not ignored.
+  if (document?.allow_anonymous_devices === true) {
+    throw new Error(`${file}: allow_anonymous_devices: true is no longer supported: a device is identified by its user name; add a user per device (role device) or a gateway (role gateway)`);
+  }
   const list = document?.users ?? [];
   if (!Array.isArray(list)) throw new Error(`${file}: users must be a list of { username, password, role }`);
   const users = new Map<string, { password: string; role: Role }>();
   for (const [index, user] of list.entries()) {
     const { username, password, role } = (user ?? {}) as Record<string, unknown>;
-    if (typeof username !== 'string' || username === '' || typeof password !== 'string' || (role !== 'monitor' && role !== 'device')) {
-      throw new Error(`${file}: users[${index}] must have a username, a password and a role (monitor or device)`);
+    if (typeof username !== 'string' || username === '' || typeof password !== 'string' || !ROLES.includes(role as Role)) {
+      throw new Error(`${file}: users[${index}] must have a username, a password and a role (${ROLES.join(', ')})`);
     }
-    users.set(username, { password, role });
+    const problem = role === 'device' ? deviceNameProblem(username) : undefined;
+    if (problem !== undefined) throw new Error(`${file}: users[${index}]: the device user name ${JSON.stringify(username)} ${problem}`);
+    if (users.has(username)) throw new Error(`${file}: users[${index}]: ${JSON.stringify(username)} is listed twice`);
+    users.set(username, { password, role: role as Role });
   }
-  return { allowAnonymousDevices: allow, users };
+  return { users };
 }
 
-/** The role of a client presenting these credentials, or undefined when refused. */
-export function authenticate(users: Users, username: string | undefined, password: Buffer | undefined): Role | undefined {
-  if (username === undefined || username === '') return users.allowAnonymousDevices ? 'device' : undefined;
+/** Who a client presenting these credentials is, or undefined when refused (no user name included). */
+export function authenticate(users: Users, username: string | undefined, password: Buffer | undefined): Identity | undefined {
+  if (username === undefined || username === '' || password === undefined) return undefined;
   const user = users.users.get(username);
-  if (user === undefined || password === undefined) return undefined;
+  if (user === undefined) return undefined;
   const expected = Buffer.from(user.password);
-  return expected.length === password.length && timingSafeEqual(expected, password) ? user.role : undefined;
+  return expected.length === password.length && timingSafeEqual(expected, password) ? { username, role: user.role } : undefined;
 }

@@ -3,9 +3,10 @@
  * users file (broker/emqx/users.ts) from the passwords in `.env`, into the
  * volume EMQX reads it from. EMQX starts after it has finished.
  *
- * Environment: MQTT_MONITOR_PASSWORD, MQTT_DEVICE_PASSWORD (or _FILE),
- * EMQX_BOOTSTRAP_FILE (settings.ts). Exit 2 with one line on
- * a missing password or, with SENSORFLOW_ENV=production, a development default.
+ * Environment: MQTT_MONITOR_PASSWORD, MQTT_GATEWAY_PASSWORD (or _FILE),
+ * MQTT_DEVICES_FILE, EMQX_BOOTSTRAP_FILE (settings.ts). Exit 2 with one line
+ * on a missing password, a bad devices file or, with SENSORFLOW_ENV=production,
+ * a development default.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,7 +23,8 @@ try {
   // 0640: EMQX's container user shares the group id (1000) of this image's `node` user.
   writeFileSync(`${path}.tmp`, bootstrapFileContent(users), { mode: 0o640 });
   renameSync(`${path}.tmp`, path);
-  process.stdout.write(`emqx-users: ${users.map((user) => user.user_id).join(', ')} written to ${path} (EMQX adds users it does not have yet; it never changes an existing user's password)\n`);
+  const devices = users.length - 2;
+  process.stdout.write(`emqx-users: monitor, gateway and ${devices} device user${devices === 1 ? '' : 's'} written to ${path} (EMQX adds users it does not have yet; it never changes an existing user's password)\n`);
 } catch (error) {
   if (!(error instanceof BootstrapError)) throw error;
   process.stderr.write(`emqx-users: invalid configuration: ${error.message}\n`);

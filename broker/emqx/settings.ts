@@ -4,7 +4,8 @@ import { optional, required, secretNames, type Schema } from '../../common/confi
 
 export const EMQX_USERS = {
   MQTT_MONITOR_PASSWORD: optional({ name: 'MQTT_MONITOR_PASSWORD', parse: verbatim, secret: true, defaultDoc: 'required (`.env` has a development one)', doc: 'password of the broker user `monitor`, the ingestor\'s login' }),
-  MQTT_DEVICE_PASSWORD: optional({ name: 'MQTT_DEVICE_PASSWORD', parse: verbatim, secret: true, defaultDoc: 'required (`.env` has a development one)', doc: 'password of the broker user `device`, the devices\' (and the simulator\'s) shared login' }),
+  MQTT_GATEWAY_PASSWORD: optional({ name: 'MQTT_GATEWAY_PASSWORD', parse: verbatim, secret: true, defaultDoc: 'required (`.env` has a development one)', doc: 'password of the broker user `gateway`, which may publish for any device: the simulator, or a field gateway bridging many sensors (trusted like every device it serves)' }),
+  MQTT_DEVICES_FILE: optional({ name: 'MQTT_DEVICES_FILE', parse: path, defaultDoc: '– (no per-device users)', doc: 'per-device broker users, YAML `devices: [{ username, password }]` (`broker/emqx/devices.example.yaml`); each device may publish only as itself' }),
   EMQX_BOOTSTRAP_FILE: required({ name: 'EMQX_BOOTSTRAP_FILE', parse: path, default: 'data/emqx/users.json', doc: 'where EMQX\'s bootstrap users file is written (compose: the volume EMQX reads it from)' }),
 } as const;
 

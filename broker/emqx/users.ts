@@ -4,14 +4,18 @@
  * `{"user_id", "password", "is_superuser"}`. EMQX imports it when the
  * authenticator is created (each start), hashing the passwords with the
  * authenticator's algorithm, and never overwrites a user that already
- * exists. Pure.
+ * exists (so a changed password is set through the REST API: README,
+ * "Broker users"). Pure apart from the injected readFile.
  *
- * Two users, matching broker/emqx/acl.conf:
+ * The users, matching broker/emqx/acl.conf:
  * - `monitor`: the ingestor (reads `$SYS` presence events and `sensors/#`);
- * - `device`: the shared device login the simulator uses; the ACL keeps each
- *   device to `sensors/+/{its client id}/#`.
+ * - `gateway`: publishes for any device (the simulator, a field gateway);
+ * - one user per device from MQTT_DEVICES_FILE (broker/device-users.ts):
+ *   the ACL keeps each to `sensors/+/{its user name}/#`.
  */
-import { ConfigError, read, type Env, type ReadFile } from '../../common/config/schema.ts';
+import { readFileSync } from 'node:fs';
+import { ConfigError, read, readSettingFile, type Env, type ReadFile } from '../../common/config/schema.ts';
+import { parseDeviceUsers } from '../device-users.ts';
 import { EMQX_USERS } from './settings.ts';
 
 export interface BootstrapUser {
@@ -24,20 +28,30 @@ export class BootstrapError extends Error {
   override readonly name = 'BootstrapError';
 }
 
-/** The users EMQX must know, from the secrets in `.env`. */
-export function bootstrapUsers(env: Env, readFile?: ReadFile): BootstrapUser[] {
+/** The users EMQX must know, from the secrets in `.env` and the devices file. */
+export function bootstrapUsers(env: Env, readFile: ReadFile = readFileSync): BootstrapUser[] {
   const users: BootstrapUser[] = [];
-  for (const [user, variable] of [['monitor', EMQX_USERS.MQTT_MONITOR_PASSWORD], ['device', EMQX_USERS.MQTT_DEVICE_PASSWORD]] as const) {
-    let password: string | undefined;
-    try {
-      password = read(env, variable, readFile);
-    } catch (error) {
-      if (error instanceof ConfigError) throw new BootstrapError(error.message);
-      throw error;
+  try {
+    for (const [user, variable] of [['monitor', EMQX_USERS.MQTT_MONITOR_PASSWORD], ['gateway', EMQX_USERS.MQTT_GATEWAY_PASSWORD]] as const) {
+      const password = read(env, variable, readFile);
+      if (password === undefined) throw new BootstrapError(`${variable.name}: expected the password of the EMQX user "${user}" (see .env)`);
+      // Nobody is a superuser: a superuser skips the ACL, and the ACL is the point.
+      users.push({ user_id: user, password, is_superuser: false });
     }
-    if (password === undefined) throw new BootstrapError(`${variable.name}: expected the password of the EMQX user "${user}" (see .env)`);
-    // Nobody is a superuser: a superuser skips the ACL, and the ACL is the point.
-    users.push({ user_id: user, password, is_superuser: false });
+    const devicesFile = read(env, EMQX_USERS.MQTT_DEVICES_FILE, readFile);
+    if (devicesFile !== undefined) {
+      const content = readSettingFile(EMQX_USERS.MQTT_DEVICES_FILE.name, devicesFile, readFile).toString('utf8');
+      let devices;
+      try {
+        devices = parseDeviceUsers(devicesFile, content);
+      } catch (error) {
+        throw new BootstrapError(`MQTT_DEVICES_FILE=${JSON.stringify(devicesFile)}: ${(error as Error).message.replace(`${devicesFile}: `, '')}`, { cause: error });
+      }
+      for (const device of devices) users.push({ user_id: device.username, password: device.password, is_superuser: false });
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw new BootstrapError(error.message);
+    throw error;
   }
   return users;
 }

@@ -4,7 +4,8 @@
  * configuration files it writes for them. Pure (no I/O): the caller passes in
  * what it found on the machine.
  */
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import type { DeviceUser } from '../../broker/device-users.ts';
 import { ConfigError, isSet, read, type Env } from '../../common/config/schema.ts';
 import { DEVELOPMENT_SECRETS } from '../../common/production.ts';
 import { STACK } from './settings.ts';
@@ -35,7 +36,10 @@ export interface StackConfig {
   readonly retentionSeconds: number;
   readonly simulatorDevices: number;
   readonly monitorPassword: string;
-  readonly devicePassword: string;
+  /** The `gateway` user's: the simulator publishes for all its devices as it. */
+  readonly gatewayPassword: string;
+  /** MQTT_DEVICES_FILE, absolute (relative to the project), when set: per-device users. */
+  readonly devicesFile: string | undefined;
   /** NOTIFIER_TOKEN (or _FILE) is set: the notifier starts, and checks it itself. */
   readonly notifierTokenSet: boolean;
   readonly grafanaAdminUser: string;
@@ -65,6 +69,7 @@ function load(env: Env, root: string): StackConfig {
   const host = read(env, STACK.STACK_HOST);
   const simulatorDevices = read(env, STACK.SIMULATOR_DEVICES);
   const dir = read(env, STACK.STACK_DIR);
+  const devicesFile = read(env, STACK.MQTT_DEVICES_FILE);
   const ports = {
     mqtt: port(env, STACK.STACK_MQTT_PORT, 'MQTT broker'),
     influx: port(env, STACK.STACK_INFLUX_PORT, 'InfluxDB'),
@@ -88,7 +93,8 @@ function load(env: Env, root: string): StackConfig {
     retentionSeconds: read(env, STACK.INFLUX_RETENTION),
     simulatorDevices,
     monitorPassword: read(env, STACK.MQTT_MONITOR_PASSWORD) ?? DEVELOPMENT_SECRETS.MQTT_MONITOR_PASSWORD!,
-    devicePassword: read(env, STACK.MQTT_DEVICE_PASSWORD) ?? DEVELOPMENT_SECRETS.MQTT_DEVICE_PASSWORD!,
+    gatewayPassword: read(env, STACK.MQTT_GATEWAY_PASSWORD) ?? DEVELOPMENT_SECRETS.MQTT_GATEWAY_PASSWORD!,
+    devicesFile: devicesFile === undefined || isAbsolute(devicesFile) ? devicesFile : join(root, devicesFile),
     notifierTokenSet: isSet(env, STACK.NOTIFIER_TOKEN),
     grafanaAdminUser: read(env, STACK.GRAFANA_ADMIN_USER),
     grafanaAdminPassword: read(env, STACK.GRAFANA_ADMIN_PASSWORD),
@@ -122,14 +128,21 @@ export function influxdConfig(config: StackConfig, rpcPort: number): string {
   ].join('\n');
 }
 
-/** The development broker's users: the ingestor's `monitor`, the devices' `device`; no anonymous clients. */
-export function devBrokerUsers(config: StackConfig): string {
+/** Everyone the stack's broker knows: the ingestor's `monitor`, the simulator's `gateway`, then each device. */
+export function brokerUsers(config: StackConfig, devices: readonly DeviceUser[]): { username: string; password: string; role: 'monitor' | 'gateway' | 'device' }[] {
   return [
-    '# Written by `npm run stack` from .env (MQTT_MONITOR_PASSWORD, MQTT_DEVICE_PASSWORD).',
-    'allow_anonymous_devices: false',
+    { username: 'monitor', password: config.monitorPassword, role: 'monitor' },
+    { username: 'gateway', password: config.gatewayPassword, role: 'gateway' },
+    ...devices.map((device) => ({ ...device, role: 'device' as const })),
+  ];
+}
+
+/** The development broker's users file (broker/dev/users.ts); no anonymous clients. */
+export function devBrokerUsers(config: StackConfig, devices: readonly DeviceUser[]): string {
+  return [
+    '# Written by `npm run stack` from .env (MQTT_MONITOR_PASSWORD, MQTT_GATEWAY_PASSWORD, MQTT_DEVICES_FILE).',
     'users:',
-    `  - { username: monitor, password: ${JSON.stringify(config.monitorPassword)}, role: monitor }`,
-    `  - { username: device, password: ${JSON.stringify(config.devicePassword)}, role: device }`,
+    ...brokerUsers(config, devices).map((user) => `  - { username: ${JSON.stringify(user.username)}, password: ${JSON.stringify(user.password)}, role: ${user.role} }`),
     '',
   ].join('\n');
 }

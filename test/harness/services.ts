@@ -301,23 +301,27 @@ export interface DevBroker extends Service {
 }
 
 export const DEV_BROKER_MONITOR = { username: 'monitor', password: 'monitor-test-password' } as const;
+/** Publishes for any device, one connection per device (as the simulator does). */
+export const DEV_BROKER_GATEWAY = { username: 'gateway', password: 'gateway-test-password' } as const;
 
-/** `npm run broker` (aedes with EMQX presence events), with a monitor user and anonymous devices. */
-export async function startDevBroker(): Promise<DevBroker> {
+export interface DevBrokerUser {
+  readonly username: string;
+  readonly password: string;
+  readonly role: 'monitor' | 'device' | 'gateway' | 'commander';
+}
+
+/** `npm run broker` (aedes with EMQX presence events), with a monitor user, a gateway user and `users`. */
+export async function startDevBroker(users: readonly DevBrokerUser[] = []): Promise<DevBroker> {
   const node = 'sensorflow-test@127.0.0.1';
   const main = join(import.meta.dirname, '..', '..', 'broker', 'dev', 'main.ts');
+  const all: DevBrokerUser[] = [{ ...DEV_BROKER_MONITOR, role: 'monitor' }, { ...DEV_BROKER_GATEWAY, role: 'gateway' }, ...users];
   const service = await startService(
     'dev-broker',
     process.execPath,
     () => ({
       args: ['--import', import.meta.resolve('tsx'), main],
       files: {
-        'users.yaml': [
-          'allow_anonymous_devices: true',
-          'users:',
-          `  - { username: ${DEV_BROKER_MONITOR.username}, password: ${DEV_BROKER_MONITOR.password}, role: monitor }`,
-          '',
-        ].join('\n'),
+        'users.yaml': ['users:', ...all.map((user) => `  - ${JSON.stringify(user)}`), ''].join('\n'),
       },
     }),
     isListening,

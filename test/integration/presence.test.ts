@@ -22,7 +22,7 @@ import mqttPacket from 'mqtt-packet';
 import { parse as parseDotenv } from 'dotenv';
 import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { waitFor } from '../harness/process.ts';
-import { DEV_BROKER_MONITOR, startDevBroker, startInflux1, startMosquitto, type Influx1 } from '../harness/services.ts';
+import { DEV_BROKER_GATEWAY, DEV_BROKER_MONITOR, startDevBroker, startInflux1, startMosquitto, type Influx1 } from '../harness/services.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const ids = Array.from({ length: 20 }, (_, i) => `dev-${String(i + 1).padStart(2, '0')}`);
@@ -95,11 +95,14 @@ function expectedPlace(id: string): { location: string; group: string } {
   return REGISTERED.has(id) ? { location: 'registry-site', group: 'g-registered' } : { location: locationOf(id), group: 'unknown' };
 }
 
-/** A client that connects with a keepalive of 1 s and then never speaks again. */
+/** A client (the development broker's gateway user) that connects with a keepalive of 1 s and then never speaks again. */
 function silentClient(port: number, clientId: string): Promise<() => void> {
   return new Promise((resolve, reject) => {
     const socket = connectTcp(port, '127.0.0.1', () => {
-      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 1 }));
+      socket.write(mqttPacket.generate({
+        cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 1,
+        username: DEV_BROKER_GATEWAY.username, password: Buffer.from(DEV_BROKER_GATEWAY.password),
+      }));
       resolve(() => socket.destroy());
     });
     socket.on('data', () => {});
@@ -130,7 +133,8 @@ describe('device presence', () => {
     });
     const clients: MqttClient[] = [];
     const connect = async (id: string): Promise<MqttClient> => {
-      const client = await mqtt.connectAsync(broker.url, { clientId: id, reconnectPeriod: 0, keepalive: 60 });
+      // One gateway connection per device, as the simulator connects: client id = device id.
+      const client = await mqtt.connectAsync(broker.url, { clientId: id, reconnectPeriod: 0, keepalive: 60, ...DEV_BROKER_GATEWAY });
       clients.push(client);
       return client;
     };
@@ -394,7 +398,7 @@ describe('presence that dashboards and alerts can trust', () => {
       line.msg === 'presence event held until the device\'s location is known' && line.device === device);
     try {
       await waitUntilSubscribed(ingestor, ['$SYS/brokers/+/clients/+/connected', 'sensors/+/+/telemetry']);
-      const fresh = await mqtt.connectAsync(broker.url, { clientId: 'dev-fresh', reconnectPeriod: 0 });
+      const fresh = await mqtt.connectAsync(broker.url, { clientId: 'dev-fresh', reconnectPeriod: 0, ...DEV_BROKER_GATEWAY });
       clients.push(fresh);
       await held('dev-fresh'); // the ingestor has the connected event and knows no location yet
       await fresh.publishAsync('sensors/dock-7/dev-fresh/telemetry', JSON.stringify({ temperature: 18.25 }), { qos: 1 });
@@ -407,7 +411,7 @@ describe('presence that dashboards and alerts can trust', () => {
       ]);
 
       // A device that never names its location: still written, at shutdown, with what is known.
-      const mute = await mqtt.connectAsync(broker.url, { clientId: 'dev-mute', reconnectPeriod: 0 });
+      const mute = await mqtt.connectAsync(broker.url, { clientId: 'dev-mute', reconnectPeriod: 0, ...DEV_BROKER_GATEWAY });
       clients.push(mute);
       await held('dev-mute');
       assert.equal(await ingestor.stop(), 0);
@@ -425,8 +429,9 @@ describe('presence that dashboards and alerts can trust', () => {
 });
 
 describe('development broker access control', () => {
-  test('devices publish only under their own id, only the monitor reads $SYS/#, bad passwords are refused', async () => {
-    const broker = await startDevBroker();
+  // The full matrix, with the ingestor storing: test/integration/security-acl-dev.test.ts.
+  test('devices publish only under their own user name, only the monitor reads $SYS/#, bad passwords are refused', async () => {
+    const broker = await startDevBroker([{ username: 'dev-a', password: 'dev-a-test-password', role: 'device' }]);
     const clients: MqttClient[] = [];
     try {
       const monitor = await mqtt.connectAsync(broker.url, { clientId: 'monitor-1', reconnectPeriod: 0, ...DEV_BROKER_MONITOR });
@@ -435,7 +440,7 @@ describe('development broker access control', () => {
       monitor.on('message', (topic) => seen.push(topic));
       await monitor.subscribeAsync('sensors/#', { qos: 1 });
 
-      const device = await mqtt.connectAsync(broker.url, { clientId: 'dev-a', reconnectPeriod: 0 });
+      const device = await mqtt.connectAsync(broker.url, { clientId: 'dev-a', reconnectPeriod: 0, username: 'dev-a', password: 'dev-a-test-password' });
       clients.push(device);
       const granted = await device.subscribeAsync('$SYS/#').then(() => 'granted', (error: { packet?: { granted?: number[] } }) => error.packet?.granted);
       assert.deepEqual(granted, [128], 'a device may not read $SYS/#');

@@ -26,6 +26,7 @@ const PASSWORDS = {
   'dev-a': makeSecret('dev-a'),
   'dev-b': makeSecret('dev-b'),
   commander: makeSecret('commander'),
+  gateway: makeSecret('gateway'),
 } as const;
 type User = keyof typeof PASSWORDS;
 
@@ -194,6 +195,31 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
     for (const topic of ['sensors/lab/dev-a/telemetry', 'sensors/lab/monitor/telemetry', 'sensors/lab/dev-a/commands', 'sensors/lab/dev-a/status', 'anything/else']) {
       assert.equal(await publishCode('monitor', topic, '{"temperature":1}'), NOT_AUTHORIZED, `monitor may not publish to ${topic}`);
     }
+  });
+
+  test('the gateway publishes for any device and reads commands only, whatever it subscribes to', async () => {
+    const tsMs = Date.now() - 40_000;
+    // One connection per device it speaks for, client id = device id, as the simulator does.
+    for (const id of ['dev-g1', 'dev-g2']) {
+      assert.deepEqual(await publishOnce('gateway', `sensors/yard/${id}/telemetry`, JSON.stringify({ temperature: 4.5, ts: tsMs }), { clientId: id }), { code: 0, closed: false });
+    }
+    const rows = await waitFor('the gateway\'s readings', async () => {
+      const stored = await influx.query('SELECT device, temperature FROM telemetry WHERE location = \'yard\'', 'iot');
+      return stored.length === 2 ? stored : undefined;
+    });
+    assert.deepEqual(rows.map((row) => row.device).sort(), ['dev-g1', 'dev-g2']);
+
+    const gateway = await connectAs('gateway', 'dev-g1-reader');
+    const got = record(gateway);
+    await gateway.subscribeAsync({ 'sensors/#': { qos: 1 }, '$SYS/#': { qos: 1 } });
+    const devA = await connectAs('dev-a', 'dev-a-for-gateway');
+    await devA.publishAsync('sensors/lab/dev-a/telemetry', JSON.stringify({ temperature: 20.5 }), { qos: 1 });
+    const commander = await connectAs('commander', 'commander-for-gateway');
+    await commander.publishAsync('sensors/yard/dev-g1/commands', 'reboot', { qos: 1 });
+    await waitFor('the command at the gateway', () => (got.messages.length > 0 ? true : undefined));
+    assert.deepEqual(got.messages, ['sensors/yard/dev-g1/commands reboot'], 'no telemetry, no $SYS');
+    assert.equal(await publishCode('gateway', '$SYS/broker/x', '1'), NOT_AUTHORIZED);
+    assert.equal(await publishCode('gateway', 'elsewhere/dev-g1/telemetry', '{"temperature":1}'), NOT_AUTHORIZED);
   });
 
   test('a replayed reading overwrites itself: one point, unchanged', async () => {

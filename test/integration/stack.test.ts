@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,7 +94,11 @@ describe('npm run stack', () => {
   test('data and presence in InfluxDB within 30 s, access rules enforced, Ctrl-C leaves no process behind', { timeout: 240_000 }, async () => {
     const dir = tempDir('sensorflow-stack-');
     const ports = { mqtt: await freePort(), influx: await freePort(), ingestor: await freePort(), notifier: await freePort(), grafana: await freePort() };
+    // Per-device users besides the simulator's gateway (MQTT_DEVICES_FILE, as .env names it).
+    const devicesFile = join(dir, 'devices.yaml');
+    writeFileSync(devicesFile, 'devices:\n  - { username: dev-901, password: dev-901-secret }\n  - { username: dev-902, password: dev-902-secret }\n');
     const stack = startStack({
+      MQTT_DEVICES_FILE: devicesFile,
       STACK_DIR: dir,
       STACK_MQTT_PORT: String(ports.mqtt),
       STACK_INFLUX_PORT: String(ports.influx),
@@ -113,6 +117,7 @@ describe('npm run stack', () => {
       const ready = Date.now();
       const out = stack.output();
       for (const name of ['broker', 'influxdb', 'ingestor', 'simulator']) assert.match(out, new RegExp(`^  ${name} +✓ `, 'm'), `${name} status line:\n${out}`);
+      assert.match(out, /^ {2}broker +✓ development broker on \S+ \(users monitor, gateway and 2 devices; anonymous refused/m);
       assert.match(out, /^ {2}grafana +[✓–] /m);
       assert.match(out, /database iot: created \(retention 30d\)/);
       const influx = `http://127.0.0.1:${ports.influx}`;
@@ -136,21 +141,23 @@ describe('npm run stack', () => {
       assert.match(String(sample[0]?.location), /^site-\d+$/);
       process.stdout.write(`# stack up in ${((ready - started) / 1000).toFixed(1)} s; data visible ${(visibleMs / 1000).toFixed(1)} s later\n`);
 
-      // Access rules with the stack's users: anonymous and wrong passwords refused, devices keep to their own topics, $SYS only for monitor.
+      // Access rules with the stack's users: anonymous and wrong passwords refused, devices keep to their own user name's topics, $SYS only for monitor.
       const url = `mqtt://127.0.0.1:${ports.mqtt}`;
       const refusal = (options: mqtt.IClientOptions): Promise<string> => mqtt.connectAsync(url, { reconnectPeriod: 0, ...options }).then(
         (client) => { clients.push(client); return 'connected'; },
         (error: Error) => error.message,
       );
       assert.match(await refusal({ clientId: 'dev-900' }), /Bad username or password|Not authorized/, 'anonymous refused');
-      assert.match(await refusal({ clientId: 'dev-900', username: 'device', password: 'guess' }), /Bad username or password/);
+      assert.match(await refusal({ clientId: 'dev-900', username: 'gateway', password: 'guess' }), /Bad username or password/);
+      assert.match(await refusal({ clientId: 'dev-900', username: 'dev-901', password: 'dev-902-secret' }), /Bad username or password/);
       const monitor = await mqtt.connectAsync(url, { clientId: 'acl-monitor', reconnectPeriod: 0, username: 'monitor', password: 'monitor-dev-password' });
       clients.push(monitor);
       const seen: string[] = [];
       const sys: string[] = [];
       monitor.on('message', (topic) => (topic.startsWith('$SYS/') ? sys.push(topic) : seen.push(topic)));
       await monitor.subscribeAsync(['sensors/+/dev-901/#', 'sensors/+/dev-902/#', '$SYS/brokers/+/clients/+/connected'], { qos: 1 });
-      const deviceA = await mqtt.connectAsync(url, { clientId: 'dev-901', reconnectPeriod: 0, username: 'device', password: 'device-dev-password' });
+      // The client id it picks does not matter: the identity is the user name.
+      const deviceA = await mqtt.connectAsync(url, { clientId: 'dev-902', reconnectPeriod: 0, username: 'dev-901', password: 'dev-901-secret' });
       clients.push(deviceA);
       await waitFor('the monitor sees dev-901 connect on $SYS', () => (sys.some((topic) => topic.endsWith('/dev-901/connected')) ? true : undefined), 5000, 20);
       const sysGrant = await deviceA.subscribeAsync('$SYS/#').then(() => 'granted', (error: { packet?: { granted?: number[] } }) => error.packet?.granted);
@@ -169,8 +176,8 @@ describe('npm run stack', () => {
       }).status;
       assert.equal(healthcheck({ HEALTHCHECK_URL: `http://127.0.0.1:${ports.ingestor}/healthz` }), 0);
       assert.equal(healthcheck({ HEALTHCHECK_URL: `http://127.0.0.1:${ports.influx}/nothing-here` }), 1);
-      assert.equal(healthcheck({ HEALTHCHECK_MQTT: 'true', MQTT_URL: url, MQTT_USERNAME: 'device', MQTT_PASSWORD: 'device-dev-password' }), 0);
-      assert.equal(healthcheck({ HEALTHCHECK_MQTT: 'true', MQTT_URL: url, MQTT_USERNAME: 'device', MQTT_PASSWORD: 'wrong' }), 1);
+      assert.equal(healthcheck({ HEALTHCHECK_MQTT: 'true', MQTT_URL: url, MQTT_USERNAME: 'gateway', MQTT_PASSWORD: 'gateway-dev-password' }), 0);
+      assert.equal(healthcheck({ HEALTHCHECK_MQTT: 'true', MQTT_URL: url, MQTT_USERNAME: 'gateway', MQTT_PASSWORD: 'wrong' }), 1);
 
       // Ctrl-C: everything stops, nothing is left.
       const family = descendants(stack.child.pid!);

@@ -92,7 +92,8 @@ describe('docker-compose.yml', () => {
   });
 
   test('every bind-mounted path exists in the repo', () => {
-    const binds = services.flatMap(([name, service]) => (service.volumes ?? []).filter((v) => v.startsWith('.')).map((v) => [name, v.split(':')[0]!] as const));
+    // A source may come from .env (${MQTT_DEVICES_FILE}): checked as compose resolves it.
+    const binds = services.flatMap(([name, service]) => (service.volumes ?? []).map(interpolate).filter((v) => v.startsWith('.')).map((v) => [name, v.split(':')[0]!] as const));
     assert.ok(binds.length >= 4);
     for (const [name, path] of binds) assert.ok(existsSync(join(ROOT, path)), `${name} mounts ${path}, which does not exist`);
   });
@@ -100,7 +101,7 @@ describe('docker-compose.yml', () => {
   test('every named volume is declared, and every stateful service has one', () => {
     const declared = new Set(Object.keys(compose.volumes));
     for (const [name, service] of services) {
-      for (const volume of service.volumes ?? []) {
+      for (const volume of (service.volumes ?? []).map(interpolate)) {
         if (!volume.startsWith('.')) assert.ok(declared.has(volume.split(':')[0]!), `${name} uses undeclared volume ${volume}`);
       }
     }
@@ -115,7 +116,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('service URLs name services that exist, on ports they listen on', () => {
-    const listens: Record<string, number[]> = { emqx: [1883, 1884, 18083], influxdb: [8086], grafana: [3000], ingestor: [8080], notifier: [8090] };
+    const listens: Record<string, number[]> = { emqx: [1883, 1884, 1885, 18083], influxdb: [8086], grafana: [3000], ingestor: [8080], notifier: [8090] };
     let checked = 0;
     for (const [name, service] of services) {
       for (const value of [...Object.values(service.environment ?? {}), ...(service.entrypoint ?? [])]) {
@@ -209,11 +210,22 @@ describe('docker-compose.yml', () => {
     for (const name of ['DINGTALK_WEBHOOK_URL', 'DINGTALK_SECRET', 'FEISHU_WEBHOOK_URL', 'FEISHU_SECRET']) assert.equal(env[name], '', name);
   });
 
-  test('the simulator is on by default, one .env line turns it off, and it logs in as a device', () => {
+  test('the simulator is on by default, one .env line turns it off, and it logs in as the gateway on the gateway listener', () => {
     assert.deepEqual(compose.services.simulator?.profiles, ['simulator']);
     assert.equal(env.COMPOSE_PROFILES, 'simulator');
-    assert.equal(compose.services.simulator?.environment?.MQTT_USERNAME, 'device');
-    assert.equal(compose.services.simulator?.environment?.MQTT_PASSWORD, '${MQTT_DEVICE_PASSWORD}');
+    assert.equal(compose.services.simulator?.environment?.MQTT_USERNAME, 'gateway');
+    assert.equal(compose.services.simulator?.environment?.MQTT_PASSWORD, '${MQTT_GATEWAY_PASSWORD}');
+    // Not the devices' listener: that one replaces every client id by the user name, and the simulator's client ids are its devices'.
+    assert.equal(compose.services.simulator?.environment?.MQTT_URL, 'mqtt://emqx:1885');
+  });
+
+  test('emqx-users reads per-device users from the file .env names, mounted read-only', () => {
+    const service = compose.services['emqx-users']!;
+    assert.equal(service.environment?.MQTT_DEVICES_FILE, '/run/sensorflow/devices.yaml');
+    assert.ok(service.volumes?.includes('${MQTT_DEVICES_FILE}:/run/sensorflow/devices.yaml:ro'));
+    assert.equal(env.MQTT_DEVICES_FILE, './broker/emqx/devices.example.yaml');
+    assert.ok(existsSync(join(ROOT, env.MQTT_DEVICES_FILE)), 'the shipped default exists');
+    assert.ok(read('.gitignore').split('\n').includes('secrets/'), 'where the real one goes is git-ignored');
   });
 });
 
@@ -284,8 +296,14 @@ describe('EMQX configuration (broker/emqx)', () => {
     const base = await hoconParse(read('broker/emqx/base.hocon')) as {
       authentication: Record<string, unknown>[];
       authorization: { no_match: string; deny_action: string; sources: { type: string; enable: boolean; path: string }[] };
-      listeners: { tcp: Record<string, { bind: string; zone?: string }> };
+      listeners: {
+        tcp: Record<string, { bind: string; zone?: string }>;
+        ssl: Record<string, { enable: boolean; bind: string; zone?: string; enable_authn?: boolean; ssl_options: Record<string, string> }>;
+        ws: { default: { enable: boolean } };
+        wss: { default: { enable: boolean } };
+      };
       zones: Record<string, { mqtt: Record<string, unknown> }>;
+      mqtt: Record<string, unknown>;
       dashboard: unknown;
     };
     // EMQX 5.8's built-in database authenticator (emqx_authn_mnesia_schema): these fields and values.
@@ -305,8 +323,25 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.ok(emqx.volumes?.includes('./broker/emqx/base.hocon:/opt/emqx/etc/base.hocon:ro'));
     // The ingestor's listener and zone; compose sizes it through EMQX_ variables (__ = .).
     assert.deepEqual(base.listeners.tcp.ingestor, { bind: '0.0.0.0:1884', zone: 'ingestor' });
-    assert.equal(base.listeners.tcp.default?.bind, '0.0.0.0:1883');
+    assert.deepEqual(base.listeners.tcp.default, { bind: '0.0.0.0:1883', zone: 'devices' });
+    assert.deepEqual(base.listeners.tcp.gateway, { bind: '0.0.0.0:1885' });
     assert.ok('ingestor' in base.zones);
+    // Devices: the client id is the user name (EMQX 5 `mqtt.use_username_as_clientid`, a zone setting), so a
+    // device cannot take over another's session, or the ingestor's (sensorflow-ingestor is no device's name).
+    assert.deepEqual(base.zones.devices, { mqtt: { use_username_as_clientid: true } });
+    assert.deepEqual(base.zones.devices_tls, { mqtt: { peer_cert_as_username: 'cn', use_username_as_clientid: true } });
+    // TLS listeners: off until docker-compose.tls.yml turns them on; the image's WebSocket listeners off.
+    // Complete while off: the image's own certificates (EMQX's defaults), which docker-compose.tls.yml replaces.
+    const imageCerts = { cacertfile: '${EMQX_ETC_DIR}/certs/cacert.pem', certfile: '${EMQX_ETC_DIR}/certs/cert.pem', keyfile: '${EMQX_ETC_DIR}/certs/key.pem' };
+    assert.deepEqual(base.listeners.ssl, {
+      default: { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false, ssl_options: imageCerts },
+      ingestor: { enable: false, bind: '0.0.0.0:8884', zone: 'ingestor', ssl_options: imageCerts },
+      gateway: { enable: false, bind: '0.0.0.0:8885', ssl_options: imageCerts },
+    });
+    assert.deepEqual([base.listeners.ws.default.enable, base.listeners.wss.default.enable], [false, false]);
+    // Shared-subscription dispatch: EMQX 5.8 reads it under `mqtt` (broker.* is deprecated since 5.1); docs/scaling.md rests on this line.
+    assert.deepEqual(base.mqtt, { shared_subscription_strategy: 'round_robin' });
+    assert.ok(read('docs/scaling.md').includes('`mqtt.shared_subscription_strategy = round_robin`'));
     const zoneVariables = Object.keys(emqx.environment ?? {}).filter((name) => name.startsWith('EMQX_ZONES__'));
     assert.deepEqual(zoneVariables.map((name) => name.replace(/^EMQX_/, '').toLowerCase().split('__').join('.')).sort(), [
       'zones.ingestor.mqtt.max_mqueue_len', 'zones.ingestor.mqtt.session_expiry_interval',
@@ -316,16 +351,42 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.match(env.EMQX_INGESTOR_SESSION_EXPIRY ?? '', /^\d+[smhd]$/);
   });
 
-  test('the bootstrap file is the documented JSON, from .env, with no superuser', () => {
-    const users = JSON.parse(bootstrapFileContent(bootstrapUsers(env))) as unknown[];
-    assert.deepEqual(users, [
+  test('the bootstrap file is the documented JSON, from .env and the devices file, with no superuser', () => {
+    const shipped = { ...env, MQTT_DEVICES_FILE: join(ROOT, env.MQTT_DEVICES_FILE!) };
+    assert.deepEqual(JSON.parse(bootstrapFileContent(bootstrapUsers(shipped))), [
       { user_id: 'monitor', password: 'monitor-dev-password', is_superuser: false },
-      { user_id: 'device', password: 'device-dev-password', is_superuser: false },
+      { user_id: 'gateway', password: 'gateway-dev-password', is_superuser: false },
+    ], 'the shipped example lists no device');
+    const files: Record<string, string> = {
+      'devices.yaml': 'devices:\n  - { username: dev-001, password: "s3cret: 1" }\n  - { username: dev-002, password: two }\n',
+      'slash.yaml': 'devices:\n  - { username: lab/dev-1, password: x }\n',
+      'plus.yaml': 'devices:\n  - { username: "+", password: x }\n',
+      'reserved.yaml': 'devices:\n  - { username: sensorflow-ingestor, password: x }\n',
+      'twice.yaml': 'devices:\n  - { username: a, password: x }\n  - { username: a, password: y }\n',
+      'nopassword.yaml': 'devices:\n  - { username: a }\n',
+    };
+    const readFile = (path: string): Buffer => {
+      if (!(path in files)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      return Buffer.from(files[path]!);
+    };
+    const withDevices = (file: string) => bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'm', MQTT_GATEWAY_PASSWORD: 'g', MQTT_DEVICES_FILE: file }, readFile);
+    assert.deepEqual(withDevices('devices.yaml'), [
+      { user_id: 'monitor', password: 'm', is_superuser: false },
+      { user_id: 'gateway', password: 'g', is_superuser: false },
+      { user_id: 'dev-001', password: 's3cret: 1', is_superuser: false },
+      { user_id: 'dev-002', password: 'two', is_superuser: false },
     ]);
+    // A name that is not one topic level would widen sensors/+/${username}/# in acl.conf to other devices.
+    assert.throws(() => withDevices('slash.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="slash\.yaml": devices\[0\]: the user name "lab\/dev-1" contains "\/", "\+" or "#"/);
+    assert.throws(() => withDevices('plus.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="plus\.yaml": devices\[0\]: the user name "\+" contains/);
+    assert.throws(() => withDevices('reserved.yaml'), /"sensorflow-ingestor" is reserved/);
+    assert.throws(() => withDevices('twice.yaml'), /devices\[1\]: "a" is listed twice/);
+    assert.throws(() => withDevices('nopassword.yaml'), /devices\[0\] must have a username and a non-empty password/);
+    assert.throws(() => withDevices('missing.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="missing\.yaml": cannot read the file \(ENOENT\)/);
     // JSON escaping keeps any password intact (CSV would need quoting rules EMQX may not share).
-    const odd = bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'a,"b"\\c\nd', MQTT_DEVICE_PASSWORD: 'x' });
+    const odd = bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'a,"b"\\c\nd', MQTT_GATEWAY_PASSWORD: 'x' });
     assert.equal((JSON.parse(bootstrapFileContent(odd)) as { password: string }[])[0]!.password, 'a,"b"\\c\nd');
-    assert.throws(() => bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'x' }), /^BootstrapError: MQTT_DEVICE_PASSWORD: expected the password/);
+    assert.throws(() => bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'x' }), /^BootstrapError: MQTT_GATEWAY_PASSWORD: expected the password/);
   });
 
   test('acl.conf: Erlang terms in EMQX 5 file-authorizer syntax, ending in deny all', () => {

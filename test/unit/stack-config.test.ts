@@ -51,13 +51,15 @@ describe('npm run stack configuration', () => {
     assert.match(text, /^\[monitor\]\n {2}store-enabled = false$/m);
   });
 
-  test('the development broker users: no anonymous devices, passwords from .env kept exactly', () => {
-    const config = loadStackConfig({ MQTT_MONITOR_PASSWORD: 'a: "b" #c', MQTT_DEVICE_PASSWORD: "it's" }, ROOT);
-    const users = parseUsers('broker-users.yaml', devBrokerUsers(config));
-    assert.equal(users.allowAnonymousDevices, false);
+  test('the development broker users: no anonymous devices, passwords from .env kept exactly, a user per device from MQTT_DEVICES_FILE', () => {
+    const config = loadStackConfig({ MQTT_MONITOR_PASSWORD: 'a: "b" #c', MQTT_GATEWAY_PASSWORD: "it's", MQTT_DEVICES_FILE: 'broker/emqx/devices.example.yaml' }, ROOT);
+    assert.equal(config.devicesFile, join(ROOT, 'broker', 'emqx', 'devices.example.yaml'), 'relative to the project');
+    const users = parseUsers('broker-users.yaml', devBrokerUsers(config, [{ username: 'dev-7', password: 'p: #7' }]));
     assert.equal(authenticate(users, undefined, undefined), undefined, 'anonymous refused');
-    assert.equal(authenticate(users, 'monitor', Buffer.from('a: "b" #c')), 'monitor');
-    assert.equal(authenticate(users, 'device', Buffer.from("it's")), 'device');
+    assert.deepEqual(authenticate(users, 'monitor', Buffer.from('a: "b" #c')), { username: 'monitor', role: 'monitor' });
+    assert.deepEqual(authenticate(users, 'gateway', Buffer.from("it's")), { username: 'gateway', role: 'gateway' });
+    assert.deepEqual(authenticate(users, 'dev-7', Buffer.from('p: #7')), { username: 'dev-7', role: 'device' });
+    assert.equal(loadStackConfig({}, ROOT).devicesFile, undefined);
   });
 
   test('Mosquitto: loopback listener, no anonymous clients, the repo ACL, persistence under STACK_DIR; `user root` only as root', () => {
@@ -118,8 +120,8 @@ describe('the ingestor outside a container', () => {
 
 // The YAML the stack writes is YAML a human can read back.
 test('broker users file parses as plain YAML too', () => {
-  const document = parse(devBrokerUsers(loadStackConfig({}, ROOT))) as { users: { username: string }[] };
-  assert.deepEqual(document.users.map((user) => user.username), ['monitor', 'device']);
+  const document = parse(devBrokerUsers(loadStackConfig({}, ROOT), [])) as { users: { username: string }[] };
+  assert.deepEqual(document.users.map((user) => user.username), ['monitor', 'gateway']);
 });
 
 describe('SENSORFLOW_ENV=production at the entry points', () => {
@@ -135,7 +137,7 @@ describe('SENSORFLOW_ENV=production at the entry points', () => {
     const cases: [string, Record<string, string>, string][] = [
       ['ingestor/main.ts', { MQTT_PASSWORD: 'monitor-dev-password' }, 'sensorflow: refusing to start: SENSORFLOW_ENV=production but MQTT_PASSWORD holds a development default'],
       ['influxdb/setup.ts', { INFLUX_ADMIN_TOKEN: 'sensorflow-dev-admin-token' }, 'setup: refusing to start: SENSORFLOW_ENV=production but INFLUX_ADMIN_TOKEN holds a development default'],
-      ['broker/emqx/bootstrap.ts', { MQTT_MONITOR_PASSWORD: 'a-real-one', MQTT_DEVICE_PASSWORD: 'device-dev-password' }, 'emqx-users: refusing to start: SENSORFLOW_ENV=production but MQTT_DEVICE_PASSWORD holds a development default'],
+      ['broker/emqx/bootstrap.ts', { MQTT_MONITOR_PASSWORD: 'a-real-one', MQTT_GATEWAY_PASSWORD: 'gateway-dev-password' }, 'emqx-users: refusing to start: SENSORFLOW_ENV=production but MQTT_GATEWAY_PASSWORD holds a development default'],
     ];
     for (const [entry, env, message] of cases) {
       const { status, stderr } = run(entry, env);

@@ -1,0 +1,167 @@
+/**
+ * mqtts:// in the compose stack: docker-compose.tls.yml on top of
+ * docker-compose.yml, EMQX's TLS listeners in broker/emqx/base.hocon, and the
+ * certificates scripts/make-certs.sh makes. EMQX cannot run here, so the
+ * files are checked against each other and against the EMQX 5.8 keys they
+ * rely on; the merged file is checked by docker-compose itself and by the
+ * Compose Specification schema; the certificates by openssl.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const SCHEMAS = join(ROOT, '..', 'shared', 'schemas');
+const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
+
+interface Service { environment?: Record<string, string>; volumes?: string[]; ports?: string[] }
+const tls = parse(read('docker-compose.tls.yml'), { merge: true }) as { services: Record<string, Service> };
+const base = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
+
+const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>>;
+type Listener = { enable: boolean; bind: string; zone?: string; enable_authn?: boolean; ssl_options?: Record<string, string> };
+const hocon = (await parseHocon({ text: read('broker/emqx/base.hocon'), strict: true })) as { listeners: { ssl: Record<string, Listener>; tcp: Record<string, Listener> } };
+
+/** `/run/…` or `/opt/…` path inside a container → the ./certs file mounted there. */
+function mounts(service: Service): Map<string, string> {
+  return new Map((service.volumes ?? []).map((volume) => {
+    const [source, target] = volume.split(':');
+    return [target!, source!];
+  }));
+}
+
+describe('docker-compose.tls.yml', () => {
+  test('docker-compose accepts the two files together (config --quiet)', { skip: !hasCompose && 'docker-compose is not installed' }, () => {
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', '-f', 'docker-compose.tls.yml', 'config', '--quiet'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr.trim(), '', 'no warnings');
+  });
+
+  test('the merged stack is valid against the Compose Specification schema and keeps the plain stack\'s settings', { skip: (!hasCompose || !existsSync(SCHEMAS)) && 'needs docker-compose and ../shared/schemas' }, () => {
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', '-f', 'docker-compose.tls.yml', 'config'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    const merged = parse(result.stdout) as { services: Record<string, Omit<Service, 'ports'> & { ports?: ({ target: number } | string)[] }> };
+    const { $schema: _draft, ...schema } = JSON.parse(readFileSync(join(SCHEMAS, 'compose', 'compose-spec.json'), 'utf8')) as Record<string, unknown>;
+    const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+    assert.ok(validate(merged), JSON.stringify(validate.errors, null, 2));
+    const emqx = merged.services.emqx!;
+    // Merged, not replaced: the ingestor zone's sizing from docker-compose.yml is still there beside the TLS settings.
+    assert.equal(emqx.environment?.EMQX_ZONES__INGESTOR__MQTT__MAX_MQUEUE_LEN, '1000000');
+    assert.equal(emqx.environment?.EMQX_LISTENERS__SSL__DEFAULT__ENABLE, 'true');
+    // docker-compose 1.x prints `host:port:port/tcp` strings for an address binding, objects otherwise.
+    const targets = emqx.ports?.map((port) => (typeof port === 'string' ? Number(port.split(':').at(-1)!.split('/')[0]) : port.target)).sort((a, b) => a - b);
+    assert.deepEqual(targets, [1883, 8883, 18083]);
+    assert.equal(merged.services.ingestor?.environment?.MQTT_URL, 'mqtts://emqx:8884');
+    assert.equal(merged.services.ingestor?.environment?.MQTT_USERNAME, 'monitor', 'still its user, now with a certificate');
+    assert.equal(merged.services.simulator?.environment?.MQTT_USERNAME, 'gateway');
+  });
+
+  test('every EMQX_ variable sets an EMQX 5.8 key of a TLS listener base.hocon defines (off there)', () => {
+    const environment = tls.services.emqx?.environment ?? {};
+    // ssl_options keys of EMQX 5.8's listener schema (emqx_schema, "listener_ssl_opts"), and the listener's own `enable`.
+    const known = new Set(['enable', 'ssl_options.cacertfile', 'ssl_options.certfile', 'ssl_options.keyfile', 'ssl_options.verify', 'ssl_options.fail_if_no_peer_cert']);
+    const byListener = new Map<string, Record<string, string>>();
+    for (const [name, value] of Object.entries(environment)) {
+      const path = name.replace(/^EMQX_/, '').toLowerCase().split('__');
+      assert.deepEqual(path.slice(0, 2), ['listeners', 'ssl'], name);
+      const listener = path[2]!;
+      assert.ok(listener in hocon.listeners.ssl, `${name}: base.hocon has no listeners.ssl.${listener}`);
+      const key = path.slice(3).join('.');
+      assert.ok(known.has(key), `${name}: ${key} is not a key this file may set`);
+      byListener.set(listener, { ...byListener.get(listener), [key]: value });
+    }
+    assert.deepEqual([...byListener.keys()].sort(), ['default', 'gateway', 'ingestor']);
+    for (const [listener, settings] of byListener) {
+      const paths: Record<string, string> = { ...settings };
+      assert.equal(hocon.listeners.ssl[listener]!.enable, false, `listeners.ssl.${listener} is off without the override`);
+      assert.deepEqual(settings, {
+        enable: 'true',
+        'ssl_options.cacertfile': '/opt/emqx/etc/sensorflow-certs/ca.crt',
+        'ssl_options.certfile': '/opt/emqx/etc/sensorflow-certs/server.crt',
+        'ssl_options.keyfile': '/opt/emqx/etc/sensorflow-certs/server.key',
+        'ssl_options.verify': 'verify_peer',
+        'ssl_options.fail_if_no_peer_cert': 'true',
+      }, listener);
+      for (const key of ['ssl_options.cacertfile', 'ssl_options.certfile', 'ssl_options.keyfile']) {
+        assert.equal(mounts(tls.services.emqx!).get(paths[key]!)?.replace(/^\.\/certs\//, '/opt/emqx/etc/sensorflow-certs/'), paths[key], `${key} is mounted`);
+      }
+    }
+    // Roles as on the plain listeners: devices' certificate CN is the user name; the ingestor keeps its deep-queue zone.
+    const { ssl_options: _imageCerts, ...devices } = hocon.listeners.ssl.default!;
+    assert.deepEqual(devices, { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false });
+    for (const [name, listener] of Object.entries(hocon.listeners.ssl)) {
+      assert.deepEqual(Object.keys(listener.ssl_options ?? {}).sort(), ['cacertfile', 'certfile', 'keyfile'], `the override replaces every file listeners.ssl.${name} names`);
+    }
+    assert.equal(hocon.listeners.ssl.ingestor!.zone, hocon.listeners.tcp.ingestor!.zone);
+    assert.equal(hocon.listeners.ssl.gateway!.zone, hocon.listeners.tcp.gateway!.zone);
+  });
+
+  test('the ingestor and the simulator dial their TLS listeners with their own certificate, CA and key files mounted', () => {
+    const ports = Object.fromEntries(Object.entries(hocon.listeners.ssl).map(([name, listener]) => [name, Number(listener.bind.split(':').at(-1))]));
+    for (const [service, listener, user] of [['ingestor', 'ingestor', 'monitor'], ['simulator', 'gateway', 'gateway']] as const) {
+      const environment = tls.services[service]?.environment ?? {};
+      assert.equal(environment.MQTT_URL, `mqtts://emqx:${ports[listener]}`, service);
+      assert.equal(base.services[service]?.environment?.MQTT_USERNAME, user, `${service} logs in as ${user}: its certificate's CN`);
+      const mounted = mounts(tls.services[service]!);
+      for (const [variable, file] of [['MQTT_CA_FILE', 'ca.crt'], ['MQTT_CERT_FILE', `${user}.crt`], ['MQTT_KEY_FILE', `${user}.key`]] as const) {
+        assert.equal(mounted.get(environment[variable]!), `./certs/${file}`, `${service} ${variable}`);
+      }
+    }
+    assert.ok(read('.gitignore').split('\n').includes('certs/'), 'certificates and keys stay out of git');
+  });
+
+  test('no service mounts the CA key, or the whole certificate directory', () => {
+    for (const [name, service] of Object.entries(tls.services)) {
+      for (const volume of service.volumes ?? []) {
+        assert.doesNotMatch(volume, /ca\.key/, name);
+        assert.match(volume, /^\.\/certs\/[^/:]+\.(crt|key):\/[^:]+:ro$/, `${name}: ${volume} mounts one file, read-only`);
+      }
+    }
+  });
+});
+
+describe('scripts/make-certs.sh', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sensorflow-certs-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const run = (...args: string[]) => spawnSync('bash', [join(ROOT, 'scripts', 'make-certs.sh'), ...args], { cwd: ROOT, env: { ...process.env, CERTS_DIR: dir }, encoding: 'utf8' });
+  const openssl = (...args: string[]): string => {
+    const result = spawnSync('openssl', args, { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    return result.stdout;
+  };
+
+  test('a CA, a server certificate for the compose host names, one client certificate per user with CN = user name', () => {
+    const made = run();
+    assert.equal(made.status, 0, made.stderr);
+    for (const name of ['server', 'monitor', 'gateway', 'dev-001']) {
+      assert.match(openssl('verify', '-CAfile', join(dir, 'ca.crt'), join(dir, `${name}.crt`)), /: OK\n$/, name);
+      assert.equal(statSync(join(dir, `${name}.key`)).mode & 0o077, 0, `${name}.key is private`);
+    }
+    for (const user of ['monitor', 'gateway', 'dev-001']) {
+      assert.match(openssl('x509', '-in', join(dir, `${user}.crt`), '-noout', '-subject'), new RegExp(`CN ?= ?${user}\\n`), user);
+      assert.match(openssl('x509', '-in', join(dir, `${user}.crt`), '-noout', '-ext', 'extendedKeyUsage'), /TLS Web Client Authentication/);
+    }
+    const server = openssl('x509', '-in', join(dir, 'server.crt'), '-noout', '-ext', 'subjectAltName,extendedKeyUsage');
+    assert.match(server, /DNS:emqx, DNS:emqx\.local, DNS:localhost, IP Address:127\.0\.0\.1/, 'the name the ingestor and simulator dial (emqx)');
+    assert.match(server, /TLS Web Server Authentication/);
+  });
+
+  test('run again it keeps the CA and adds devices; a name that is not one topic level is refused before anything is written', () => {
+    const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    const again = run('dev-002');
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(readFileSync(join(dir, 'ca.crt'), 'utf8'), ca);
+    assert.match(openssl('verify', '-CAfile', join(dir, 'ca.crt'), join(dir, 'dev-002.crt')), /: OK\n$/);
+    const bad = run('lab/dev-3');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^make-certs: "lab\/dev-3": a user name is one topic level/m);
+    assert.equal(existsSync(join(dir, 'lab')), false);
+  });
+});
