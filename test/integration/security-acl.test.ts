@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { makeSecret, mosquittoAuthConfig, tryConnect, writePasswordFile } from '../harness/auth.ts';
 import { startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
+import { freePort } from '../harness/ports.ts';
 import { waitFor } from '../harness/process.ts';
 import { startInflux1, startMosquitto, type Influx1, type Mosquitto } from '../harness/services.ts';
 
@@ -31,6 +32,7 @@ const PASSWORDS = {
 type User = keyof typeof PASSWORDS;
 
 const NOT_AUTHORIZED = 135;
+const INGESTOR_CLIENT_ID = 'sensorflow-ingestor';
 
 interface Received {
   readonly messages: string[];
@@ -47,10 +49,13 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
   let broker: Mosquitto;
   let influx: Influx1;
   let ingestor: Ingestor;
+  /** The listener for the ingestor and gateways, where a client keeps the client id it sends. */
+  let servicePort: number;
+  let serviceUrl: string;
   const clients: MqttClient[] = [];
 
-  async function connectAs(user: User, clientId: string, protocolVersion: 4 | 5 = 5): Promise<MqttClient> {
-    const client = await tryConnect(broker.url, { username: user, password: PASSWORDS[user], clientId, protocolVersion });
+  async function connectAs(user: User, clientId: string, protocolVersion: 4 | 5 = 5, url = broker.url): Promise<MqttClient> {
+    const client = await tryConnect(url, { username: user, password: PASSWORDS[user], clientId, protocolVersion });
     if (client instanceof Error) throw new Error(`${user} could not connect: ${client.message}`);
     clients.push(client);
     return client;
@@ -81,10 +86,17 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sensorflow-acl-'));
     const passwordFile = writePasswordFile(dir, PASSWORDS);
-    [broker, influx] = await Promise.all([startMosquitto({ extraConfig: mosquittoAuthConfig(passwordFile) }), startInflux1()]);
+    servicePort = await freePort();
+    // As broker/mosquitto/mosquitto.conf: devices on a listener where a client's id is its user name,
+    // the ingestor and gateways on another (the harness's listener line comes first, so the option
+    // right after the auth lines is the devices' listener's).
+    const listeners = ['use_username_as_clientid true', `listener ${servicePort} 127.0.0.1`];
+    [broker, influx] = await Promise.all([startMosquitto({ extraConfig: [...mosquittoAuthConfig(passwordFile), ...listeners] }), startInflux1()]);
+    serviceUrl = `mqtt://127.0.0.1:${servicePort}`;
     await influx.query('CREATE DATABASE iot');
     ingestor = startIngestor({
-      MQTT_URL: broker.url,
+      MQTT_URL: serviceUrl,
+      MQTT_CLIENT_ID: INGESTOR_CLIENT_ID,
       MQTT_USERNAME: 'monitor',
       MQTT_PASSWORD: PASSWORDS.monitor,
       INFLUX_URL: influx.url,
@@ -220,6 +232,36 @@ describe('least privilege on Mosquitto with the shipped ACL (broker/mosquitto/ac
     assert.deepEqual(got.messages, ['sensors/yard/dev-g1/commands reboot'], 'no telemetry, no $SYS');
     assert.equal(await publishCode('gateway', '$SYS/broker/x', '1'), NOT_AUTHORIZED);
     assert.equal(await publishCode('gateway', 'elsewhere/dev-g1/telemetry', '{"temperature":1}'), NOT_AUTHORIZED);
+  });
+
+  test('a device that sends another client\'s id (the ingestor\'s, another device\'s) takes over nothing: on the devices\' listener its client id is its user name', async () => {
+    const connectedLines = (): number => ingestor.process.log().split('\n').filter((line) => line.includes('"msg":"connected to the MQTT broker"')).length;
+    assert.equal(connectedLines(), 1);
+    const devB = await connectAs('dev-b', 'dev-b');
+    const devBClosed = new Promise<string>((resolve) => devB.once('close', () => resolve('closed')));
+    // dev-a poses as the ingestor, then as dev-b, each with a persistent session.
+    for (const clientId of [INGESTOR_CLIENT_ID, 'dev-b']) {
+      const poser = await tryConnect(broker.url, { username: 'dev-a', password: PASSWORDS['dev-a'], clientId, clean: false, properties: { sessionExpiryInterval: 300 } });
+      if (poser instanceof Error) throw poser;
+      clients.push(poser);
+      assert.equal(poser.connected, true);
+    }
+    // Were either session taken over, the victim's connection would be closed; a reading from
+    // dev-b stored afterwards shows both the ingestor and dev-b still connected, still subscribed.
+    const reading = JSON.stringify({ temperature: 23.5, ts: Date.now() - 1_000 });
+    const published = devB.publishAsync('sensors/lab/dev-b/telemetry', reading, { qos: 1 }).then(() => 'published');
+    assert.equal(await Promise.race([published, devBClosed]), 'published', 'dev-b kept its connection');
+    await waitFor('dev-b\'s reading stored', async () => ((await influx.query("SELECT temperature FROM telemetry WHERE device = 'dev-b' AND temperature = 23.5", 'iot')).length === 1 ? true : undefined));
+    assert.equal(await Promise.race([devBClosed, Promise.resolve('open')]), 'open', 'dev-b kept its connection');
+    assert.equal(connectedLines(), 1, 'the ingestor was never thrown off (it would have logged a new connection)');
+
+    // The control: on the ingestor's listener a client keeps the id it sends, so the same move
+    // takes a session over. That is why devices must never reach that listener.
+    const victim = await connectAs('gateway', 'gw-victim', 5, serviceUrl);
+    const victimClosed = new Promise<string>((resolve) => victim.once('close', () => resolve('closed')));
+    await connectAs('dev-a', 'gw-victim', 5, serviceUrl);
+    assert.equal(await victimClosed, 'closed', 'taken over on the listener without use_username_as_clientid');
+    victim.end(true);
   });
 
   test('a replayed reading overwrites itself: one point, unchanged', async () => {
