@@ -311,7 +311,7 @@ export interface DevBrokerUser {
 }
 
 /** `npm run broker` (aedes with EMQX presence events), with a monitor user, a gateway user and `users`. */
-export async function startDevBroker(users: readonly DevBrokerUser[] = []): Promise<DevBroker> {
+export async function startDevBroker(users: readonly DevBrokerUser[] = [], options: { readonly logLevel?: string } = {}): Promise<DevBroker> {
   const node = 'sensorflow-test@127.0.0.1';
   const main = join(import.meta.dirname, '..', '..', 'broker', 'dev', 'main.ts');
   const all: DevBrokerUser[] = [{ ...DEV_BROKER_MONITOR, role: 'monitor' }, { ...DEV_BROKER_GATEWAY, role: 'gateway' }, ...users];
@@ -325,7 +325,7 @@ export async function startDevBroker(users: readonly DevBrokerUser[] = []): Prom
       },
     }),
     isListening,
-    { env: (port) => ({ ...process.env, BROKER_PORT: String(port), BROKER_NODE: node, BROKER_USERS_FILE: 'users.yaml', LOG_LEVEL: 'info' }) },
+    { env: (port) => ({ ...process.env, BROKER_PORT: String(port), BROKER_NODE: node, BROKER_USERS_FILE: 'users.yaml', LOG_LEVEL: options.logLevel ?? 'info' }) },
   );
   return Object.assign(service, { url: `mqtt://127.0.0.1:${service.port}`, node });
 }

@@ -6,7 +6,9 @@
  *   signing secrets, through a refused request, deliveries, a retry, a bot
  *   refusing the signature, /metrics, `--test` and shutdown;
  * - the simulator: its MQTT password, accepted and refused by a Mosquitto
- *   with authentication on.
+ *   with authentication on;
+ * - the development broker at LOG_LEVEL=trace: its users' passwords, through
+ *   logins accepted and refused, a publish and a denied one.
  * Every secret is random, and searched for in every form a careless log line
  * would carry (whole, a prefix, URL-encoded, base64).
  */
@@ -15,6 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import mqtt from 'mqtt';
 import { assertNoSecret, makeSecret, writePasswordFile } from '../harness/auth.ts';
 import { BotStandIn } from '../harness/im-bots.ts';
 import { REPO_ROOT } from '../harness/ingestor.ts';
@@ -22,7 +25,7 @@ import { deviceAlert, notification, postWebhook } from '../harness/notifier-app.
 import { runNotifier, startNotifierProcess } from '../harness/notifier-process.ts';
 import { freePort } from '../harness/ports.ts';
 import { startProcess, waitFor } from '../harness/process.ts';
-import { startMosquitto } from '../harness/services.ts';
+import { startDevBroker, startMosquitto } from '../harness/services.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -119,6 +122,32 @@ describe('the simulator logs no secret', () => {
       const refused = await run('simulator-secret-refused', { MQTT_PASSWORD: wrongPassword });
       assert.match(refused, /not authori[sz]ed|Bad username or password/i, 'the refusal is explained');
       assertNoSecret(accepted + refused, [password, wrongPassword], 'the simulator output', ['fleet']);
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
+describe('the development broker logs no secret (LOG_LEVEL=trace)', () => {
+  test('its users\' passwords: logins accepted and refused, a publish allowed and one denied', async () => {
+    const device = { username: 'dev-s', password: makeSecret('dev-broker-device'), role: 'device' } as const;
+    const wrongPassword = makeSecret('dev-broker-wrong');
+    const broker = await startDevBroker([device], { logLevel: 'trace' });
+    try {
+      const client = await mqtt.connectAsync(broker.url, { clientId: 'dev-s', username: device.username, password: device.password, reconnectPeriod: 0 });
+      await client.publishAsync('sensors/lab/dev-s/telemetry', '{"t":1}', { qos: 1 });
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      client.publish('sensors/lab/dev-other/telemetry', '{"t":2}', { qos: 1 });
+      await closed; // a publish outside the ACL closes the connection
+      const refused = await mqtt.connectAsync(broker.url, { clientId: 'dev-s', username: device.username, password: wrongPassword, reconnectPeriod: 0 }).then(
+        async (connected) => { await connected.endAsync(true); return 'connected'; },
+        (error: Error) => error.message,
+      );
+      assert.match(refused, /Bad username or password/);
+      await waitFor('the refusal logged', () => (/connection refused: bad username or password/.test(broker.process.log()) ? true : undefined));
+      const log = broker.process.log();
+      assert.match(log, /"msg":"publish denied by the ACL"/);
+      assertNoSecret(log, [device.password, wrongPassword], 'the development broker log', [device.username]);
     } finally {
       await broker.stop();
     }
