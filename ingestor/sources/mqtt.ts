@@ -34,6 +34,14 @@ import { backoffDelayMs, type BackoffOptions } from '../util/backoff.ts';
 
 const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000 };
 
+/** Why a message was dropped unacknowledged: its connection closed, and the broker redelivers it. */
+export class ConnectionClosedError extends Error {
+  override readonly name = 'ConnectionClosedError';
+  constructor() {
+    super('the MQTT connection that delivered the message closed; the broker redelivers it');
+  }
+}
+
 /** About 5 ms of work per turn of the event loop at ~20 µs per message. */
 export const MESSAGES_PER_TURN = 256;
 
@@ -52,6 +60,7 @@ export function clientOptions(config: MqttConfig): IClientOptions {
     reconnectPeriod: 0, // we reconnect ourselves, with backoff
     resubscribe: false, // we subscribe on every connect
     connectTimeout: 10_000,
+    keepalive: config.keepaliveSeconds,
   };
 }
 
@@ -71,6 +80,11 @@ export class MqttSource {
   /** True from the first message of a turn of the event loop to the turn's end. */
   #inTurn = false;
   #messagesThisTurn = 0;
+  /** Acknowledgements deferred to the turn's end: the done callbacks of turns' last messages. */
+  readonly #deferred: (() => void)[] = [];
+  /** The stream of the connection messages last came on, and its controller (aborted when it closes). */
+  #connectionStream: MqttClient['stream'] | undefined;
+  #connection = new AbortController();
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -137,7 +151,11 @@ export class MqttSource {
     const topics = Object.fromEntries(this.#config.topics.map((topic) => [topic, { qos: this.#config.qos }]));
     client.subscribe(topics, (error, granted) => {
       if (error) {
-        this.#log.error({ error: error.message }, 'subscribing failed; will retry on the next connection');
+        // The connection closed before the SUBACK was read: expected when a
+        // full log holds the packet pump (the SUBACK queues behind the
+        // redelivered messages) until the keepalive drops the connection.
+        const level = client.stream.destroyed ? 'info' : 'error';
+        this.#log[level]({ error: error.message }, 'subscribing failed; will retry on the next connection');
         return;
       }
       for (const grant of granted ?? []) {
@@ -168,33 +186,80 @@ export class MqttSource {
       done(new Error('ingestor is stopping'));
       return;
     }
+    // QoS 1 messages are redelivered when not acknowledged, so one whose
+    // connection is gone is left to its redelivery: taken now, it would be
+    // stored twice. (QoS 0 is never redelivered; QoS 2 is not either once
+    // mqtt.js sent PUBREC, which it does before handing the message over.)
+    const connection = packet.qos === 1 ? this.#connectionSignal() : undefined;
+    if (connection?.aborted === true) {
+      done(connection.reason as Error);
+      return;
+    }
     this.#beginTurn();
     this.#messagesThisTurn += 1;
     const lastOfTurn = this.#messagesThisTurn === MESSAGES_PER_TURN;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let pending: Promise<void> | undefined;
     try {
-      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos });
+      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos }, connection);
     } catch (error) {
-      this.#refuse(packet, error, done);
+      this.#refuse(packet, error, done, connection);
       return;
     }
     // The hot path: no closure, no promise. A deferred done runs after the
     // turn's end (registered first): PUBACKs out, budget renewed.
     if (pending === undefined) {
-      if (lastOfTurn) setImmediate(done);
+      if (lastOfTurn) this.#deferDone(done);
       else done();
       return;
     }
     pending.then(
-      () => (lastOfTurn ? setImmediate(done) : done()),
-      (error: unknown) => this.#refuse(packet, error, done),
+      () => (lastOfTurn ? this.#deferDone(done) : done()),
+      (error: unknown) => this.#refuse(packet, error, done, connection),
     );
   }
 
-  #refuse(packet: IPublishPacket, error: unknown, done: (error?: Error) => void): void {
-    this.#log.error({ topic: packet.topic, error: (error as Error).message }, 'message not accepted; not acknowledging it');
-    done(error as Error);
+  /**
+   * The signal of the connection the message being handled came on, aborted
+   * when that connection closes. A connection is known by its stream:
+   * packets mqtt.js parsed from a stream that has closed since are still
+   * handed over (until the next connection replaces its packet pump), and
+   * must be told apart from the new connection's.
+   */
+  #connectionSignal(): AbortSignal {
+    const stream = this.#client?.stream;
+    if (stream !== this.#connectionStream) {
+      this.#connectionStream = stream;
+      const controller = new AbortController();
+      this.#connection = controller;
+      stream?.once('close', () => controller.abort(new ConnectionClosedError()));
+    }
+    // Destroyed, with its 'close' event still to come.
+    if (stream === undefined || stream.destroyed) this.#connection.abort(new ConnectionClosedError());
+    return this.#connection.signal;
+  }
+
+  /** The last message of a turn is acknowledged after the turn's end (or at stop, before DISCONNECT). */
+  #deferDone(done: () => void): void {
+    this.#deferred.push(done);
+    if (this.#deferred.length === 1) setImmediate(this.#runDeferred);
+  }
+
+  readonly #runDeferred = (): void => {
+    for (const done of this.#deferred.splice(0)) done();
+  };
+
+  #refuse(packet: IPublishPacket, error: unknown, done: (error?: Error) => void, connection: AbortSignal | undefined): void {
+    const reason = error instanceof Error ? error : new Error(String(error));
+    if (this.#stopping || connection?.aborted === true) {
+      // Expected: shutdown refuses what waits for room in the log, and a
+      // closed connection drops what waited on it. The broker redelivers.
+      this.#log.debug({ topic: packet.topic, error: reason.message }, 'message not acknowledged; the broker redelivers it');
+      done(reason);
+      return;
+    }
+    this.#log.error({ topic: packet.topic, error: reason.message }, 'message not accepted; not acknowledging it');
+    done(reason);
   }
 
   /**

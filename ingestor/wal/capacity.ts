@@ -10,6 +10,13 @@
  *
  * State changes are reported once each (not once per waiting record), so a
  * full disk makes one log line, not one per refused message.
+ *
+ * A record may come with an AbortSignal (its message's MQTT connection):
+ * aborted while the record waits, the record leaves the queue unwritten and
+ * its promise rejects with the signal's reason. A waiting record holds
+ * mqtt.js's packet pump, so a long wait outlives the connection (keepalive);
+ * the broker then redelivers the message on the next connection, and
+ * writing the old copy too would store it twice.
  */
 import { AppendError } from './appender.ts';
 
@@ -34,7 +41,12 @@ interface Waiting {
   readonly lineCount: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+  /** Removes the abort listener, if any: the record left the queue. */
+  readonly release: () => void;
 }
+
+const abortReason = (signal: AbortSignal): Error => (signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+const noop = (): void => {};
 
 export class CapacityGate {
   readonly #options: CapacityGateOptions;
@@ -61,15 +73,33 @@ export class CapacityGate {
 
   /**
    * Appends the record now and returns undefined, or returns a promise that
-   * settles once it is appended (rejected only if the log is closed first).
+   * settles once it is appended; rejected, unwritten, if the log is closed
+   * first or `until` is aborted first (already aborted: at once).
    */
-  offer(record: Buffer, lineCount: number): Promise<void> | undefined {
+  offer(record: Buffer, lineCount: number, until?: AbortSignal): Promise<void> | undefined {
     if (this.#closed) return Promise.reject(new Error('the write-ahead log is closed'));
+    if (until?.aborted === true) return Promise.reject(abortReason(until));
     if (this.#waiting.length === 0 && this.#tryWrite(record, lineCount)) return undefined;
     if (this.#noWaitReason !== undefined) return Promise.reject(new Error(this.#noWaitReason));
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ record, lineCount, resolve, reject });
+      if (until === undefined) {
+        this.#waiting.push({ record, lineCount, resolve, reject, release: noop });
+        return;
+      }
+      const onAbort = (): void => this.#abandon(entry, abortReason(until));
+      const entry: Waiting = { record, lineCount, resolve, reject, release: () => until.removeEventListener('abort', onAbort) };
+      until.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.push(entry);
     });
+  }
+
+  /** A waiting record whose signal was aborted: out of the queue, unwritten; the next may fit now. */
+  #abandon(entry: Waiting, reason: Error): void {
+    const index = this.#waiting.indexOf(entry);
+    if (index === -1) return;
+    this.#waiting.splice(index, 1);
+    entry.reject(reason);
+    if (index === 0) this.pump();
   }
 
   /** Lets waiting records in while they fit and the disk takes them. Call when space was freed. */
@@ -79,11 +109,11 @@ export class CapacityGate {
       const next = this.#waiting[0] as Waiting;
       if (!this.#tryWrite(next.record, next.lineCount)) return;
       this.#waiting.shift();
+      next.release();
       next.resolve();
     }
   }
 
-  /** Rejects every waiting record (their messages stay unacknowledged) and takes no more. */
   /**
    * From now on a record goes in only if it fits at once: those waiting are
    * rejected, and so is any later one that would have to wait.
@@ -91,7 +121,10 @@ export class CapacityGate {
   stopWaiting(reason: string): void {
     this.#noWaitReason = reason;
     clearTimeout(this.#retryTimer);
-    for (const waiting of this.#waiting.splice(0)) waiting.reject(new Error(reason));
+    for (const waiting of this.#waiting.splice(0)) {
+      waiting.release();
+      waiting.reject(new Error(reason));
+    }
   }
 
   close(reason: string): void {

@@ -216,12 +216,15 @@ export class WriteAheadLog {
   /**
    * Appends one message's lines. Returns undefined when the record is written
    * (write(2) returned), or a promise that settles once it is, when the log is
-   * full or the disk refused it. Throws only RecordTooLargeError.
+   * full or the disk refused it. Throws only RecordTooLargeError. A record
+   * waiting for room is dropped, unwritten, when `until` is aborted (the
+   * promise rejects with its reason): the MQTT connection of its message
+   * closed, and the broker redelivers the message.
    */
-  append(lines: readonly string[]): Promise<void> | undefined {
+  append(lines: readonly string[], until?: AbortSignal): Promise<void> | undefined {
     const record = encodeRecord(lines);
     if (record.length > this.#segmentBytes) throw new RecordTooLargeError(record.length, this.#segmentBytes);
-    return this.#gate.offer(record, lines.length);
+    return this.#gate.offer(record, lines.length, until);
   }
 
   /**
