@@ -285,6 +285,10 @@ export class MqttSource {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#reconnectTimer);
+    // Deferred acknowledgements of messages already in the log go now, ahead
+    // of DISCONNECT: after it, the broker would ignore them and redeliver
+    // those messages to the next session (stored twice).
+    this.#runDeferred();
     const client = this.#client;
     if (client === undefined) return;
     await client.endAsync(!this.#connected);
