@@ -33,6 +33,8 @@ import type { MessageSink } from '../contracts.ts';
 import { backoffDelayMs, type BackoffOptions } from '../util/backoff.ts';
 
 const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000 };
+/** Refusals further apart than this are not a streak. */
+const REFUSAL_STREAK_RESET_MS = 60_000;
 
 /** Why a message was dropped unacknowledged: its connection closed, and the broker redelivers it. */
 export class ConnectionClosedError extends Error {
@@ -85,6 +87,9 @@ export class MqttSource {
   /** The stream of the connection messages last came on, and its controller (aborted when it closes). */
   #connectionStream: MqttClient['stream'] | undefined;
   #connection = new AbortController();
+  /** Connections dropped for a refused message, in a row: the reconnect backoff grows with them. */
+  #drops = 0;
+  #lastDropAtMs = 0;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -170,7 +175,7 @@ export class MqttSource {
 
   #scheduleReconnect(client: MqttClient): void {
     if (this.#stopping || this.#reconnectTimer !== undefined) return;
-    const delayMs = backoffDelayMs(this.#attempt, RECONNECT_BACKOFF);
+    const delayMs = backoffDelayMs(Math.max(this.#attempt, this.#drops - 1), RECONNECT_BACKOFF);
     this.#attempt += 1;
     // Each retry names the last error, so a retry loop is never silent about why.
     this.#log.info({ delayMs, attempt: this.#attempt, lastError: this.#lastErrorKey }, 'reconnecting to the MQTT broker');
@@ -258,8 +263,22 @@ export class MqttSource {
       done(reason);
       return;
     }
-    this.#log.error({ topic: packet.topic, error: reason.message }, 'message not accepted; not acknowledging it');
+    // Only a bug gets here. Left unacknowledged, the message would hold one
+    // of the broker's in-flight slots for the rest of the session (it is
+    // never redelivered within it): drop the connection instead, so that the
+    // broker redelivers it to the next one.
+    this.#log.error({ topic: packet.topic, error: reason.message }, 'message not accepted (a bug): not acknowledging it; reconnecting so that the broker redelivers it');
+    this.#dropConnection();
     done(reason);
+  }
+
+  /** Closes the connection; 'close' reconnects, with a backoff that grows while refusals repeat. */
+  #dropConnection(): void {
+    const now = Date.now();
+    if (now - this.#lastDropAtMs > REFUSAL_STREAK_RESET_MS) this.#drops = 0;
+    this.#drops += 1;
+    this.#lastDropAtMs = now;
+    this.#client?.stream.destroy();
   }
 
   /**

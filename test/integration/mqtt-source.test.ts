@@ -122,4 +122,47 @@ describe('MQTT source acknowledgements (Mosquitto)', () => {
     assert.deepEqual(held.filter((payload) => taken.includes(payload)), [], 'a message taken (in the log) and redelivered: stored twice');
     assert.deepEqual([...taken, ...held].sort(), all.sort(), 'every message either taken or still with the broker');
   });
+
+  test('a message the sink refuses outside shutdown (a bug): logged, the connection dropped, the broker redelivers it and it is taken', async () => {
+    const clientId = 'source-refused';
+    const filter = 'refused/#';
+    const topic = 'refused/m';
+    await (await resumeSession(broker.url, clientId, filter, () => {})).endAsync();
+    const count = 50;
+    const refuseOnce = '17';
+    let refused = 0;
+    const accepted = new Map<string, number>();
+    const { log, lines } = capturingLog();
+    const sink: MessageSink = {
+      accept(message: InboundMessage) {
+        const payload = message.payload.toString();
+        if (payload === refuseOnce && refused === 0) {
+          refused += 1;
+          return Promise.reject(new Error('a bug in the pipeline'));
+        }
+        accepted.set(payload, (accepted.get(payload) ?? 0) + 1);
+        return undefined;
+      },
+    };
+    const source = new MqttSource(sourceConfig(broker.url, clientId, filter), sink, log);
+    source.start();
+    try {
+      await waitFor('subscribed', () => (lines.some((l) => l.msg === 'subscribed') ? true : undefined), 20_000, 20);
+      const publisher = await connectPublisher(broker.url);
+      await publishAll(publisher, Array.from({ length: count }, (_, i) => ({ topic, payload: String(i) })));
+      await publisher.endAsync();
+      await waitFor(`message ${refuseOnce} redelivered and taken`, () => (accepted.has(refuseOnce) ? true : undefined), 20_000, 20);
+      await waitFor(`all ${count} messages taken`, () => (accepted.size === count ? true : undefined), 20_000, 20);
+    } finally {
+      await source.stop();
+    }
+    assert.equal(refused, 1);
+    const error = lines.find((l) => l.level === 50 && typeof l.msg === 'string' && /not accepted/.test(l.msg));
+    assert.deepEqual({ topic: error?.topic, error: error?.error, msg: error?.msg }, {
+      topic, error: 'a bug in the pipeline', msg: 'message not accepted (a bug): not acknowledging it; reconnecting so that the broker redelivers it',
+    });
+    assert.ok(lines.some((l) => l.msg === 'reconnecting to the MQTT broker'), 'the connection was dropped and made again');
+    // Nothing is left unacknowledged in the session: no in-flight slot held.
+    assert.deepEqual(await heldForSession(broker, clientId, filter, topic), []);
+  });
 });
