@@ -422,6 +422,35 @@ describe('delivery under failure', () => {
     }
   });
 
+  test('stopping while the broker does not answer (SIGSTOPped): the MQTT client\'s close is bounded by SHUTDOWN_TIMEOUT_MS too', async () => {
+    const frozenBroker = await startMosquitto();
+    const influx = await startInflux1();
+    const ingestor = startIngestor({ MQTT_URL: frozenBroker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'frozen', SHUTDOWN_TIMEOUT_MS: '2000', ...FAST_RECOVERY }, 'ingestor-frozen-broker');
+    let frozen = false;
+    try {
+      await influx.query('CREATE DATABASE frozen');
+      await waitUntilSubscribed(ingestor, TELEMETRY);
+      const fleet = makeFleet(10, 10, BASE_MS);
+      const publisher = await connectPublisher(frozenBroker.url);
+      await publishAll(publisher, fleet.messages);
+      await publisher.endAsync();
+      await waitFor('100 points', async () => ((await countTelemetry(influx, 'frozen')) === 100 ? true : undefined), 30_000, 250);
+      // Stopped, not gone: the TCP connection stays open and nothing answers
+      // the DISCONNECT, so mqtt.js's end() waits for a close that never comes.
+      frozenBroker.process.child.kill('SIGSTOP');
+      frozen = true;
+      assert.equal(await ingestor.stop(), 0, 'a clean exit within the bound, not the SIGKILL after the harness\'s 30 s grace');
+      const stopped = ingestor.logLines().find((line) => typeof line.msg === 'string' && line.msg.startsWith('stopped after SHUTDOWN_TIMEOUT_MS=2000'));
+      assert.ok(stopped !== undefined, 'the stop says it did not wait longer');
+      assertSameDataset(fleet, await readFleetFromInflux(influx, 'frozen'));
+      ingestor.cleanup();
+    } finally {
+      if (frozen) frozenBroker.process.child.kill('SIGCONT');
+      await ingestor.stop();
+      await Promise.all([influx.stop(), frozenBroker.stop()]);
+    }
+  });
+
   test('a batch with a type-conflicting point: the rest of the batch is stored, that point is a reject with InfluxDB\'s reason', async () => {
     const influx = await startInflux1();
     const ingestor = startIngestor({ MQTT_URL: broker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'conflict', FLUSH_INTERVAL_MS: '1000' });
