@@ -44,8 +44,19 @@ export interface MessageSink {
    * acknowledged (QoS 1), is aborted when the connection that delivered it
    * closes: a message still waiting for room in the log is then dropped,
    * unwritten (the promise rejects), since its redelivery will be written.
+   *
+   * `atTurnEnd`: the caller acknowledges nothing of this turn of the event
+   * loop before `endTurn()` returned true, so the write(2) may wait for it.
    */
-  accept(message: InboundMessage, connection?: AbortSignal): Promise<void> | undefined;
+  accept(message: InboundMessage, connection?: AbortSignal, atTurnEnd?: boolean): Promise<void> | undefined;
+  /**
+   * Writes what `accept(…, true)` deferred in this turn: undefined once
+   * written, or a promise when it has to wait (the disk refused it), which
+   * resolves once it is written and rejects if it never will be (its
+   * connection closed, shutdown). Nothing taken in the turn may be
+   * acknowledged before.
+   */
+  endTurn?(): Promise<void> | undefined;
 }
 
 /** Short, stable classes of rejection: they become the `reason` tag of `ingest_rejects`. */
@@ -137,7 +148,9 @@ export interface LineLog {
    * never could, any other error when it cannot now. Rejects, with the
    * record unwritten, when `until` is aborted while the record waits.
    */
-  append(lines: readonly string[], until?: AbortSignal): Promise<void> | undefined | void;
+  append(lines: readonly string[], until?: AbortSignal, deferWrite?: boolean): Promise<void> | undefined | void;
+  /** Writes the records deferred (`deferWrite`) in this turn (see MessageSink.endTurn). */
+  endTurn?(): Promise<void> | undefined;
 }
 
 /**

@@ -97,7 +97,7 @@ export class Ingest implements MessageSink {
    * or for a reject point. Nothing waits past the abort of `connection`
    * (MessageSink).
    */
-  accept(message: InboundMessage, connection?: AbortSignal): Promise<void> | undefined {
+  accept(message: InboundMessage, connection?: AbortSignal, atTurnEnd = false): Promise<void> | undefined {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const picked = this.#pick(message.topic);
@@ -117,7 +117,7 @@ export class Ingest implements MessageSink {
     let waitForRoom: Promise<void> | undefined;
     if (result.lines.length > 0) {
       try {
-        const appended = wal.append(result.lines, connection);
+        const appended = wal.append(result.lines, connection, atTurnEnd);
         if (appended instanceof Promise) waitForRoom = appended;
       } catch (error) {
         if (!(error instanceof RecordTooLargeError)) return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -132,6 +132,11 @@ export class Ingest implements MessageSink {
       return undefined;
     };
     return waitForRoom === undefined ? logged() : waitForRoom.then(logged);
+  }
+
+  /** The records `accept(…, true)` deferred, written (MessageSink.endTurn). */
+  endTurn(): Promise<void> | undefined {
+    return this.#stages.wal.endTurn?.();
   }
 
   /** Writes every held presence event with what is known now; for shutdown, once no more messages come. */

@@ -15,7 +15,13 @@
  *   write. mqtt.js writes each PUBACK on its own (a writev(2) per message,
  *   a quarter of the CPU of a drain), so the first message of a turn corks
  *   the socket and the turn's end uncorks it. Each PUBACK is still queued
- *   only after its message is in the log; they just leave together.
+ *   only after its message is taken; they just leave together.
+ * - The log writes a turn's QoS 1 records in one write(2) too, at the turn's
+ *   end (`sink.endTurn()`) and before the uncork: no PUBACK leaves before
+ *   its record is written. If the disk refuses that write, the records wait
+ *   for room and the socket stays corked until they are written; dropped
+ *   instead (the connection closed, shutdown), the socket is destroyed with
+ *   the turn's PUBACKs in it.
  * - A turn takes at most MESSAGES_PER_TURN messages, then mqtt.js's pump
  *   waits for the next turn, so the shipper's HTTP writes and the timers get
  *   the event loop too. Without it, points reached InfluxDB only once the
@@ -81,12 +87,18 @@ export class MqttSource {
   #lastErrorKey: string | undefined;
   /** True from the first message of a turn of the event loop to the turn's end. */
   #inTurn = false;
+  /** The socket is corked for this turn: nothing acknowledged leaves before the turn's end. */
+  #corkedTurn = false;
   #messagesThisTurn = 0;
   /** Acknowledgements deferred to the turn's end: the done callbacks of turns' last messages. */
-  readonly #deferred: (() => void)[] = [];
+  readonly #deferred: ((error?: Error) => void)[] = [];
   /** The stream of the connection messages last came on, and its controller (aborted when it closes). */
   #connectionStream: MqttClient['stream'] | undefined;
   #connection = new AbortController();
+  /** A stream to close at the end of the current turn (a connection dropped for a refused message). */
+  #endAfterTurn: MqttClient['stream'] | undefined;
+  /** Turns whose records wait for the disk: their PUBACKs are held in the corked socket. */
+  #turnsWaiting = 0;
   /** Connections dropped for a refused message, in a row: the reconnect backoff grows with them. */
   #drops = 0;
   #lastDropAtMs = 0;
@@ -206,7 +218,9 @@ export class MqttSource {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let pending: Promise<void> | undefined;
     try {
-      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos }, connection);
+      // QoS 1 records may be written at the turn's end, before its PUBACKs leave.
+      const atTurnEnd = connection !== undefined && this.#corkedTurn;
+      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos }, connection, atTurnEnd);
     } catch (error) {
       this.#refuse(packet, error, done, connection);
       return;
@@ -239,19 +253,25 @@ export class MqttSource {
       this.#connection = controller;
       stream?.once('close', () => controller.abort(new ConnectionClosedError()));
     }
-    // Destroyed, with its 'close' event still to come.
-    if (stream === undefined || stream.destroyed) this.#connection.abort(new ConnectionClosedError());
+    // Destroyed or ended (by us), with its 'close' event still to come.
+    if (stream === undefined || stream.destroyed || stream.writableEnded) this.#connection.abort(new ConnectionClosedError());
     return this.#connection.signal;
   }
 
   /** The last message of a turn is acknowledged after the turn's end (or at stop, before DISCONNECT). */
-  #deferDone(done: () => void): void {
+  #deferDone(done: (error?: Error) => void): void {
     this.#deferred.push(done);
     if (this.#deferred.length === 1) setImmediate(this.#runDeferred);
   }
 
   readonly #runDeferred = (): void => {
-    for (const done of this.#deferred.splice(0)) done();
+    // After a turn whose records could not be written, the connection is gone: no acknowledgement.
+    const stream = this.#client?.stream;
+    const dead = stream === undefined || stream.destroyed || stream.writableEnded;
+    for (const done of this.#deferred.splice(0)) {
+      if (dead) done(new ConnectionClosedError());
+      else done();
+    }
   };
 
   #refuse(packet: IPublishPacket, error: unknown, done: (error?: Error) => void, connection: AbortSignal | undefined): void {
@@ -278,7 +298,14 @@ export class MqttSource {
     if (now - this.#lastDropAtMs > REFUSAL_STREAK_RESET_MS) this.#drops = 0;
     this.#drops += 1;
     this.#lastDropAtMs = now;
-    this.#client?.stream.destroy();
+    const stream = this.#client?.stream;
+    if (stream === undefined) return;
+    // Closed with FIN, not reset: a reset makes the broker discard the
+    // PUBACKs it has not read yet, and redeliver messages already in the log.
+    // And only once the turn's records are written and its PUBACKs out.
+    if (this.#inTurn) this.#endAfterTurn = stream;
+    else if (this.#turnsWaiting > 0) stream.destroy();
+    else stream.end();
   }
 
   /**
@@ -293,10 +320,37 @@ export class MqttSource {
     const stream = this.#client?.stream;
     const corked = stream !== undefined && typeof stream.cork === 'function';
     if (corked) stream.cork();
+    this.#corkedTurn = corked;
     setImmediate(() => {
       this.#inTurn = false;
+      this.#corkedTurn = false;
       this.#messagesThisTurn = 0;
-      if (corked) stream.uncork();
+      // The turn's records are written (one write(2)) before its PUBACKs leave.
+      const written = this.#sink.endTurn?.();
+      const endAfter = this.#endAfterTurn === stream && stream !== undefined;
+      this.#endAfterTurn = undefined;
+      if (written === undefined) {
+        if (corked) stream.uncork();
+        if (endAfter) stream.end();
+        return;
+      }
+      // The disk refused them: they wait for it, and the socket stays corked
+      // (later turns cork and uncork on top), so none of this turn's PUBACKs
+      // leaves before. If they are dropped instead (the connection closed,
+      // shutdown), the PUBACKs must never leave: the socket is destroyed.
+      this.#turnsWaiting += 1;
+      written.then(
+        () => {
+          this.#turnsWaiting -= 1;
+          if (corked) stream.uncork();
+          if (endAfter) stream.end();
+        },
+        (error: unknown) => {
+          this.#turnsWaiting -= 1;
+          this.#log.debug({ error: (error as Error).message }, 'the messages of a turn were not written: not acknowledging them');
+          stream?.destroy();
+        },
+      );
     });
   }
 

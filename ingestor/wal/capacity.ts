@@ -30,8 +30,11 @@ export interface CapacityGateOptions {
   /** Delay between attempts while the disk refuses appends. */
   readonly retryMs: number;
   readonly usedBytes: () => number;
-  /** Appends the record or throws AppendError, leaving the log as it was. */
-  readonly write: (record: Buffer, lineCount: number) => void;
+  /**
+   * Appends the record or throws AppendError, leaving the log as it was.
+   * With `defer`, the write(2) may wait for the end of the caller's turn.
+   */
+  readonly write: (record: Buffer, lineCount: number, defer: boolean, until: AbortSignal | undefined) => void;
   readonly stateChanged: (state: AppendState, previous: AppendState) => void;
   readonly now?: () => number;
 }
@@ -76,20 +79,38 @@ export class CapacityGate {
    * settles once it is appended; rejected, unwritten, if the log is closed
    * first or `until` is aborted first (already aborted: at once).
    */
-  offer(record: Buffer, lineCount: number, until?: AbortSignal): Promise<void> | undefined {
+  offer(record: Buffer, lineCount: number, until?: AbortSignal, defer = false): Promise<void> | undefined {
     if (this.#closed) return Promise.reject(new Error('the write-ahead log is closed'));
     if (until?.aborted === true) return Promise.reject(abortReason(until));
-    if (this.#waiting.length === 0 && this.#tryWrite(record, lineCount)) return undefined;
+    // Deferred only while appends go through: a refusing disk is found out
+    // (and waited out) record by record.
+    if (this.#waiting.length === 0 && this.#tryWrite(record, lineCount, defer && this.#state.kind === 'open', until)) return undefined;
     if (this.#noWaitReason !== undefined) return Promise.reject(new Error(this.#noWaitReason));
+    return this.#enqueue(record, lineCount, until, 'last');
+  }
+
+  /**
+   * Records the disk refused after they were taken (deferred writes): they
+   * wait first in line, retried like any refused append.
+   */
+  waitFirst(record: Buffer, lineCount: number, error: AppendError, until?: AbortSignal): Promise<void> {
+    this.refused(error);
+    if (this.#noWaitReason !== undefined) return Promise.reject(new Error(this.#noWaitReason));
+    return this.#enqueue(record, lineCount, until, 'first');
+  }
+
+  #enqueue(record: Buffer, lineCount: number, until: AbortSignal | undefined, place: 'first' | 'last'): Promise<void> {
     return new Promise((resolve, reject) => {
+      let entry: Waiting;
       if (until === undefined) {
-        this.#waiting.push({ record, lineCount, resolve, reject, release: noop });
-        return;
+        entry = { record, lineCount, resolve, reject, release: noop };
+      } else {
+        const onAbort = (): void => this.#abandon(entry, abortReason(until));
+        entry = { record, lineCount, resolve, reject, release: () => until.removeEventListener('abort', onAbort) };
+        until.addEventListener('abort', onAbort, { once: true });
       }
-      const onAbort = (): void => this.#abandon(entry, abortReason(until));
-      const entry: Waiting = { record, lineCount, resolve, reject, release: () => until.removeEventListener('abort', onAbort) };
-      until.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.push(entry);
+      if (place === 'first') this.#waiting.unshift(entry);
+      else this.#waiting.push(entry);
     });
   }
 
@@ -107,7 +128,7 @@ export class CapacityGate {
     if (this.#closed) return;
     while (this.#waiting.length > 0) {
       const next = this.#waiting[0] as Waiting;
-      if (!this.#tryWrite(next.record, next.lineCount)) return;
+      if (!this.#tryWrite(next.record, next.lineCount, false, undefined)) return;
       this.#waiting.shift();
       next.release();
       next.resolve();
@@ -132,17 +153,22 @@ export class CapacityGate {
     this.stopWaiting(reason);
   }
 
-  #tryWrite(record: Buffer, lineCount: number): boolean {
+  /** Deferred records the disk refused when they were written: appends wait from now on, retried. */
+  refused(error: AppendError): void {
+    if (this.#state.kind !== 'failing' || this.#state.code !== error.code) this.#enter({ kind: 'failing', sinceMs: this.#now(), code: error.code });
+    this.#scheduleRetry();
+  }
+
+  #tryWrite(record: Buffer, lineCount: number, defer: boolean, until: AbortSignal | undefined): boolean {
     if (this.#options.usedBytes() + record.length > this.#options.maxBytes) {
       if (this.#state.kind !== 'full') this.#enter({ kind: 'full', sinceMs: this.#now() });
       return false;
     }
     try {
-      this.#options.write(record, lineCount);
+      this.#options.write(record, lineCount, defer, until);
     } catch (error) {
       if (!(error instanceof AppendError)) throw error;
-      if (this.#state.kind !== 'failing' || this.#state.code !== error.code) this.#enter({ kind: 'failing', sinceMs: this.#now(), code: error.code });
-      this.#scheduleRetry();
+      this.refused(error);
       return false;
     }
     if (this.#state.kind !== 'open' && this.#waiting.length <= 1) this.#enter({ kind: 'open' });
