@@ -364,7 +364,12 @@ export class MqttSource {
     this.#runDeferred();
     const client = this.#client;
     if (client === undefined) return;
-    await client.endAsync(!this.#connected);
+    // mqtt.js's end() waits for SUBSCRIBEs still unanswered and never
+    // finishes if the connection closes meanwhile (seen when a turn's records
+    // could not be written and its socket was destroyed): a closed
+    // connection is stopped too.
+    const closed = this.#connected ? new Promise<void>((resolve) => client.once('close', () => resolve())) : undefined;
+    await Promise.race([client.endAsync(!this.#connected), ...(closed ? [closed] : [])]);
   }
 }
 

@@ -165,4 +165,86 @@ describe('MQTT source acknowledgements (Mosquitto)', () => {
     // Nothing is left unacknowledged in the session: no in-flight slot held.
     assert.deepEqual(await heldForSession(broker, clientId, filter, topic), []);
   });
+
+  test('a turn whose records the log could not write (endTurn rejects): none of its PUBACKs leaves, the broker keeps all of its messages', async () => {
+    const clientId = 'source-turn-refused';
+    const filter = 'turnrefused/#';
+    const topic = 'turnrefused/m';
+    await (await resumeSession(broker.url, clientId, filter, () => {})).endAsync();
+    const count = 100;
+    const publisher = await connectPublisher(broker.url);
+    await publishAll(publisher, Array.from({ length: count }, (_, i) => ({ topic, payload: String(i) })));
+    await publisher.endAsync();
+
+    const turn: string[] = [];
+    let firstTurn: string[] | undefined;
+    let deferred = true;
+    let stopped: Promise<void> | undefined;
+    const { log } = capturingLog();
+    const sink: MessageSink = {
+      accept(message: InboundMessage, _connection?: AbortSignal, atTurnEnd?: boolean) {
+        if (firstTurn === undefined) {
+          turn.push(message.payload.toString());
+          deferred &&= atTurnEnd === true;
+        }
+        return undefined;
+      },
+      endTurn() {
+        if (firstTurn !== undefined) return undefined;
+        firstTurn = turn;
+        // Stop at once, as a shutdown would (no reconnection that would take the messages again).
+        queueMicrotask(() => {
+          stopped = source.stop();
+        });
+        return Promise.reject(new Error('the disk refused the turn'));
+      },
+    };
+    const source = new MqttSource(sourceConfig(broker.url, clientId, filter), sink, log);
+    source.start();
+    await waitFor('the first turn', () => (stopped === undefined ? undefined : true), 20_000, 10);
+    await stopped;
+    assert.ok(firstTurn !== undefined && firstTurn.length > 0);
+    assert.equal(deferred, true, 'QoS 1 messages of a corked turn are offered for a deferred write');
+    const held = await heldForSession(broker, clientId, filter, topic);
+    assert.deepEqual(firstTurn.filter((payload) => !held.includes(payload)), [], 'a message of the unwritten turn was acknowledged');
+  });
+
+  test('a turn whose records wait (endTurn resolves later): its PUBACKs leave once they are written', async () => {
+    const clientId = 'source-turn-waits';
+    const filter = 'turnwaits/#';
+    const topic = 'turnwaits/m';
+    await (await resumeSession(broker.url, clientId, filter, () => {})).endAsync();
+    const count = 100;
+    const publisher = await connectPublisher(broker.url);
+    await publishAll(publisher, Array.from({ length: count }, (_, i) => ({ topic, payload: String(i) })));
+    await publisher.endAsync();
+
+    const taken = new Set<string>();
+    let waited = false;
+    let written: (() => void) | undefined;
+    const { log } = capturingLog();
+    const sink: MessageSink = {
+      accept(message: InboundMessage) {
+        taken.add(message.payload.toString());
+        return undefined;
+      },
+      endTurn() {
+        if (waited) return undefined;
+        waited = true;
+        return new Promise<void>((resolve) => {
+          written = resolve;
+        });
+      },
+    };
+    const source = new MqttSource(sourceConfig(broker.url, clientId, filter), sink, log);
+    source.start();
+    try {
+      await waitFor('the first turn to wait', () => written, 20_000, 10);
+      written!();
+      await waitFor(`all ${count} messages taken`, () => (taken.size === count ? true : undefined), 20_000, 20);
+    } finally {
+      await source.stop();
+    }
+    assert.deepEqual(await heldForSession(broker, clientId, filter, topic), [], 'every message acknowledged, the waiting turn\'s too');
+  });
 });
