@@ -36,6 +36,7 @@ export interface MqttConfig {
   readonly qos: QoS;
   readonly protocolVersion: 4 | 5;
   readonly sessionExpirySeconds: number;
+  readonly keepaliveSeconds: number;
   readonly ca: Buffer | undefined;
   readonly cert: Buffer | undefined;
   readonly key: Buffer | undefined;
@@ -200,6 +201,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     qos: read(env, INGESTOR.MQTT_QOS),
     protocolVersion: read(env, INGESTOR.MQTT_PROTOCOL_VERSION),
     sessionExpirySeconds: read(env, INGESTOR.MQTT_SESSION_EXPIRY_S),
+    keepaliveSeconds: read(env, INGESTOR.MQTT_KEEPALIVE_S),
     ca: caFile(env, INGESTOR.MQTT_CA_FILE, readFile),
     cert: file(env, INGESTOR.MQTT_CERT_FILE, readFile),
     key: file(env, INGESTOR.MQTT_KEY_FILE, readFile),

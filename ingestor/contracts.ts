@@ -39,8 +39,24 @@ export interface MessageSink {
    * per connection and acknowledges in that order. Returns undefined instead
    * of a promise when the message may be acknowledged at once (the hot path:
    * no promise per message).
+   *
+   * `connection`, for a message the broker redelivers when it is not
+   * acknowledged (QoS 1), is aborted when the connection that delivered it
+   * closes: a message still waiting for room in the log is then dropped,
+   * unwritten (the promise rejects), since its redelivery will be written.
+   *
+   * `atTurnEnd`: the caller acknowledges nothing of this turn of the event
+   * loop before `endTurn()` returned true, so the write(2) may wait for it.
    */
-  accept(message: InboundMessage): Promise<void> | undefined;
+  accept(message: InboundMessage, connection?: AbortSignal, atTurnEnd?: boolean): Promise<void> | undefined;
+  /**
+   * Writes what `accept(…, true)` deferred in this turn: undefined once
+   * written, or a promise when it has to wait (the disk refused it), which
+   * resolves once it is written and rejects if it never will be (its
+   * connection closed, shutdown). Nothing taken in the turn may be
+   * acknowledged before.
+   */
+  endTurn?(): Promise<void> | undefined;
 }
 
 /** Short, stable classes of rejection: they become the `reason` tag of `ingest_rejects`. */
@@ -129,9 +145,12 @@ export interface LineLog {
    * the record is in the log, so the message it came from may be
    * acknowledged; a promise that waits while the log is full. Throws (or
    * rejects) when it cannot take the record: `RecordTooLargeError` when it
-   * never could, any other error when it cannot now.
+   * never could, any other error when it cannot now. Rejects, with the
+   * record unwritten, when `until` is aborted while the record waits.
    */
-  append(lines: readonly string[]): Promise<void> | undefined | void;
+  append(lines: readonly string[], until?: AbortSignal, deferWrite?: boolean): Promise<void> | undefined | void;
+  /** Writes the records deferred (`deferWrite`) in this turn (see MessageSink.endTurn). */
+  endTurn?(): Promise<void> | undefined;
 }
 
 /**

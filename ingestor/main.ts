@@ -152,15 +152,28 @@ async function run(config: Config): Promise<void> {
     clearInterval(statsTimer);
     // Messages waiting for room in the log are not acknowledged: the broker keeps them.
     wal.stopTaking('the ingestor is stopping');
-    await source.stop();
+    // SHUTDOWN_TIMEOUT_MS bounds the whole stop, the MQTT client's close
+    // included: a broker that stops answering (but keeps the TCP connection)
+    // never closes it. Messages are refused from the start of stop() on, so
+    // the log takes nothing more from the source either way.
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.pipeline.shutdownTimeoutMs).unref());
+    const sourceStopped = source.stop().then(
+      () => 'stopped' as const,
+      (error: unknown) => {
+        log.warn({ error: (error as Error).message }, 'closing the MQTT connection failed');
+        return 'stopped' as const;
+      },
+    );
     // Everything acknowledged is in the log, which is durable: wait for
     // InfluxDB only while it takes writes. Held presence events go into the
     // log first (if it has room: it no longer waits for any).
-    const ended = await Promise.race([
-      ingest.flushHeldPresence().then(() => shipper.drain()).then(() => 'drained' as const),
-      influxHealth.whenFailing().then(() => 'influx_failing' as const),
-      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.pipeline.shutdownTimeoutMs).unref()),
-    ]);
+    const ended = (await Promise.race([sourceStopped, deadline])) === 'timeout'
+      ? 'mqtt_timeout' as const
+      : await Promise.race([
+          ingest.flushHeldPresence().then(() => shipper.drain()).then(() => 'drained' as const),
+          influxHealth.whenFailing().then(() => 'influx_failing' as const),
+          deadline,
+        ]);
     shipper.stop();
     wal.close();
     directory.save();
@@ -168,6 +181,7 @@ async function run(config: Config): Promise<void> {
     const summary = { ...stats, messagesByRoute: Object.fromEntries(stats.messagesByRoute), rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unconfirmedBytes };
     if (ended === 'drained') log.info({ stats: summary }, 'stopped');
     else if (ended === 'influx_failing') log.warn({ stats: summary }, `stopped without waiting for InfluxDB: ${describeInfluxState(influxHealth.state, influxTarget)}; the points not yet written stay in the write-ahead log for the next start`);
+    else if (ended === 'mqtt_timeout') log.warn({ stats: summary }, `stopped after SHUTDOWN_TIMEOUT_MS=${config.pipeline.shutdownTimeoutMs} without the MQTT connection closing (the broker does not answer); what it holds unacknowledged stays with it, and the points not yet written stay in the write-ahead log for the next start`);
     else log.warn({ stats: summary }, `stopped after SHUTDOWN_TIMEOUT_MS=${config.pipeline.shutdownTimeoutMs} with points not yet written; they stay in the write-ahead log for the next start`);
     process.exit(0);
   };

@@ -39,6 +39,7 @@ export const INGESTOR = {
   MQTT_SHARED_GROUP: optional({ name: 'MQTT_SHARED_GROUP', parse: matching(/^[^/+#]+$/, 'expected a group name without "/", "+" or "#"'), doc: 'subscribe as `$share/{group}/{filter}` to spread load over several ingestors' }),
   MQTT_PROTOCOL_VERSION: required({ name: 'MQTT_PROTOCOL_VERSION', parse: (raw) => Number(oneOf(['4', '5'])(raw)) as 4 | 5, default: '5', doc: '`4` (3.1.1) or `5`; a broker that refuses 5 gets 3.1.1 from the next attempt, with a warning' }),
   MQTT_SESSION_EXPIRY_S: required({ name: 'MQTT_SESSION_EXPIRY_S', parse: integer(1, 0xffffffff), default: String(7 * 24 * 3600), doc: 'MQTT 5 session expiry for a persistent session' }),
+  MQTT_KEEPALIVE_S: required({ name: 'MQTT_KEEPALIVE_S', parse: integer(1, 65535), default: '60', doc: 'MQTT keepalive: a connection silent for 1.5 × this long is dropped (by either side) and reconnected' }),
   MQTT_CA_FILE: optional({ name: 'MQTT_CA_FILE', parse: path, doc: 'TLS: CA bundle (PEM path)' }),
   MQTT_CERT_FILE: optional({ name: 'MQTT_CERT_FILE', parse: path, doc: 'TLS: client certificate (PEM path); needs `MQTT_KEY_FILE`' }),
   MQTT_KEY_FILE: optional({ name: 'MQTT_KEY_FILE', parse: path, doc: 'TLS: client key (PEM path); needs `MQTT_CERT_FILE`' }),

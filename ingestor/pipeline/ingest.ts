@@ -94,9 +94,10 @@ export class Ingest implements MessageSink {
   /**
    * Synchronous when the log takes the lines at once (the hot path: no
    * promise per message); a promise only when the log must first make room,
-   * or for a reject point.
+   * or for a reject point. Nothing waits past the abort of `connection`
+   * (MessageSink).
    */
-  accept(message: InboundMessage): Promise<void> | undefined {
+  accept(message: InboundMessage, connection?: AbortSignal, atTurnEnd = false): Promise<void> | undefined {
     const { stats, wal } = this.#stages;
     stats.messagesIn += 1;
     const picked = this.#pick(message.topic);
@@ -104,7 +105,7 @@ export class Ingest implements MessageSink {
     stats.messagesByRoute.set(route, (stats.messagesByRoute.get(route) ?? 0) + 1);
     if (picked === undefined) {
       const tried = this.#stages.handlers.map((handler) => handler.name).join(', ');
-      return this.#reject(message, reject('topic_unmatched', `no route matches the topic (tried, in order: ${tried})`), NO_HANDLER);
+      return this.#reject(message, reject('topic_unmatched', `no route matches the topic (tried, in order: ${tried})`), NO_HANDLER, connection);
     }
     const { handler, captures } = picked;
     const decoded = handler.decode(message, { captures, bounds: this.#stages.bounds });
@@ -112,15 +113,15 @@ export class Ingest implements MessageSink {
     // A rejected message may still have taught a location: its held events then
     // go out when their time is up, with that location.
     const located = this.#located.splice(0);
-    if (!result.ok) return this.#reject(message, result, handler.name);
+    if (!result.ok) return this.#reject(message, result, handler.name, connection);
     let waitForRoom: Promise<void> | undefined;
     if (result.lines.length > 0) {
       try {
-        const appended = wal.append(result.lines);
+        const appended = wal.append(result.lines, connection, atTurnEnd);
         if (appended instanceof Promise) waitForRoom = appended;
       } catch (error) {
         if (!(error instanceof RecordTooLargeError)) return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-        return this.#reject(message, reject('payload_too_large', error.message), handler.name);
+        return this.#reject(message, reject('payload_too_large', error.message), handler.name, connection);
       }
     }
     // The hot path (lines in the log at once, nothing held): no promise.
@@ -131,6 +132,11 @@ export class Ingest implements MessageSink {
       return undefined;
     };
     return waitForRoom === undefined ? logged() : waitForRoom.then(logged);
+  }
+
+  /** The records `accept(…, true)` deferred, written (MessageSink.endTurn). */
+  endTurn(): Promise<void> | undefined {
+    return this.#stages.wal.endTurn?.();
   }
 
   /** Writes every held presence event with what is known now; for shutdown, once no more messages come. */
@@ -158,12 +164,12 @@ export class Ingest implements MessageSink {
   }
 
   /** Counts and logs the reject, and records it as an `ingest_rejects` point while the budget allows. */
-  async #reject(message: InboundMessage, rejection: Rejection, route: string): Promise<void> {
+  async #reject(message: InboundMessage, rejection: Rejection, route: string, connection: AbortSignal | undefined): Promise<void> {
     const { rejects, wal } = this.#stages;
     rejects.record({ topic: message.topic, reason: rejection.reason, error: rejection.error });
     if (!this.#rejectPoints.tryTake(Date.now())) return;
     const point = rejectPoint({ ...message, ...rejection, route });
-    await wal.append([encodePoint(point)]);
+    await wal.append([encodePoint(point)], connection);
     this.#stages.stats.pointsAccepted += 1;
   }
 

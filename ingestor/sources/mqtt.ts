@@ -15,7 +15,13 @@
  *   write. mqtt.js writes each PUBACK on its own (a writev(2) per message,
  *   a quarter of the CPU of a drain), so the first message of a turn corks
  *   the socket and the turn's end uncorks it. Each PUBACK is still queued
- *   only after its message is in the log; they just leave together.
+ *   only after its message is taken; they just leave together.
+ * - The log writes a turn's QoS 1 records in one write(2) too, at the turn's
+ *   end (`sink.endTurn()`) and before the uncork: no PUBACK leaves before
+ *   its record is written. If the disk refuses that write, the records wait
+ *   for room and the socket stays corked until they are written; dropped
+ *   instead (the connection closed, shutdown), the socket is destroyed with
+ *   the turn's PUBACKs in it.
  * - A turn takes at most MESSAGES_PER_TURN messages, then mqtt.js's pump
  *   waits for the next turn, so the shipper's HTTP writes and the timers get
  *   the event loop too. Without it, points reached InfluxDB only once the
@@ -33,6 +39,16 @@ import type { MessageSink } from '../contracts.ts';
 import { backoffDelayMs, type BackoffOptions } from '../util/backoff.ts';
 
 const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000 };
+/** Refusals further apart than this are not a streak. */
+const REFUSAL_STREAK_RESET_MS = 60_000;
+
+/** Why a message was dropped unacknowledged: its connection closed, and the broker redelivers it. */
+export class ConnectionClosedError extends Error {
+  override readonly name = 'ConnectionClosedError';
+  constructor() {
+    super('the MQTT connection that delivered the message closed; the broker redelivers it');
+  }
+}
 
 /** About 5 ms of work per turn of the event loop at ~20 µs per message. */
 export const MESSAGES_PER_TURN = 256;
@@ -52,6 +68,7 @@ export function clientOptions(config: MqttConfig): IClientOptions {
     reconnectPeriod: 0, // we reconnect ourselves, with backoff
     resubscribe: false, // we subscribe on every connect
     connectTimeout: 10_000,
+    keepalive: config.keepaliveSeconds,
   };
 }
 
@@ -70,7 +87,21 @@ export class MqttSource {
   #lastErrorKey: string | undefined;
   /** True from the first message of a turn of the event loop to the turn's end. */
   #inTurn = false;
+  /** The socket is corked for this turn: nothing acknowledged leaves before the turn's end. */
+  #corkedTurn = false;
   #messagesThisTurn = 0;
+  /** Acknowledgements deferred to the turn's end: the done callbacks of turns' last messages. */
+  readonly #deferred: ((error?: Error) => void)[] = [];
+  /** The stream of the connection messages last came on, and its controller (aborted when it closes). */
+  #connectionStream: MqttClient['stream'] | undefined;
+  #connection = new AbortController();
+  /** A stream to close at the end of the current turn (a connection dropped for a refused message). */
+  #endAfterTurn: MqttClient['stream'] | undefined;
+  /** Turns whose records wait for the disk: their PUBACKs are held in the corked socket. */
+  #turnsWaiting = 0;
+  /** Connections dropped for a refused message, in a row: the reconnect backoff grows with them. */
+  #drops = 0;
+  #lastDropAtMs = 0;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -137,7 +168,11 @@ export class MqttSource {
     const topics = Object.fromEntries(this.#config.topics.map((topic) => [topic, { qos: this.#config.qos }]));
     client.subscribe(topics, (error, granted) => {
       if (error) {
-        this.#log.error({ error: error.message }, 'subscribing failed; will retry on the next connection');
+        // The connection closed before the SUBACK was read: expected when a
+        // full log holds the packet pump (the SUBACK queues behind the
+        // redelivered messages) until the keepalive drops the connection.
+        const level = client.stream.destroyed ? 'info' : 'error';
+        this.#log[level]({ error: error.message }, 'subscribing failed; will retry on the next connection');
         return;
       }
       for (const grant of granted ?? []) {
@@ -152,7 +187,7 @@ export class MqttSource {
 
   #scheduleReconnect(client: MqttClient): void {
     if (this.#stopping || this.#reconnectTimer !== undefined) return;
-    const delayMs = backoffDelayMs(this.#attempt, RECONNECT_BACKOFF);
+    const delayMs = backoffDelayMs(Math.max(this.#attempt, this.#drops - 1), RECONNECT_BACKOFF);
     this.#attempt += 1;
     // Each retry names the last error, so a retry loop is never silent about why.
     this.#log.info({ delayMs, attempt: this.#attempt, lastError: this.#lastErrorKey }, 'reconnecting to the MQTT broker');
@@ -168,33 +203,109 @@ export class MqttSource {
       done(new Error('ingestor is stopping'));
       return;
     }
+    // QoS 1 messages are redelivered when not acknowledged, so one whose
+    // connection is gone is left to its redelivery: taken now, it would be
+    // stored twice. (QoS 0 is never redelivered; QoS 2 is not either once
+    // mqtt.js sent PUBREC, which it does before handing the message over.)
+    const connection = packet.qos === 1 ? this.#connectionSignal() : undefined;
+    if (connection?.aborted === true) {
+      done(connection.reason as Error);
+      return;
+    }
     this.#beginTurn();
     this.#messagesThisTurn += 1;
     const lastOfTurn = this.#messagesThisTurn === MESSAGES_PER_TURN;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let pending: Promise<void> | undefined;
     try {
-      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos });
+      // QoS 1 records may be written at the turn's end, before its PUBACKs leave.
+      const atTurnEnd = connection !== undefined && this.#corkedTurn;
+      pending = this.#sink.accept({ topic: packet.topic, payload, receivedAtMs: Date.now(), retained: packet.retain, qos: packet.qos }, connection, atTurnEnd);
     } catch (error) {
-      this.#refuse(packet, error, done);
+      this.#refuse(packet, error, done, connection);
       return;
     }
     // The hot path: no closure, no promise. A deferred done runs after the
     // turn's end (registered first): PUBACKs out, budget renewed.
     if (pending === undefined) {
-      if (lastOfTurn) setImmediate(done);
+      if (lastOfTurn) this.#deferDone(done);
       else done();
       return;
     }
     pending.then(
-      () => (lastOfTurn ? setImmediate(done) : done()),
-      (error: unknown) => this.#refuse(packet, error, done),
+      () => (lastOfTurn ? this.#deferDone(done) : done()),
+      (error: unknown) => this.#refuse(packet, error, done, connection),
     );
   }
 
-  #refuse(packet: IPublishPacket, error: unknown, done: (error?: Error) => void): void {
-    this.#log.error({ topic: packet.topic, error: (error as Error).message }, 'message not accepted; not acknowledging it');
-    done(error as Error);
+  /**
+   * The signal of the connection the message being handled came on, aborted
+   * when that connection closes. A connection is known by its stream:
+   * packets mqtt.js parsed from a stream that has closed since are still
+   * handed over (until the next connection replaces its packet pump), and
+   * must be told apart from the new connection's.
+   */
+  #connectionSignal(): AbortSignal {
+    const stream = this.#client?.stream;
+    if (stream !== this.#connectionStream) {
+      this.#connectionStream = stream;
+      const controller = new AbortController();
+      this.#connection = controller;
+      stream?.once('close', () => controller.abort(new ConnectionClosedError()));
+    }
+    // Destroyed or ended (by us), with its 'close' event still to come.
+    if (stream === undefined || stream.destroyed || stream.writableEnded) this.#connection.abort(new ConnectionClosedError());
+    return this.#connection.signal;
+  }
+
+  /** The last message of a turn is acknowledged after the turn's end (or at stop, before DISCONNECT). */
+  #deferDone(done: (error?: Error) => void): void {
+    this.#deferred.push(done);
+    if (this.#deferred.length === 1) setImmediate(this.#runDeferred);
+  }
+
+  readonly #runDeferred = (): void => {
+    // After a turn whose records could not be written, the connection is gone: no acknowledgement.
+    const stream = this.#client?.stream;
+    const dead = stream === undefined || stream.destroyed || stream.writableEnded;
+    for (const done of this.#deferred.splice(0)) {
+      if (dead) done(new ConnectionClosedError());
+      else done();
+    }
+  };
+
+  #refuse(packet: IPublishPacket, error: unknown, done: (error?: Error) => void, connection: AbortSignal | undefined): void {
+    const reason = error instanceof Error ? error : new Error(String(error));
+    if (this.#stopping || connection?.aborted === true) {
+      // Expected: shutdown refuses what waits for room in the log, and a
+      // closed connection drops what waited on it. The broker redelivers.
+      this.#log.debug({ topic: packet.topic, error: reason.message }, 'message not acknowledged; the broker redelivers it');
+      done(reason);
+      return;
+    }
+    // Only a bug gets here. Left unacknowledged, the message would hold one
+    // of the broker's in-flight slots for the rest of the session (it is
+    // never redelivered within it): drop the connection instead, so that the
+    // broker redelivers it to the next one.
+    this.#log.error({ topic: packet.topic, error: reason.message }, 'message not accepted (a bug): not acknowledging it; reconnecting so that the broker redelivers it');
+    this.#dropConnection();
+    done(reason);
+  }
+
+  /** Closes the connection; 'close' reconnects, with a backoff that grows while refusals repeat. */
+  #dropConnection(): void {
+    const now = Date.now();
+    if (now - this.#lastDropAtMs > REFUSAL_STREAK_RESET_MS) this.#drops = 0;
+    this.#drops += 1;
+    this.#lastDropAtMs = now;
+    const stream = this.#client?.stream;
+    if (stream === undefined) return;
+    // Closed with FIN, not reset: a reset makes the broker discard the
+    // PUBACKs it has not read yet, and redeliver messages already in the log.
+    // And only once the turn's records are written and its PUBACKs out.
+    if (this.#inTurn) this.#endAfterTurn = stream;
+    else if (this.#turnsWaiting > 0) stream.destroy();
+    else stream.end();
   }
 
   /**
@@ -209,10 +320,37 @@ export class MqttSource {
     const stream = this.#client?.stream;
     const corked = stream !== undefined && typeof stream.cork === 'function';
     if (corked) stream.cork();
+    this.#corkedTurn = corked;
     setImmediate(() => {
       this.#inTurn = false;
+      this.#corkedTurn = false;
       this.#messagesThisTurn = 0;
-      if (corked) stream.uncork();
+      // The turn's records are written (one write(2)) before its PUBACKs leave.
+      const written = this.#sink.endTurn?.();
+      const endAfter = this.#endAfterTurn === stream && stream !== undefined;
+      this.#endAfterTurn = undefined;
+      if (written === undefined) {
+        if (corked) stream.uncork();
+        if (endAfter) stream.end();
+        return;
+      }
+      // The disk refused them: they wait for it, and the socket stays corked
+      // (later turns cork and uncork on top), so none of this turn's PUBACKs
+      // leaves before. If they are dropped instead (the connection closed,
+      // shutdown), the PUBACKs must never leave: the socket is destroyed.
+      this.#turnsWaiting += 1;
+      written.then(
+        () => {
+          this.#turnsWaiting -= 1;
+          if (corked) stream.uncork();
+          if (endAfter) stream.end();
+        },
+        (error: unknown) => {
+          this.#turnsWaiting -= 1;
+          this.#log.debug({ error: (error as Error).message }, 'the messages of a turn were not written: not acknowledging them');
+          stream?.destroy();
+        },
+      );
     });
   }
 
@@ -220,9 +358,18 @@ export class MqttSource {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#reconnectTimer);
+    // Deferred acknowledgements of messages already in the log go now, ahead
+    // of DISCONNECT: after it, the broker would ignore them and redeliver
+    // those messages to the next session (stored twice).
+    this.#runDeferred();
     const client = this.#client;
     if (client === undefined) return;
-    await client.endAsync(!this.#connected);
+    // mqtt.js's end() waits for SUBSCRIBEs still unanswered and never
+    // finishes if the connection closes meanwhile (seen when a turn's records
+    // could not be written and its socket was destroyed): a closed
+    // connection is stopped too.
+    const closed = this.#connected ? new Promise<void>((resolve) => client.once('close', () => resolve())) : undefined;
+    await Promise.race([client.endAsync(!this.#connected), ...(closed ? [closed] : [])]);
   }
 }
 

@@ -8,6 +8,10 @@
  * it. So a failed append is truncated back to the last whole record before
  * the error is reported; if even that fails, the truncation is retried before
  * the next append, and nothing is appended until it succeeds.
+ *
+ * Records may also be deferred and taken together (takeDeferred) to be
+ * appended as one: one write(2) for a turn of the event loop's records
+ * instead of one each, all or nothing like any append.
  */
 import { errorCode, type WalFs } from './files.ts';
 import type { Segment, SegmentList } from './segments.ts';
@@ -40,6 +44,9 @@ export class Appender {
   #dirty = false;
   /** The active segment's file may hold bytes past its last whole record. */
   #truncatePending = false;
+  /** Records deferred to the next flush(), in order, and their total size. */
+  #deferred: Buffer[] = [];
+  #deferredBytes = 0;
 
   constructor(fs: WalFs, segments: SegmentList, options: AppenderOptions) {
     this.#fs = fs;
@@ -48,8 +55,41 @@ export class Appender {
     this.#nextId = options.firstSegmentId;
   }
 
+  get deferredBytes(): number {
+    return this.#deferredBytes;
+  }
+
+  get deferredRecords(): number {
+    return this.#deferred.length;
+  }
+
+  /**
+   * Keeps the record to be taken with the others by takeDeferred(). The
+   * caller writes those first when `fitsDeferred` says the record would take
+   * them past the active segment's end.
+   */
+  defer(record: Buffer): void {
+    this.#deferred.push(record);
+    this.#deferredBytes += record.length;
+  }
+
+  /** Whether the record can join the deferred ones in the active segment. */
+  fitsDeferred(recordBytes: number): boolean {
+    return this.#deferredBytes === 0 || (this.#active?.segment.bytes ?? 0) + this.#deferredBytes + recordBytes <= this.#options.segmentBytes;
+  }
+
+  /** The deferred records as one buffer (to write with append(): one write(2)), and forgets them. */
+  takeDeferred(): Buffer | undefined {
+    if (this.#deferred.length === 0) return undefined;
+    const batch = this.#deferred.length === 1 ? (this.#deferred[0] as Buffer) : Buffer.concat(this.#deferred, this.#deferredBytes);
+    this.#deferred = [];
+    this.#deferredBytes = 0;
+    return batch;
+  }
+
   /** Writes the whole record, or throws AppendError with the log as it was before. */
   append(record: Buffer): void {
+    if (this.#deferred.length > 0) throw new Error('Appender: write the deferred records (takeDeferred) before append()');
     try {
       if (this.#truncatePending && this.#active !== undefined) {
         this.#fs.truncate(this.#active.fd, this.#active.segment.bytes);

@@ -33,9 +33,18 @@
  *   their final timestamps).
  * - At open, a torn record at the end of the newest segment (a crash during
  *   write(2)) is cut off with a warning; nothing before it is touched.
+ * - `append(lines, until, true)` may defer the write(2) to `endTurn()`, which
+ *   writes the turn's deferred records in one write(2), for a caller that
+ *   holds the acknowledgements of the turn's messages until they are written
+ *   (the MQTT source corks its socket). If the disk refuses that write,
+ *   endTurn() returns a promise instead: the records wait at the head of the
+ *   capacity gate, like any refused append, and it resolves once they are
+ *   written; it rejects, the records dropped, if their signal (the MQTT
+ *   connection) aborts first or the log stops taking records. Appends that
+ *   are not deferred first write what is deferred, in order.
  */
 import type { Logger } from 'pino';
-import { Appender, type AppendError } from './appender.ts';
+import { Appender, AppendError } from './appender.ts';
 import { Backlog } from './backlog.ts';
 import { CapacityGate, type AppendState } from './capacity.ts';
 import { CheckpointKeeper } from './checkpoint.ts';
@@ -95,6 +104,11 @@ export class WriteAheadLog {
   readonly #checkpoint: CheckpointKeeper;
   readonly #timers: NodeJS.Timeout[] = [];
   #appendWaiter: (() => void) | undefined;
+  /** Lines of the deferred records (the appender holds their bytes), and the signal they wait with. */
+  #deferredLines = 0;
+  #deferredUntil: AbortSignal | undefined;
+  /** Deferred records of this turn the disk refused, waiting in the gate: endTurn() returns it. */
+  #turnWaits: Promise<void> | undefined;
   #pumpScheduled = false;
   #closed = false;
   #syncFailing = false;
@@ -123,8 +137,8 @@ export class WriteAheadLog {
     this.#gate = new CapacityGate({
       maxBytes: options.maxBytes,
       retryMs: options.appendRetryMs ?? 1000,
-      usedBytes: () => this.#segments.totalBytes,
-      write: (record, lineCount) => this.#write(record, lineCount),
+      usedBytes: () => this.#segments.totalBytes + this.#appender.deferredBytes,
+      write: (record, lineCount, defer, until) => this.#write(record, lineCount, defer, until),
       stateChanged: (state, previous) => this.#reportState(state, previous, options.maxBytes),
     });
     if (options.syncIntervalMs > 0) this.#every(options.syncIntervalMs, () => this.sync());
@@ -216,12 +230,52 @@ export class WriteAheadLog {
   /**
    * Appends one message's lines. Returns undefined when the record is written
    * (write(2) returned), or a promise that settles once it is, when the log is
-   * full or the disk refused it. Throws only RecordTooLargeError.
+   * full or the disk refused it. Throws only RecordTooLargeError. A record
+   * waiting for room is dropped, unwritten, when `until` is aborted (the
+   * promise rejects with its reason): the MQTT connection of its message
+   * closed, and the broker redelivers the message.
    */
-  append(lines: readonly string[]): Promise<void> | undefined {
+  append(lines: readonly string[], until?: AbortSignal, deferWrite = false): Promise<void> | undefined {
     const record = encodeRecord(lines);
     if (record.length > this.#segmentBytes) throw new RecordTooLargeError(record.length, this.#segmentBytes);
-    return this.#gate.offer(record, lines.length);
+    return this.#gate.offer(record, lines.length, until, deferWrite);
+  }
+
+  /**
+   * Writes the records deferred in this turn, in one write(2): undefined once
+   * written. A promise when the disk refused them: it resolves once they are
+   * written (they wait first in line), and rejects, the records dropped, if
+   * their signal aborts first or the log stops taking records. Until it
+   * settles, nothing taken in the turn may be acknowledged.
+   */
+  endTurn(): Promise<void> | undefined {
+    this.#writeDeferred();
+    const waits = this.#turnWaits;
+    this.#turnWaits = undefined;
+    return waits;
+  }
+
+  /** Writes the deferred records; false when the disk refused them (they then wait in the gate, first). */
+  #writeDeferred(): boolean {
+    const batch = this.#appender.takeDeferred();
+    if (batch === undefined) return true;
+    const lines = this.#deferredLines;
+    const until = this.#deferredUntil;
+    this.#deferredLines = 0;
+    this.#deferredUntil = undefined;
+    try {
+      this.#appender.append(batch);
+    } catch (error) {
+      this.#sealAfterFailure();
+      if (!(error instanceof AppendError)) throw error;
+      const waits = this.#gate.waitFirst(batch, lines, error, until);
+      // Several refusals in one turn (rare): the turn waits for the last, which is behind the others.
+      this.#turnWaits = waits;
+      waits.catch(() => {});
+      return false;
+    }
+    this.#appended(batch.length, lines);
+    return true;
   }
 
   /**
@@ -233,20 +287,42 @@ export class WriteAheadLog {
     this.#gate.stopWaiting(reason);
   }
 
-  #write(record: Buffer, lineCount: number): void {
+  #write(record: Buffer, lineCount: number, defer: boolean, until: AbortSignal | undefined): void {
+    // In order: what was deferred goes first, and when the disk refuses it,
+    // it waits first in line and this record behind it.
+    if ((!defer || !this.#appender.fitsDeferred(record.length)) && !this.#writeDeferred()) {
+      throw new AppendError(this.#gate.state.kind === 'failing' ? this.#gate.state.code : 'EIO', new Error('the records before it could not be written'));
+    }
+    if (defer) {
+      this.#appender.defer(record);
+      this.#deferredLines += lineCount;
+      this.#deferredUntil = until;
+      return;
+    }
     try {
       this.#appender.append(record);
     } catch (error) {
-      // Seal what the segment holds, so that it can be deleted (freeing the
-      // disk) once confirmed, instead of waiting to fill up.
-      try {
-        if (this.#appender.seal() !== undefined) this.#reader.advance();
-      } catch (sealError) {
-        this.#log.debug({ error: errorCode(sealError) }, 'sealing the segment after a failed append failed');
-      }
+      this.#sealAfterFailure();
       throw error;
     }
-    this.#backlog.appended(record.length, lineCount, Date.now());
+    this.#appended(record.length, lineCount);
+  }
+
+  /**
+   * Seal what the segment holds, so that it can be deleted (freeing the
+   * disk) once confirmed, instead of waiting to fill up.
+   */
+  #sealAfterFailure(): void {
+    try {
+      if (this.#appender.seal() !== undefined) this.#reader.advance();
+    } catch (sealError) {
+      this.#log.debug({ error: errorCode(sealError) }, 'sealing the segment after a failed append failed');
+    }
+  }
+
+  /** Records written: the backlog grows, and a reader waiting for data (the shipper) wakes, once per write(2). */
+  #appended(bytes: number, lineCount: number): void {
+    this.#backlog.appended(bytes, lineCount, Date.now());
     const waiter = this.#appendWaiter;
     this.#appendWaiter = undefined;
     waiter?.();
@@ -321,6 +397,8 @@ export class WriteAheadLog {
   close(): void {
     if (this.#closed) return;
     for (const timer of this.#timers) clearInterval(timer);
+    // Records deferred in a turn that has not ended (their acknowledgements are still held).
+    this.#writeDeferred();
     this.#gate.close('the write-ahead log is closed');
     try {
       this.#appender.close();

@@ -214,6 +214,72 @@ describe('delivery under failure', () => {
     }
   });
 
+  test('the log full for longer than the MQTT keepalive: the connection drops and comes back several times, every message is stored exactly once', async () => {
+    // Payloads without a timestamp are stamped with their receive time, so a
+    // message appended twice would be two points; one device per message
+    // makes every point identifiable.
+    const influxPort = await freePort();
+    const httpPort = await freePort();
+    const ingestor = startIngestor({
+      MQTT_URL: broker.url, INFLUX_URL: `http://127.0.0.1:${influxPort}`, INFLUX_API: 'v1', INFLUX_BUCKET: 'stall',
+      MQTT_CLIENT_ID: 'ingestor-wal-stall', MQTT_KEEPALIVE_S: '2', WAL_MAX_BYTES: String(1024 * 1024), MAX_PAYLOAD_BYTES: '4096', HTTP_PORT: String(httpPort), ...FAST_RECOVERY,
+    });
+    let influx: Influx1 | undefined;
+    try {
+      await waitUntilSubscribed(ingestor, TELEMETRY);
+      const count = 15_000; // ≈ 1.6 MB of log records, more than the 1 MiB cap
+      const sent = new Map<string, Record<string, number>>();
+      const messages = Array.from({ length: count }, (_, i) => {
+        const device = `stall-${String(i).padStart(5, '0')}`;
+        const fields = { temperature: (i % 400) / 4, humidity: i % 97, battery: i % 101 };
+        sent.set(device, fields);
+        return { topic: `sensors/plant-1/${device}/telemetry`, payload: JSON.stringify(fields) };
+      });
+      const publishedFrom = Date.now();
+      const publisher = await connectPublisher(broker.url);
+      await publishAll(publisher, messages);
+      await publisher.endAsync();
+
+      await waitFor('the log to be full', async () => ((await metric(httpPort, 'sensorflow_wal_full')) === 1 ? true : undefined), 60_000, 100);
+      const fullAt = ingestor.logLines().length;
+      // Stalled longer than 1.5 × keepalive, twice over: each time the broker
+      // redelivers the message that was waiting for room in the log.
+      await waitFor('two reconnections while the log is full', () => {
+        const since = ingestor.logLines().slice(fullAt);
+        const reconnected = since.filter((l) => l.msg === 'connected to the MQTT broker' && l.sessionPresent === true);
+        return reconnected.length >= 2 ? true : undefined;
+      }, 60_000, 200);
+      assert.equal(await metric(httpPort, 'sensorflow_wal_full'), 1, 'still full: nothing was confirmed meanwhile');
+
+      influx = await startInflux1({ port: influxPort });
+      await influx.query('CREATE DATABASE stall');
+      const store = influx;
+      // Everything taken is written, and nothing is left in the log or waiting for room.
+      await waitFor(`${count} points, the log read and written in full`, async () => {
+        if ((await countTelemetry(store, 'stall')) < count) return undefined;
+        const accepted = await metric(httpPort, 'sensorflow_points_accepted_total');
+        const written = await metric(httpPort, 'sensorflow_points_written_total');
+        const unread = await metric(httpPort, 'sensorflow_wal_unread_bytes');
+        const full = await metric(httpPort, 'sensorflow_wal_full');
+        return accepted === written && unread === 0 && full === 0 ? true : undefined;
+      }, 180_000, 500);
+      const rows = await influx.query('SELECT temperature, humidity, battery, device, location FROM telemetry', 'stall');
+      const byDevice = new Map<string, number>();
+      for (const row of rows) {
+        const device = row.device as string;
+        byDevice.set(device, (byDevice.get(device) ?? 0) + 1);
+        assert.deepEqual({ temperature: row.temperature, humidity: row.humidity, battery: row.battery, location: row.location }, { ...sent.get(device), location: 'plant-1' }, `point of ${device}`);
+        assert.ok((row.time as number) >= publishedFrom && (row.time as number) <= Date.now(), `${device}: stamped with its receive time`);
+      }
+      const repeated = [...byDevice].filter(([, n]) => n > 1);
+      assert.deepEqual({ points: rows.length, devices: byDevice.size, repeated: repeated.slice(0, 5) }, { points: count, devices: count, repeated: [] }, 'every message stored exactly once');
+      await finish(ingestor);
+    } finally {
+      await ingestor.stop();
+      await influx?.stop();
+    }
+  });
+
   test('WAL_DIR on a full 2 MiB filesystem with InfluxDB down during 30,000 messages: the ingestor stays up, says why on /readyz, resumes by itself, stores every message once', async (t) => {
     if (process.getuid?.() !== 0) {
       t.skip('mounting a size-limited tmpfs needs root');
@@ -353,6 +419,35 @@ describe('delivery under failure', () => {
       ingestor.cleanup();
       await influx?.stop();
       rmSync(walDir, { recursive: true, force: true });
+    }
+  });
+
+  test('stopping while the broker does not answer (SIGSTOPped): the MQTT client\'s close is bounded by SHUTDOWN_TIMEOUT_MS too', async () => {
+    const frozenBroker = await startMosquitto();
+    const influx = await startInflux1();
+    const ingestor = startIngestor({ MQTT_URL: frozenBroker.url, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'frozen', SHUTDOWN_TIMEOUT_MS: '2000', ...FAST_RECOVERY }, 'ingestor-frozen-broker');
+    let frozen = false;
+    try {
+      await influx.query('CREATE DATABASE frozen');
+      await waitUntilSubscribed(ingestor, TELEMETRY);
+      const fleet = makeFleet(10, 10, BASE_MS);
+      const publisher = await connectPublisher(frozenBroker.url);
+      await publishAll(publisher, fleet.messages);
+      await publisher.endAsync();
+      await waitFor('100 points', async () => ((await countTelemetry(influx, 'frozen')) === 100 ? true : undefined), 30_000, 250);
+      // Stopped, not gone: the TCP connection stays open and nothing answers
+      // the DISCONNECT, so mqtt.js's end() waits for a close that never comes.
+      frozenBroker.process.child.kill('SIGSTOP');
+      frozen = true;
+      assert.equal(await ingestor.stop(), 0, 'a clean exit within the bound, not the SIGKILL after the harness\'s 30 s grace');
+      const stopped = ingestor.logLines().find((line) => typeof line.msg === 'string' && line.msg.startsWith('stopped after SHUTDOWN_TIMEOUT_MS=2000'));
+      assert.ok(stopped !== undefined, 'the stop says it did not wait longer');
+      assertSameDataset(fleet, await readFleetFromInflux(influx, 'frozen'));
+      ingestor.cleanup();
+    } finally {
+      if (frozen) frozenBroker.process.child.kill('SIGCONT');
+      await ingestor.stop();
+      await Promise.all([influx.stop(), frozenBroker.stop()]);
     }
   });
 

@@ -18,6 +18,8 @@ describe('clientOptions', () => {
     assert.equal(options.password, 'p');
     assert.equal(options.reconnectPeriod, 0);
     assert.equal(options.resubscribe, false);
+    assert.equal(options.keepalive, 60, 'MQTT_KEEPALIVE_S defaults to mqtt.js\'s 60 s');
+    assert.equal(clientOptions(loadConfig({ MQTT_KEEPALIVE_S: '5' }, noFiles).mqtt).keepalive, 5);
   });
 
   test('no MQTT_CLIENT_ID: a clean session, no session expiry', () => {

@@ -119,6 +119,97 @@ describe('WriteAheadLog under disk faults', () => {
     second.close();
   });
 
+  test('deferred appends (a turn of the MQTT source): nothing on disk until endTurn(), then one write(2) for all, in order; a plain append writes them first', async () => {
+    let writes = 0;
+    const fs: WalFs = { ...nodeFs, write: (fd, buffer, offset, length) => ((writes += 1), nodeFs.write(fd, buffer, offset, length)) };
+    const wal = open({ fs, syncIntervalMs: 1000 });
+    let woken = false;
+    void wal.nextAppend().then(() => (woken = true));
+    for (const n of range(0, 100)) assert.equal(wal.append([lineOf(n)], undefined, true), undefined, 'taken at once');
+    assert.equal(writes, 0, 'no write(2) yet');
+    assert.equal(dirBytes(dir), 0);
+    assert.equal(wal.unreadLines, 0, 'the reader sees nothing unwritten');
+    await settle();
+    assert.equal(woken, false, 'the shipper is not woken before the write');
+    assert.equal(wal.endTurn(), undefined);
+    assert.equal(writes, 1, 'one write(2) for the turn');
+    assert.equal(dirBytes(dir), range(0, 100).reduce((sum, n) => sum + encodeRecord([lineOf(n)]).length, 0));
+    // Not deferred (the stats timer, held presence): what is deferred goes first, then it.
+    assert.equal(wal.append([lineOf(100)], undefined, true), undefined);
+    assert.equal(wal.append([lineOf(101)]), undefined);
+    assert.equal(writes, 3);
+    assert.equal(wal.endTurn(), undefined, 'nothing left to write');
+    assert.equal(writes, 3);
+    assert.deepEqual(readAll(wal).flatMap((b) => b.lines), range(0, 102).map(lineOf));
+    await settle();
+    assert.equal(woken, true);
+  });
+
+  test('deferred appends that cross a segment\'s end: written before the switch, nothing lost or reordered', () => {
+    const wal = open({ segmentBytes: 64 * 1024 });
+    const big = (n: number): string => lineOf(n).padEnd(1000, 'x');
+    for (const n of range(0, 200)) assert.equal(wal.append([big(n)], undefined, true), undefined);
+    assert.equal(wal.endTurn(), undefined);
+    assert.ok(segmentFiles(dir).length >= 3, `${segmentFiles(dir).length} segments`);
+    assert.deepEqual(readAll(wal, 10_000).flatMap((b) => b.lines), range(0, 200).map(big));
+  });
+
+  test('the write of a turn\'s deferred records fails (ENOSPC part-way): endTurn() waits, nothing partial stays, they go first when the disk takes them; dropped if their connection closes first', async () => {
+    let full = false;
+    const fs: WalFs = {
+      ...nodeFs,
+      write: (fd, buffer, offset, length) => {
+        if (!full) return nodeFs.write(fd, buffer, offset, length);
+        if (offset === 0 && length > 1) return nodeFs.write(fd, buffer, 0, length >> 1);
+        throw enospc();
+      },
+    };
+    const { log, lines } = capturingLog();
+    const wal = open({ fs }, log);
+    for (const n of range(0, 3)) assert.equal(wal.append([lineOf(n)], undefined, true), undefined);
+    assert.equal(wal.endTurn(), undefined, 'written');
+    const goodBytes = dirBytes(dir);
+
+    full = true;
+    const connection = new AbortController();
+    for (const n of range(3, 10)) assert.equal(wal.append([lineOf(n)], connection.signal, true), undefined, 'deferred: the disk is not asked yet');
+    const turn = wal.endTurn();
+    assert.ok(turn instanceof Promise, 'the turn\'s acknowledgements must wait');
+    let written = false;
+    void turn.then(() => (written = true));
+    assert.equal(dirBytes(dir), goodBytes, 'the partial bytes were cut off');
+    assert.equal(wal.appendState.kind === 'failing' && wal.appendState.code, 'ENOSPC');
+    // The next turn's messages wait behind it, one by one (not deferred while the disk refuses).
+    const next = wal.append([lineOf(10)], connection.signal, true);
+    assert.ok(next instanceof Promise);
+    assert.equal(wal.endTurn(), undefined, 'nothing deferred in this turn');
+
+    full = false;
+    for (const batch of readAll(wal)) wal.confirm(batch);
+    await Promise.all([turn, next]);
+    assert.ok(written);
+    assert.equal(wal.appendState.kind, 'open');
+    assert.deepEqual(readAll(wal).flatMap((b) => b.lines), range(3, 11).map(lineOf), 'the turn first, whole, then the next');
+    assert.deepEqual(lines.filter((l) => /write-ahead log (cannot append|takes messages again)/.test(String(l.msg))).map((l) => l.error), ['ENOSPC', undefined]);
+
+    // Refused again, and the connection closes while they wait: dropped, never written.
+    full = true;
+    const second = new AbortController();
+    for (const n of range(11, 14)) assert.equal(wal.append([lineOf(n)], second.signal, true), undefined);
+    const dropped = wal.endTurn();
+    assert.ok(dropped instanceof Promise);
+    second.abort(new Error('the connection closed'));
+    await assert.rejects(dropped, /the connection closed/);
+    full = false;
+    assert.equal(wal.append([lineOf(14)], undefined, true), undefined, 'taken at once: nothing waits any more');
+    assert.equal(wal.endTurn(), undefined);
+    assert.deepEqual(readAll(wal).flatMap((b) => b.lines), [lineOf(14)], '11–13 never reached a reader');
+    wal.close();
+    const reopened = capturingLog();
+    open({}, reopened.log);
+    assert.ok(!reopened.lines.some((l) => /torn write|damaged/.test(String(l.msg))), 'no repair needed at the next start');
+  });
+
   test('a truncate that fails too is retried before the next append; no junk is ever followed by a record', async () => {
     let writes = 0;
     let truncateFails = true;

@@ -159,6 +159,32 @@ describe('WriteAheadLog', () => {
     wal.close();
   });
 
+  test('an append waiting for room is dropped, unwritten, when its signal aborts (its MQTT connection closed); the rest keep their order', async () => {
+    const wal = open({ maxBytes: 8192, segmentBytes: 2048 });
+    let n = 0;
+    while (wal.append([lineOf(n)]) === undefined) n += 1;
+    // n found the log full: it waits, unbound to any connection.
+    const oldConnection = new AbortController();
+    const stale = wal.append([lineOf(n + 1)], oldConnection.signal);
+    const kept = wal.append([lineOf(n + 2)]);
+    assert.ok(stale instanceof Promise && kept instanceof Promise);
+    oldConnection.abort(new Error('the connection closed'));
+    await assert.rejects(stale, /the connection closed/);
+    const dead = wal.append([lineOf(n + 3)], oldConnection.signal);
+    await assert.rejects(dead ?? Promise.resolve(), /the connection closed/, 'already aborted: refused at once, never written');
+
+    const before = readAll(wal, 10_000);
+    for (const batch of before) wal.confirm(batch);
+    await kept;
+    assert.deepEqual(readAll(wal, 10_000).flatMap((b) => b.lines), [lineOf(n), lineOf(n + 2)], 'n + 1 and n + 3 never written');
+    // A record that went in is untouched by a later abort of its signal.
+    const live = new AbortController();
+    assert.equal(wal.append([lineOf(n + 4)], live.signal), undefined);
+    live.abort(new Error('closed later'));
+    assert.deepEqual(readAll(wal, 10_000).flatMap((b) => b.lines), [lineOf(n + 4)]);
+    wal.close();
+  });
+
   test('stopTaking (shutdown): appends waiting for room are rejected, later ones go in only if they fit at once', async () => {
     const wal = open({ maxBytes: 8192, segmentBytes: 2048 });
     let n = 0;
