@@ -13,28 +13,27 @@
  * would carry (whole, a prefix, URL-encoded, base64).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { assertNoSecret, makeSecret, writePasswordFile } from '../harness/auth.ts';
 import { BotStandIn } from '../harness/im-bots.ts';
 import { REPO_ROOT } from '../harness/ingestor.ts';
-import { deviceAlert, notification, postWebhook } from '../harness/notifier-app.ts';
+import { deviceAlert, notification, postWebhook, tempDir } from '../harness/notifier-app.ts';
 import { runNotifier, startNotifierProcess } from '../harness/notifier-process.ts';
 import { freePort } from '../harness/ports.ts';
 import { startProcess, waitFor } from '../harness/process.ts';
 import { startDevBroker, startMosquitto } from '../harness/services.ts';
 
-const dirs: string[] = [];
+const removals: (() => void)[] = [];
 after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const remove of removals) remove();
 });
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
+function scratchDir(prefix: string): string {
+  const dir = tempDir(prefix);
+  removals.push(dir.remove);
+  return dir.path;
 }
 
 describe('the notifier logs no secret (LOG_LEVEL=trace)', () => {
@@ -46,7 +45,7 @@ describe('the notifier logs no secret (LOG_LEVEL=trace)', () => {
     const dingtalk = await BotStandIn.start({ platform: 'dingtalk', token: makeSecret('dingtalk-access-token'), secret: dingtalkSecret });
     const feishu = await BotStandIn.start({ platform: 'feishu', token: makeSecret('feishu-hook-token'), secret: feishuSecret });
     const secrets = [notifierToken, attackerToken, dingtalkSecret, feishuSecret, dingtalk.token, feishu.token]; // the URLs hold the tokens
-    const dir = tempDir('sensorflow-notifier-secrets-');
+    const dir = scratchDir('sensorflow-notifier-secrets-');
     // One secret as NAME_FILE (as Docker secrets give it), the others as NAME.
     const secretFile = join(dir, 'dingtalk-secret');
     writeFileSync(secretFile, `${dingtalkSecret}\n`);
@@ -100,7 +99,7 @@ describe('the notifier logs no secret (LOG_LEVEL=trace)', () => {
 
 describe('the simulator logs no secret', () => {
   test('its MQTT password, accepted and refused', async () => {
-    const dir = tempDir('sensorflow-simulator-secrets-');
+    const dir = scratchDir('sensorflow-simulator-secrets-');
     const password = makeSecret('simulator-password');
     const wrongPassword = makeSecret('wrong-simulator-password');
     const passwordFile = writePasswordFile(dir, { fleet: password });
