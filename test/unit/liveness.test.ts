@@ -208,10 +208,10 @@ describe('liveness through Ingest', () => {
   test('payload time when there is one, receive time else; a retained message without a time says nothing about now', () => {
     const lag = new LagCounter(60_000);
     const { ingest, directory } = memoryIngest({ lag });
-    ingest.accept(message('sensors/a/timed/telemetry', { t: 1, ts: NOW - 10 * MINUTE }));
-    ingest.accept(message('sensors/a/untimed/telemetry', { t: 1 }));
-    ingest.accept(message('sensors/a/retained/telemetry', { t: 1 }, { retained: true }));
-    ingest.accept(message('sensors/a/retained-timed/telemetry', { t: 1, ts: NOW - MINUTE }, { retained: true }));
+    assert.equal(ingest.accept(message('sensors/a/timed/telemetry', { t: 1, ts: NOW - 10 * MINUTE })), undefined);
+    assert.equal(ingest.accept(message('sensors/a/untimed/telemetry', { t: 1 })), undefined);
+    assert.equal(ingest.accept(message('sensors/a/retained/telemetry', { t: 1 }, { retained: true })), undefined);
+    assert.equal(ingest.accept(message('sensors/a/retained-timed/telemetry', { t: 1, ts: NOW - MINUTE }, { retained: true })), undefined);
     assert.equal(directory.liveness.get('timed')!.lastSeenMs, NOW - 10 * MINUTE);
     assert.equal(directory.liveness.get('untimed')!.lastSeenMs, NOW);
     assert.equal(directory.liveness.has('retained'), false);
@@ -222,8 +222,8 @@ describe('liveness through Ingest', () => {
 
   test('a status topic: presence since the payload\'s time; a stale one changes nothing', () => {
     const { ingest, directory } = memoryIngest();
-    ingest.accept(message('sensors/roof/d/status', { online: false, ts: NOW - 90 * MINUTE }));
-    ingest.accept(message('sensors/roof/d/status', { online: true, ts: NOW - 100 * MINUTE }));
+    assert.equal(ingest.accept(message('sensors/roof/d/status', { online: false, ts: NOW - 90 * MINUTE })), undefined);
+    assert.equal(ingest.accept(message('sensors/roof/d/status', { online: true, ts: NOW - 100 * MINUTE })), undefined);
     assert.deepEqual({ ...directory.liveness.get('d') }, { lastSeenMs: NOW - 90 * MINUTE, firstSeenMs: NOW - 100 * MINUTE, online: false, sinceMs: NOW - 90 * MINUTE, presenceAtMs: NOW - 90 * MINUTE, source: 'lwt' });
   });
 
@@ -233,13 +233,13 @@ describe('liveness through Ingest', () => {
 
   test('service users are never devices; a gateway user\'s client only once it is one; other logins are devices', () => {
     const { ingest, directory, log } = memoryIngest({ serviceUsers: ['monitor'], gatewayUsers: ['gateway'], registry: 'devices:\n  reg-1: {}\n' });
-    ingest.accept(emqx('ops-probe', 'monitor'));
-    ingest.accept(emqx('gateway-healthcheck-0a1b2c3d', 'gateway'));
-    ingest.accept(emqx('gateway-healthcheck-0a1b2c3d', 'gateway', 'disconnected'));
-    ingest.accept(emqx('reg-1', 'gateway')); // in the registry
-    ingest.accept(message('sensors/yard/sensor-7/telemetry', { t: 1 }));
-    ingest.accept(emqx('sensor-7', 'gateway')); // has sent telemetry
-    ingest.accept(emqx('dev-001', 'dev-001')); // its own login
+    assert.equal(ingest.accept(emqx('ops-probe', 'monitor')), undefined);
+    assert.equal(ingest.accept(emqx('gateway-healthcheck-0a1b2c3d', 'gateway')), undefined);
+    assert.equal(ingest.accept(emqx('gateway-healthcheck-0a1b2c3d', 'gateway', 'disconnected')), undefined);
+    assert.equal(ingest.accept(emqx('reg-1', 'gateway')), undefined); // in the registry
+    assert.equal(ingest.accept(message('sensors/yard/sensor-7/telemetry', { t: 1 })), undefined);
+    assert.equal(ingest.accept(emqx('sensor-7', 'gateway')), undefined); // has sent telemetry
+    assert.equal(ingest.accept(emqx('dev-001', 'dev-001')), undefined); // its own login
     assert.deepEqual([...directory.liveness.entries()].map(([device]) => device).sort(), ['dev-001', 'reg-1', 'sensor-7']);
     const presenceDevices = log.lines.filter((line) => line.startsWith('device_presence')).map((line) => /device=([^,]+)/.exec(line)![1]);
     assert.deepEqual(presenceDevices.sort(), ['dev-001', 'reg-1', 'sensor-7']);
