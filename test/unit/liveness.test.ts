@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, sharedSubscriptions } from '../../ingestor/config.ts';
 import type { InboundMessage } from '../../ingestor/contracts.ts';
@@ -258,54 +258,43 @@ describe('liveness through Ingest', () => {
 
 describe('the directory file keeps liveness', () => {
   const registry = parseRegistry('d.yaml', 'devices: {}\n');
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
+    file = join(dir, 'devices.json');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   test('saved and loaded: every time kept', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
-    try {
-      const file = join(dir, 'devices.json');
-      const first = new DeviceDirectory(registry, file, silent);
-      first.liveness.seen('tel', NOW - 5000);
-      first.liveness.seen('tel', NOW - 9000);
-      first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx');
-      first.save();
-      const second = new DeviceDirectory(registry, file, silent);
-      // Everything but firstState, which is not saved (late events never move since after a restart).
-      const kept = (directory: DeviceDirectory) => [...directory.liveness.entries()].map(([device, { firstState: _firstState, ...entry }]) => [device, entry]);
-      assert.deepEqual(kept(second), kept(first));
-      assert.equal(kept(second).length, 2);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const first = new DeviceDirectory(registry, file, silent);
+    first.liveness.seen('tel', NOW - 5000);
+    first.liveness.seen('tel', NOW - 9000);
+    first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx');
+    first.save();
+    const second = new DeviceDirectory(registry, file, silent);
+    // Everything but firstState, which is not saved (late events never move since after a restart).
+    const kept = (directory: DeviceDirectory) => [...directory.liveness.entries()].map(([device, { firstState: _firstState, ...entry }]) => [device, entry]);
+    assert.deepEqual(kept(second), kept(first));
+    assert.equal(kept(second).length, 2);
   });
 
   test('a file in the format from before liveness loads: statuses become presence, since and last seen at their time', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
-    try {
-      const file = join(dir, 'devices.json');
-      writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
-      const directory = new DeviceDirectory(registry, file, silent);
-      assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
-        ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
-      ]);
-      assert.equal(directory.tagsFor('dev-b').location, 'yard');
-      directory.save();
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
-      assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt'] });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
+    const directory = new DeviceDirectory(registry, file, silent);
+    assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
+      ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
+    ]);
+    assert.equal(directory.tagsFor('dev-b').location, 'yard');
+    directory.save();
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
+    assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt'] });
   });
 
   test('a damaged liveness entry is skipped, the others load', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
-    try {
-      const file = join(dir, 'devices.json');
-      writeFileSync(file, JSON.stringify({ locations: {}, status: {}, liveness: { good: [NOW, NOW, -1, NOW, 0, 'none'], bad: [NOW, 'x'], worse: [NOW, NOW, 2, NOW, 0, 'none'], odd: [NOW, NOW, 1, NOW, NOW, 'carrier-pigeon'] } }));
-      const directory = new DeviceDirectory(registry, file, silent);
-      assert.deepEqual([...directory.liveness.entries()].map(([device]) => device), ['good']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    writeFileSync(file, JSON.stringify({ locations: {}, status: {}, liveness: { good: [NOW, NOW, -1, NOW, 0, 'none'], bad: [NOW, 'x'], worse: [NOW, NOW, 2, NOW, 0, 'none'], odd: [NOW, NOW, 1, NOW, NOW, 'carrier-pigeon'] } }));
+    const directory = new DeviceDirectory(registry, file, silent);
+    assert.deepEqual([...directory.liveness.entries()].map(([device]) => device), ['good']);
   });
 });
 
