@@ -53,6 +53,8 @@ describe('emqx-users (broker/emqx/bootstrap.ts)', () => {
       [{ MQTT_DEVICES_FILE: devicesFile('hash.yaml', 'devices:\n  - { username: "dev-#", password: x }\n') }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE=${JSON.stringify(join(dir, 'hash.yaml'))}: ` + 'devices[0]: the user name "dev-#" contains "/", "+" or "#" (a device\'s user name is one topic level)'],
       [{ MQTT_DEVICES_FILE: devicesFile('list.yaml', 'devices: dev-001\n') }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE=${JSON.stringify(join(dir, 'list.yaml'))}: ` + 'devices must be a list of { username, password }'],
       [{ MQTT_DEVICES_FILE: join(dir, 'missing.yaml') }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE="${join(dir, 'missing.yaml')}": cannot read the file (ENOENT)`],
+      // What a container sees where a bind-mounted host file was missing: a directory (issue 19, defect 3).
+      [{ MQTT_DEVICES_FILE: dir }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE="${dir}": expected a file, found a directory (EISDIR; a container gets one where a bind-mounted host file does not exist)`],
       [{ MQTT_GATEWAY_PASSWORD: '' }, 'emqx-users: invalid configuration: MQTT_GATEWAY_PASSWORD: expected the password of the EMQX user "gateway" (see .env)'],
     ];
     for (const [env, message] of cases) {

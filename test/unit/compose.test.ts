@@ -8,7 +8,8 @@
  * scripts/test.sh.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -50,8 +51,9 @@ interface ComposeService {
   healthcheck?: Healthcheck;
   restart?: string;
   profiles?: string[];
+  secrets?: { source: string; target: string }[];
 }
-type Compose = { services: Record<string, ComposeService>; volumes: Record<string, unknown> };
+type Compose = { services: Record<string, ComposeService>; volumes: Record<string, unknown>; secrets?: Record<string, { file: string }> };
 
 const composeText = read('docker-compose.yml');
 // Merge keys (<<: *sensorflow) as docker compose resolves them.
@@ -61,6 +63,7 @@ const env = envFile();
 const interpolate = (text: string): string => text.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => env[name] ?? '');
 const services = Object.entries(compose.services);
 const ONE_SHOT = new Set(['emqx-users', 'setup']);
+const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 const packageVersion = (JSON.parse(read('package.json')) as { version: string }).version;
 
 describe('docker-compose.yml', () => {
@@ -219,13 +222,30 @@ describe('docker-compose.yml', () => {
     assert.equal(compose.services.simulator?.environment?.MQTT_URL, 'mqtt://emqx:1885');
   });
 
-  test('emqx-users reads per-device users from the file .env names, mounted read-only', () => {
+  test('emqx-users reads per-device users from the file .env names, as a compose secret (never a bind mount Docker could create)', () => {
     const service = compose.services['emqx-users']!;
-    assert.equal(service.environment?.MQTT_DEVICES_FILE, '/run/sensorflow/devices.yaml');
-    assert.ok(service.volumes?.includes('${MQTT_DEVICES_FILE}:/run/sensorflow/devices.yaml:ro'));
+    assert.equal(service.environment?.MQTT_DEVICES_FILE, '/run/secrets/devices.yaml');
+    assert.deepEqual(service.secrets, [{ source: 'devices', target: 'devices.yaml' }]);
+    assert.deepEqual(compose.secrets?.devices, { file: '${MQTT_DEVICES_FILE:-./broker/emqx/devices.example.yaml}' });
+    for (const [name, definition] of services) {
+      assert.ok(!(definition.volumes ?? []).some((volume) => JSON.stringify(volume).includes('MQTT_DEVICES_FILE')), `${name} bind-mounts the devices file`);
+    }
     assert.equal(env.MQTT_DEVICES_FILE, './broker/emqx/devices.example.yaml');
     assert.ok(existsSync(join(ROOT, env.MQTT_DEVICES_FILE)), 'the shipped default exists');
     assert.ok(read('.gitignore').split('\n').includes('secrets/'), 'where the real one goes is git-ignored');
+  });
+
+  test('docker-compose config: an empty MQTT_DEVICES_FILE is the shipped file; a missing one stays a file path compose names', { skip: !hasCompose && 'docker-compose is not installed' }, () => {
+    const devicesSecret = (value: string): string => {
+      const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', MQTT_DEVICES_FILE: value }, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      const config = parse(result.stdout) as { secrets: Record<string, { file: string }>; services: Record<string, { volumes?: unknown[] }> };
+      assert.ok(!JSON.stringify(config.services['emqx-users']?.volumes ?? []).includes('devices'), 'no bind mount of the devices file');
+      return config.secrets.devices!.file;
+    };
+    assert.equal(devicesSecret(''), join(ROOT, 'broker', 'emqx', 'devices.example.yaml'));
+    assert.ok(statSync(devicesSecret('')).isFile());
+    assert.equal(devicesSecret('./secrets/no-such-devices.yaml'), join(ROOT, 'secrets', 'no-such-devices.yaml'));
   });
 });
 
