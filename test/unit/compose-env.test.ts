@@ -55,7 +55,8 @@ function envFile(): Map<string, { value: string; comment: string }> {
 function grafanaReads(): string[] {
   const dir = join(ROOT, 'grafana', 'provisioning');
   const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.yaml') && !file.endsWith('rules.yaml'));
-  const names = files.flatMap((file) => [...readFileSync(join(dir, file), 'utf8').matchAll(/(?<!\$)\$\{?([A-Z][A-Z0-9_]{2,})/g)].map((m) => m[1]!));
+  const withoutComments = (text: string): string => text.split('\n').filter((line) => !line.trim().startsWith('#')).join('\n');
+  const names = files.flatMap((file) => [...withoutComments(readFileSync(join(dir, file), 'utf8')).matchAll(/(?<!\$)\$\{?([A-Z][A-Z0-9_]{2,})/g)].map((m) => m[1]!));
   return [...new Set(names)];
 }
 
@@ -71,6 +72,9 @@ const READS: Record<string, readonly string[]> = {
 const COMMON = new Set(variableNames(COMMON_SCHEMA));
 
 const raw = parse(read('docker-compose.yml'), { merge: true }) as Compose;
+/** `${NAME}`, `${NAME:-default}` or `${NAME:?message}`: the variable, as compose passes it on. */
+const PASSED = /^\$\{([A-Z0-9_]+)(?::[-?][^}]*)?\}$/;
+const passes = (value: string | null | undefined, name: string): boolean => PASSED.exec(String(value))?.[1] === name;
 const env = envFile();
 
 function resolved(): Compose {
@@ -94,7 +98,7 @@ describe('.env → docker-compose.yml → the program that reads it', () => {
         assert.ok(definition, service);
         const given = definition.environment?.[name];
         const passedElsewhere = JSON.stringify([definition.command, definition.entrypoint]).includes(`\${${name}}`);
-        if (given === `\${${name}}` || passedElsewhere) continue;
+        if (passes(given, name) || passedElsewhere) continue;
         if (given === undefined || given === null) problems.push(`${service} reads ${name}, which .env sets, but compose does not give it to ${service}`);
         else if (!/compose/i.test(comment)) problems.push(`${service} gets ${name}=${given} from compose, not .env's value, and .env's comment on ${name} does not say so`);
       }
@@ -119,7 +123,7 @@ describe('.env → docker-compose.yml → the program that reads it', () => {
     let checked = 0;
     for (const [service, definition] of Object.entries(raw.services)) {
       for (const [name, value] of Object.entries(definition.environment ?? {})) {
-        const passed = /^\$\{([A-Z0-9_]+)\}$/.exec(String(value));
+        const passed = PASSED.exec(String(value));
         if (!passed) continue;
         const expected = env.get(passed[1]!)?.value;
         assert.ok(expected !== undefined, `${service}.${name} uses ${passed[1]}, which .env does not set`);
@@ -130,5 +134,12 @@ describe('.env → docker-compose.yml → the program that reads it', () => {
     }
     assert.ok(checked > 30, `only ${checked} passed variables`);
     assert.equal(config.services.ingestor?.environment?.MQTT_TOPICS, '', 'MQTT_TOPICS reaches the ingestor (empty: the default list)');
+  });
+
+  test('an empty NOTIFIER_TOKEN stops every compose command before anything starts, naming it (Grafana 12.0.2 would start without it)', { skip: !hasCompose && 'docker-compose is not installed' }, () => {
+    for (const service of ['notifier', 'grafana']) assert.match(String(raw.services[service]?.environment?.NOTIFIER_TOKEN), /^\$\{NOTIFIER_TOKEN:\?NOTIFIER_TOKEN must be set in \.env/, service);
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NOTIFIER_TOKEN: '' }, encoding: 'utf8' });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /in service "(notifier|grafana)": NOTIFIER_TOKEN must be set in \.env \(openssl rand -hex 24\), else Grafana would send alerts without it and the notifier refuse them$/m);
   });
 });

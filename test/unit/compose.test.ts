@@ -60,7 +60,7 @@ const composeText = read('docker-compose.yml');
 const compose = parse(composeText, { merge: true }) as Compose;
 const env = envFile();
 /** ${VAR} replaced from .env, as compose does. */
-const interpolate = (text: string): string => text.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => env[name] ?? '');
+const interpolate = (text: string): string => text.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind?: string, word?: string) => env[name] || (kind === '-' ? word! : env[name] ?? ''));
 const services = Object.entries(compose.services);
 const ONE_SHOT = new Set(['emqx-users', 'setup']);
 const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
@@ -278,7 +278,7 @@ describe('.env and SENSORFLOW_ENV=production', () => {
   test('in production, each service refuses the development default it is given, naming the variable', () => {
     const production = { ...env, SENSORFLOW_ENV: 'production' };
     const given = (service: string): string[] => Object.entries(compose.services[service]?.environment ?? {})
-      .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
+      .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)(?::[-?][^}]*)?\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
     const resolved = (service: string): Record<string, string> => Object.fromEntries(Object.entries(compose.services[service]?.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
     // Which of our services check which variables (their entry points call refuseDevelopmentSecrets with these).
     const checks: Record<string, readonly string[]> = {
@@ -294,7 +294,7 @@ describe('.env and SENSORFLOW_ENV=production', () => {
         const problem = developmentSecretProblem({ ...resolved(service), SENSORFLOW_ENV: 'production' }, [variable]);
         assert.equal(problem?.variable, variable);
         assert.match(problem?.message ?? '', new RegExp(`^SENSORFLOW_ENV=production but ${variable} holds a development default`));
-        covered.add(/\$\{([A-Z_]+)\}/.exec(compose.services[service]!.environment![variable]!)![1]!);
+        covered.add(/\$\{([A-Z_]+)/.exec(compose.services[service]!.environment![variable]!)![1]!);
       }
     }
     // Every development secret reaches at least one check before the service that uses it starts.
