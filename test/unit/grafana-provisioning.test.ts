@@ -14,6 +14,7 @@ import { staleFiles } from '../../grafana/src/generate.ts';
 import { DASHBOARD_UIDS, dashboards } from '../../grafana/src/dashboards.ts';
 import { loadThresholds, parseThresholds, ThresholdsError } from '../../grafana/src/thresholds.ts';
 import type { Dashboard } from '../../grafana/src/model.ts';
+import { FOLDER as RULES_FOLDER } from '../../grafana/src/alert-rules.ts';
 import { expandProvisioningValue, interpolateVariables, renderPanelQuery } from '../harness/grafana-eval.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -174,6 +175,16 @@ describe('provisioning files', () => {
     assert.equal(only!.allowUiUpdates, false);
     // The folder is Grafana's environment: the container's mount under compose, the repository under `npm run stack`.
     assert.equal(only!.options.path, '$GRAFANA_DASHBOARDS_DIR');
+  });
+
+  test('the dashboards provider and the alert rules share one folder, found by title from both sides (no folderUid)', () => {
+    const provider = (readYaml(join(GRAFANA, 'provisioning', 'dashboards', 'sensorflow.yaml')).providers as Record<string, unknown>[])[0]!;
+    // A folderUid is looked up by uid only, and the rules provisioner creates its folder by title with a random uid (issue 19, defect 5).
+    assert.equal('folderUid' in provider, false, 'folderUid would miss the folder the alert rules created');
+    const groups = readYaml(join(PROVISIONED_ALERTING, 'rules.yaml')).groups as { folder: string }[];
+    assert.ok(groups.length > 0);
+    assert.deepEqual([...new Set(groups.map((group) => group.folder))], [provider.folder]);
+    assert.equal(provider.folder, RULES_FOLDER);
   });
 
   test('Grafana reads every file in provisioning/alerting: all are .yaml', () => {
