@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { emqxSha256Suffix } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'sensorflow-broker-users-'));
@@ -38,13 +39,22 @@ describe('emqx-users (broker/emqx/bootstrap.ts)', () => {
     });
     assert.equal(status, 0, stderr);
     assert.equal(stdout, `emqx-users: monitor, gateway and 2 device users written to ${out} (EMQX adds users it does not have yet; it never changes an existing user's password)\n`);
-    assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), [
-      { user_id: 'monitor', password: 'm-secret', is_superuser: false },
-      { user_id: 'gateway', password: 'g-secret', is_superuser: false },
-      { user_id: 'dev-001', password: 'one', is_superuser: false },
-      { user_id: 'dev-002', password: 'two', is_superuser: false },
+    const written = readFileSync(out, 'utf8');
+    const records = JSON.parse(written) as { user_id: string; password_hash: string; salt: string; is_superuser: boolean }[];
+    assert.deepEqual(records.map((r) => [r.user_id, r.password_hash, r.is_superuser]), [
+      ['monitor', emqxSha256Suffix('m-secret', records[0]!.salt), false],
+      ['gateway', emqxSha256Suffix('g-secret', records[1]!.salt), false],
+      ['dev-001', emqxSha256Suffix('one', records[2]!.salt), false],
+      ['dev-002', emqxSha256Suffix('two', records[3]!.salt), false],
     ]);
+    assert.doesNotMatch(written, /secret/, 'no password in the file');
     assert.equal(statSync(out).mode & 0o777, 0o640);
+    // Run again (every `docker compose up`): the same file, so EMQX finds every record equal to its own.
+    const again = run('broker/emqx/bootstrap.ts', {
+      MQTT_MONITOR_PASSWORD: 'm-secret', MQTT_GATEWAY_PASSWORD: 'g-secret', EMQX_BOOTSTRAP_FILE: out, MQTT_DEVICES_FILE: join(dir, 'two.yaml'),
+    });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(readFileSync(out, 'utf8'), written);
   });
 
   test('a bad devices file or a missing password: exit 2, one line, no file written', () => {

@@ -23,7 +23,7 @@ import { EMQX_USERS_REFUSES, EMQX_USERS_SCHEMA } from '../../broker/emqx/setting
 import { SETUP_REFUSES, SETUP_SCHEMA } from '../../influxdb/settings.ts';
 import { NOTIFIER_REFUSES, NOTIFIER_SCHEMA } from '../../notifier/settings.ts';
 import { SIMULATOR_SCHEMA } from '../../simulator/settings.ts';
-import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
+import { bootstrapFileContent, bootstrapUsers, emqxSha256Suffix, hashedBootstrapUsers, type HashedBootstrapUser } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCHEMAS = join(ROOT, '..', 'shared', 'schemas');
@@ -330,13 +330,13 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.deepEqual(base.authentication, [{
       mechanism: 'password_based', backend: 'built_in_database', user_id_type: 'username',
       password_hash_algorithm: { name: 'sha256', salt_position: 'suffix' },
-      bootstrap_file: '/opt/emqx/etc/sensorflow/users.json', bootstrap_type: 'plain',
+      bootstrap_file: '/opt/emqx/etc/sensorflow/users.json', bootstrap_type: 'hash',
     }]);
     const emqx = compose.services.emqx!;
     assert.ok(emqx.volumes?.includes('emqx-bootstrap:/opt/emqx/etc/sensorflow:ro'));
     assert.equal(compose.services['emqx-users']?.environment?.EMQX_BOOTSTRAP_FILE, '/var/lib/sensorflow/emqx/users.json');
     assert.ok(compose.services['emqx-users']?.volumes?.includes('emqx-bootstrap:/var/lib/sensorflow/emqx'));
-    // The JSON format: file extension .json, an array of {user_id, password, is_superuser}.
+    // The JSON format: file extension .json, an array of {user_id, password_hash, salt, is_superuser}.
     assert.match(String(base.authentication[0]!.bootstrap_file), /\.json$/);
     assert.deepEqual(base.authorization, { no_match: 'deny', deny_action: 'disconnect', sources: [{ type: 'file', enable: true, path: '/opt/emqx/etc/acl.conf' }] });
     assert.ok(emqx.volumes?.includes('./broker/emqx/acl.conf:/opt/emqx/etc/acl.conf:ro'));
@@ -373,7 +373,7 @@ describe('EMQX configuration (broker/emqx)', () => {
 
   test('the bootstrap file is the documented JSON, from .env and the devices file, with no superuser', () => {
     const shipped = { ...env, MQTT_DEVICES_FILE: join(ROOT, env.MQTT_DEVICES_FILE!) };
-    assert.deepEqual(JSON.parse(bootstrapFileContent(bootstrapUsers(shipped))), [
+    assert.deepEqual(bootstrapUsers(shipped), [
       { user_id: 'monitor', password: 'monitor-dev-password', is_superuser: false },
       { user_id: 'gateway', password: 'gateway-dev-password', is_superuser: false },
     ], 'the shipped example lists no device');
@@ -403,9 +403,10 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.throws(() => withDevices('twice.yaml'), /devices\[1\]: "a" is listed twice/);
     assert.throws(() => withDevices('nopassword.yaml'), /devices\[0\] must have a username and a non-empty password/);
     assert.throws(() => withDevices('missing.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="missing\.yaml": cannot read the file \(ENOENT\)/);
-    // JSON escaping keeps any password intact (CSV would need quoting rules EMQX may not share).
+    // Any password is hashed as its UTF-8 bytes, quotes, commas and newlines included.
     const odd = bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'a,"b"\\c\nd', MQTT_GATEWAY_PASSWORD: 'x' });
-    assert.equal((JSON.parse(bootstrapFileContent(odd)) as { password: string }[])[0]!.password, 'a,"b"\\c\nd');
+    const [record] = JSON.parse(bootstrapFileContent(hashedBootstrapUsers(odd, undefined, () => '0'.repeat(32)))) as HashedBootstrapUser[];
+    assert.equal(record!.password_hash, emqxSha256Suffix('a,"b"\\c\nd', '0'.repeat(32)));
     assert.throws(() => bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'x' }), /^BootstrapError: MQTT_GATEWAY_PASSWORD: expected the password/);
   });
 
