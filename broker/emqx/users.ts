@@ -5,7 +5,8 @@
  * authenticator's `password_hash_algorithm` (sha256, salt suffix) says.
  * EMQX imports it when the authenticator is created (each start) and never
  * overwrites a user that already exists (so a changed password is set
- * through the REST API: README, "Broker users").
+ * through the REST API: docs/installation.md,
+ * "Broker users").
  *
  * Why hashed, from EMQX 5.8.6's source: `import_users` with
  * `override => false` (apps/emqx_auth_mnesia/src/emqx_authn_mnesia.erl,
