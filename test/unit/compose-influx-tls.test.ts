@@ -9,17 +9,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, describe, test } from 'node:test';
+import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
+const SCHEMAS = join(ROOT, '..', 'shared', 'schemas');
 
 interface Service { environment?: Record<string, string>; healthcheck?: { test?: string[] }; volumes?: unknown[]; secrets?: { source: string; target: string }[] }
 type Compose = { services: Record<string, Service>; secrets: Record<string, { file: string }> };
@@ -64,8 +66,15 @@ describe('docker-compose.influx-tls.yml', () => {
     assert.equal(secretsOf(config, 'grafana').get(caPath!), join(ROOT, 'certs', 'ca.crt'));
   });
 
-  test('with docker-compose.tls.yml too, all three files merge', { skip: !hasCompose && 'docker-compose is not installed' }, () => {
+  test('with docker-compose.tls.yml too, all three files merge, valid against the Compose Specification schema', { skip: !hasCompose && 'docker-compose is not installed' }, (t) => {
     const config = merged('docker-compose.yml', 'docker-compose.tls.yml', 'docker-compose.influx-tls.yml');
+    if (existsSync(SCHEMAS)) {
+      const { $schema: _draft, ...schema } = JSON.parse(readFileSync(join(SCHEMAS, 'compose', 'compose-spec.json'), 'utf8')) as Record<string, unknown>;
+      const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+      assert.ok(validate(config), JSON.stringify(validate.errors, null, 2));
+    } else {
+      t.diagnostic('no ../shared/schemas: the schema check is skipped');
+    }
     assert.equal(config.services.ingestor!.environment!.MQTT_URL, 'mqtts://emqx:8884');
     assert.equal(config.services.ingestor!.environment!.INFLUX_URL, 'https://influxdb:8086');
     assert.equal(config.services.ingestor!.secrets!.length, 4, 'MQTT CA, certificate and key, and the InfluxDB CA');
