@@ -189,7 +189,7 @@ const NOT_REPO_PATHS: Readonly<Record<string, string>> = {
 };
 
 /** A path right after one of these (`grafana/grafana docs/sources/…`) is in that upstream repository. */
-const UPSTREAM_REPOSITORY = /(?:grafana\/grafana|emqx\/emqx|influxdata\/influxdb|influxdata\/telegraf|vectordotdev\/vector)[\s*#]+$/; // a comment may break the line between them
+const UPSTREAM_REPOSITORY = /(?:grafana\/grafana|emqx\/emqx|influxdata\/influxdb|influxdata\/telegraf|vectordotdev\/vector)[\s*#`]+$/; // a comment may break the line between them; Markdown may quote the path
 
 /** The comments of a code file: what a reader takes as documentation. */
 function comments(file: string, text: string): string {
@@ -203,9 +203,31 @@ function comments(file: string, text: string): string {
   return keep(/(?<=^|\s)#[^\n]*|^%%[^\n]*/gm);
 }
 
+/** The repository paths a text names, placeholders (`queue/<bot>/`) and upstream citations left out; `#anchor` and a sentence's full stop cut off. */
+function namedPaths(text: string): { line: number; path: string }[] {
+  const found: { line: number; path: string }[] = [];
+  for (const { line, index, match } of matches(text, PATH)) {
+    const path = match[1]!.replace(/#.*$/, '').replace(/[.:]+$/, '');
+    if (UPSTREAM_REPOSITORY.test(text.slice(Math.max(0, index - 40), index))) continue;
+    if (/[<>…$]/.test(path)) continue;
+    found.push({ line, path });
+  }
+  return found;
+}
+
 describe('repository paths in the docs and code comments', () => {
-  const existing = (path: string): boolean => {
-    const clean = path.replace(/[.:]+$/, '');
+  test('what counts as a path: comments only in code, no placeholders, no upstream source', () => {
+    const [open, close] = ['/' + '*', '*' + '/']; // written apart, so that this file's own comments do not hold the sample
+    const code = ['// see ingestor/main.ts.', "const where = 'ingestor/not-a-comment.ts';", `${open} grafana/grafana`, ` * docs/sources/x.md, and bench/results/<date>.json ${close}`].join('\n');
+    // The repository's own name is a path-like word: NOT_REPO_PATHS says it is upstream.
+    assert.deepEqual(namedPaths(comments('x.ts', code)), [{ line: 1, path: 'ingestor/main.ts' }, { line: 3, path: 'grafana/grafana' }]);
+    assert.deepEqual(namedPaths(comments('x.yml', 'key: sensors/#  # from broker/emqx/acl.conf\n')), [{ line: 1, path: 'broker/emqx/acl.conf' }]);
+    assert.deepEqual(namedPaths('[a](docs/grafana.md#dashboards), ../bench/x, `scripts/test.sh`: ok'), [
+      { line: 1, path: 'docs/grafana.md' }, { line: 1, path: 'scripts/test.sh' },
+    ]);
+  });
+
+  const existing = (clean: string): boolean => {
     if (clean.includes('*')) {
       const slash = clean.lastIndexOf('/');
       const dir = join(ROOT, clean.slice(0, slash));
@@ -223,12 +245,9 @@ describe('repository paths in the docs and code comments', () => {
       ...repoFiles().filter((file) => CODE_FILE.test(file) && !file.startsWith('docs/')).map((file) => ({ file, text: comments(file, read(file)) })),
     ];
     for (const { file, text } of sources) {
-      for (const { line, index, match } of matches(text, PATH)) {
-        const path = match[1]!.replace(/#.*$/, '').replace(/[.:]+$/, '');
+      for (const { line, path } of namedPaths(text)) {
         seen.add(path);
         if (path in NOT_REPO_PATHS) continue;
-        if (UPSTREAM_REPOSITORY.test(text.slice(Math.max(0, index - 40), index))) continue;
-        if (/[<>…$]/.test(path)) continue; // a placeholder: test/integration/<file>.test.ts, queue/<bot>/
         if (!existing(path)) problems.push(`${file}:${line}: ${path} does not exist in the repository`);
       }
     }
