@@ -3,7 +3,7 @@
  * `npm run grafana` writes them to grafana/provisioning/alerting/rules.yaml.
  * Every threshold comes from grafana/thresholds.yaml.
  *
- * Why each rule is shaped as it is (see docs/grafana.md, "Alert rules"):
+ * Why each rule is shaped as it is (see README "Grafana: dashboards and alerts"):
  * - Offline: the newest presence event of each device over a long lookback
  *   (30 days by default), so a device that left days ago still has a series
  *   and fires; `for` measures how long it has been offline, so a restamped
