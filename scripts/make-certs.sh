@@ -6,7 +6,7 @@
 # And InfluxDB's server certificate for https (docker-compose.influx-tls.yml):
 # for "influxdb", the name the other services dial, and for localhost, the
 # name InfluxDB's own health check dials (the image points its influx CLI at
-# https://localhost:8086 once TLS is on: influxdata-docker's
+# https://localhost:8086 once TLS is on: influxdata/influxdata-docker
 # influxdb/2.7/entrypoint.sh, final_host_scheme) and the host uses.
 #
 #   scripts/make-certs.sh                      # CA, server, monitor, gateway, dev-001

@@ -109,6 +109,17 @@ describe('scripts/make-certs.sh: InfluxDB\'s certificate', () => {
     for (const host of ['influxdb', 'localhost']) assert.match(openssl('verify', '-CAfile', join(dir, 'ca.crt'), '-verify_hostname', host, join(dir, 'influxdb.crt')), /: OK\n$/, host);
   });
 
+  test('INFLUX_CERT_HOSTS adds names to it', () => {
+    const other = mkdtempSync(join(tmpdir(), 'sensorflow-influx-certs-'));
+    try {
+      const result = spawnSync('bash', [join(ROOT, 'scripts', 'make-certs.sh')], { env: { PATH: process.env.PATH ?? '', CERTS_DIR: other, INFLUX_CERT_HOSTS: 'DNS:influx.example.com' }, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(openssl('x509', '-in', join(other, 'influxdb.crt'), '-noout', '-ext', 'subjectAltName'), /DNS:influxdb, DNS:localhost, IP Address:127\.0\.0\.1, DNS:influx\.example\.com/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   test('a TLS handshake with it: verified with the CA for each name dialled, refused without it (why the health check needs SSL_CERT_FILE)', async () => {
     const server = createServer({ cert: readFileSync(join(dir, 'influxdb.crt')), key: readFileSync(join(dir, 'influxdb.key')) }, (_request, response) => response.end('ok'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
