@@ -173,6 +173,30 @@ describe('LivenessTicker', () => {
     assert.deepEqual([stats.deviceStateSkipped, stats.deviceStateTicks, stats.catchingUp, wal.lines.length], [3, 1, false, 1]);
   });
 
+  test('one log line when catching up starts and one when it ends; a warning when a backlog lasts ten ticks', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const directory = new DeviceDirectory(parseRegistry('d.yaml', 'devices: {}\n'), undefined, silent);
+    const lag = new LagCounter(60_000);
+    let now = NOW;
+    const ticker = new LivenessTicker({
+      intervalMs: 60_000, forgetAfterMs: undefined, instance: 'i1', directory, wal: new MemoryLog(), canAppend: () => true, stats: emptyStats(), lag, broker: { connected: true, connections: 0 }, log, now: () => now,
+    });
+    for (let tick = 0; tick < 11; tick += 1) {
+      lag.count(now, now - 10 * MINUTE);
+      assert.deepEqual(await ticker.tick(), { kind: 'skipped', why: 'backlog' });
+      now += 60_000;
+    }
+    lag.count(now, now);
+    assert.equal((await ticker.tick()).kind, 'written');
+    assert.deepEqual(lines.map((line) => [line.level, (line.msg as string).split(':')[0], line.timedMessages ?? null, line.lateMessages ?? null]), [
+      [30, 'catching up (backlog)', 1, 1],
+      [40, 'still catching up a backlog', 1, 1],
+      [30, 'caught up', null, null],
+    ]);
+    assert.equal(lines[2]!.forS, 660);
+  });
+
   test('forget: a last point state="forgotten", gone from the book and the learned directory, counted; the others stay', async () => {
     const { directory, wal, stats, ticker } = setup({ forgetAfterMs: 30 * 86_400_000 });
     directory.learnLocation('old', 'cellar');
