@@ -31,8 +31,11 @@ WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
-# Default routes, simulator scenarios and the dev broker's users file are read at run time.
+# Simulator scenarios and the dev broker's users file are read at run time (the
+# default routes are built in). The users file was missing until the image ran
+# the dev broker for real (test/integration/docker.test.ts): it exited 2.
 COPY simulator/scenarios simulator/scenarios
+COPY broker/dev/users.yaml broker/dev/users.yaml
 # Where the services keep state; compose mounts named volumes here, and a new
 # volume takes these owners, so the non-root user can write.
 RUN mkdir -p /app/data/wal /var/lib/sensorflow/tokens /var/lib/sensorflow/emqx \

@@ -31,6 +31,8 @@ mirror="${mirror:-http://deb.debian.org/debian}"
 
 if ! "$docker" image inspect "$minbase" >/dev/null 2>&1; then
   rootfs="$(mktemp -d "$work/sensorflow-rootfs.XXXXXX")"
+  # mktemp makes it 0700, and it becomes the image's /: the non-root user could not reach /usr/bin.
+  chmod 0755 "$rootfs"
   trap 'rm -rf "$rootfs"' EXIT
   echo "base-image: debootstrap --variant=minbase bookworm from $mirror"
   debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -n 20 "$rootfs.log" >&2; exit 1; }
