@@ -1,6 +1,6 @@
 /**
  * The ingestor's environment variables: one table from which config.ts loads
- * them and the README's configuration table is generated (npm run config-docs).
+ * them and its table in docs/configuration.md is generated (npm run config-docs).
  * Cross-variable rules (topics from the routes, a certificate with its key,
  * the log big enough for a message) stay in config.ts.
  */

@@ -10,7 +10,7 @@
  * later a full write-ahead log) slows the broker down instead of losing data.
  *
  * Draining a backlog, two things keep the hot path lean (measured with
- * `npm run bench`, see the README's Performance section):
+ * `npm run bench`, see docs/performance.md):
  * - Acknowledgements of one turn of the event loop leave in one socket
  *   write. mqtt.js writes each PUBACK on its own (a writev(2) per message,
  *   a quarter of the CPU of a drain), so the first message of a turn corks
