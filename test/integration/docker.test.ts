@@ -282,9 +282,8 @@ describe('Docker: the image and docker-compose.yml, for real', { skip }, () => {
       // the ingestor has subscribed again goes nowhere. One probe taken shows it has.
       const probe = await received('default');
       let probes = 0;
-      before = await waitFor('the ingestor subscribed again', async () => {
-        const now = await received('default');
-        if (now > probe) return now;
+      await waitFor('the ingestor subscribed again', async () => {
+        if ((await received('default')) > probe) return true;
         probes += 1;
         await client.publishAsync(`sensors/docker-lab/${TEST_DEVICE}/telemetry`, JSON.stringify({ temperature: -2, ts: firstTs - 1000 - probes }), { qos: 1 });
         return undefined;
