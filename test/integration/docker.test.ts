@@ -49,6 +49,7 @@ if (skip === undefined) {
     skip = `dockerd cannot start: ${(error as Error).message.split('\n')[0] ?? ''}`;
   }
 }
+if (skip !== undefined) skip = `skipped: ${skip}`;
 if (docker !== undefined) {
   // Whatever happens to this process, the daemon does not outlive it.
   const daemon = docker;
