@@ -115,7 +115,7 @@ const NOT_VARIABLES: readonly { readonly pattern: RegExp; readonly why: string }
 describe('environment variables in the docs', () => {
   const schemaNames = new Set(Object.values(SCHEMAS).flatMap(variableNames));
   /** What compose, the image and Grafana's provisioning read: `.env` is their contract. */
-  const stackFiles = ['.env', 'docker-compose.yml', 'docker-compose.tls.yml', 'Dockerfile',
+  const stackFiles = ['.env', 'docker-compose.yml', 'docker-compose.tls.yml', 'docker-compose.influx-tls.yml', 'scripts/make-certs.sh', 'Dockerfile',
     ...repoFiles('grafana/provisioning'), ...repoFiles('grafana/direct'), ...repoFiles('broker/emqx').filter((file) => !file.endsWith('.ts'))];
   const stackText = stackFiles.map(read).join('\n');
   const inStack = (name: string): boolean => new RegExp(`(?<![A-Z0-9_])${name}(?![A-Z0-9_])`).test(stackText);
@@ -190,12 +190,10 @@ const NOT_REPO_PATHS: Readonly<Record<string, string>> = {
   'bench/results/DATE.json': "a placeholder for a result file of the reader's run",
   'bench/results/quick/': 'where `npm run bench -- --quick` writes; git-ignored, made by the run',
   'broker/mosquitto/passwd': 'the password file the reader creates with mosquitto_passwd (the comment says how)',
-  'influxdb/tls': 'the folder the TLS walk-through in docs/security.md creates',
-  'influxdb/tls/': 'the folder the TLS walk-through in docs/security.md creates',
 };
 
 /** A path right after one of these (`grafana/grafana docs/sources/…`) is in that upstream repository. */
-const UPSTREAM_REPOSITORY = /(?:grafana\/grafana|emqx\/emqx|influxdata\/influxdb|influxdata\/telegraf|vectordotdev\/vector)[\s*#`]+$/; // a comment may break the line between them; Markdown may quote the path
+const UPSTREAM_REPOSITORY = /(?:grafana\/grafana|emqx\/emqx|influxdata\/influxdb|influxdata\/influxdata-docker|influxdata\/influx-cli|influxdata\/telegraf|vectordotdev\/vector)[\s*#`]+$/; // a comment may break the line between them; Markdown may quote the path
 
 /** The comments of a code file: what a reader takes as documentation. */
 function comments(file: string, text: string): string {
