@@ -12,7 +12,7 @@
  * back with `restart: unless-stopped` on the next start.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GiveUp, waitFor } from './process.ts';
 
@@ -46,7 +46,8 @@ export interface RunOptions {
   readonly input?: string;
 }
 
-function onPath(binary: string): string | undefined {
+/** The binary's path on the PATH or in the sbin folders (root's tools), if installed. */
+export function onPath(binary: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), ...SBIN];
   for (const dir of dirs) {
     const candidate = join(dir, binary);
@@ -170,11 +171,10 @@ export async function buildImages(docker: Docker, tag: string): Promise<void> {
 export async function buildStandIn(docker: Docker, tag: string, dockerfile: string, files: Readonly<Record<string, string>>): Promise<void> {
   const context = mkdtempSync(join(CACHE_DIR, 'context-'));
   try {
-    for (const [name, source] of Object.entries(files)) spawnSync('cp', ['-L', source, join(context, name)]);
+    for (const [name, source] of Object.entries(files)) copyFileSync(source, join(context, name));
     await docker.docker(['build', '--network', 'host', '-f', join(ROOT, 'test', 'docker', dockerfile), '-t', tag, context], { timeoutMs: 300_000 });
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
 }
 
-export { onPath };
