@@ -32,8 +32,9 @@ COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
 # Simulator scenarios and the dev broker's users file are read at run time (the
-# default routes are built in). The users file was missing until the image ran
-# the dev broker for real (test/integration/docker.test.ts): it exited 2.
+# default routes are built in). Without the users file (missing here until the
+# image ran the dev broker, test/integration/docker.test.ts) the dev broker's
+# default BROKER_USERS_FILE does not exist in /app and it exits 2.
 COPY simulator/scenarios simulator/scenarios
 COPY broker/dev/users.yaml broker/dev/users.yaml
 # Where the services keep state; compose mounts named volumes here, and a new
