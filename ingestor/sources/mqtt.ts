@@ -102,6 +102,7 @@ export class MqttSource {
   /** Connections dropped for a refused message, in a row: the reconnect backoff grows with them. */
   #drops = 0;
   #lastDropAtMs = 0;
+  #connections = 0;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -111,6 +112,11 @@ export class MqttSource {
 
   get connected(): boolean {
     return this.#connected;
+  }
+
+  /** Connections made so far: a change tells a (re)connection happened (liveness/catch-up.ts). */
+  get connections(): number {
+    return this.#connections;
   }
 
   get disconnectedSinceMs(): number | undefined {
@@ -128,6 +134,7 @@ export class MqttSource {
 
     client.on('connect', (connack) => {
       this.#connected = true;
+      this.#connections += 1;
       this.#disconnectedSinceMs = undefined;
       this.#attempt = 0;
       this.#lastErrorKey = undefined;
