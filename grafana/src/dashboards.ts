@@ -315,7 +315,7 @@ function telemetry(t: Thresholds): Dashboard {
 
 // ----------------------------------------------------------- Device presence
 
-function presence(t: Thresholds): Dashboard {
+function presence(): Dashboard {
   return dashboard(DASHBOARD_UIDS.presence, 'Device presence',
     'When each device was online, why it went away, and which devices flap. EMQX events and last wills are one state: the newest event wins, whatever its source.',
     placeVariables, [
@@ -406,5 +406,5 @@ function pipeline(t: Thresholds): Dashboard {
 }
 
 export function dashboards(t: Thresholds): Dashboard[] {
-  return [fleet(t), telemetry(t), presence(t), pipeline(t)];
+  return [fleet(t), telemetry(t), presence(), pipeline(t)];
 }
