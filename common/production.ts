@@ -86,7 +86,7 @@ export function developmentSecretProblem(
       const source = env[name] !== undefined && env[name] !== '' ? name : `${name}_FILE`;
       return new ProductionSecretError(
         source,
-        `SENSORFLOW_ENV=production but ${source} holds a development default from .env: set a secret of your own (README, "Default credentials")`,
+        `SENSORFLOW_ENV=production but ${source} holds a development default from .env: set a secret of your own (docs/installation.md, "Default credentials")`,
       );
     }
   }

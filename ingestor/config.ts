@@ -92,6 +92,19 @@ export interface DevicesConfig {
   readonly emqxNode: string;
   /** How long an EMQX presence event of a device with no known location waits for one; 0: never. */
   readonly presenceHoldMs: number;
+  /** Broker users that are never a device (PRESENCE_EMQX_SERVICE_USERS and MQTT_USERNAME). */
+  readonly serviceUsers: readonly string[];
+  /** Broker users whose clients are a device only when the data says so (PRESENCE_EMQX_GATEWAY_USERS). */
+  readonly gatewayUsers: readonly string[];
+}
+
+export interface LivenessConfig {
+  /** DEVICE_STATE_INTERVAL_S, in ms. */
+  readonly intervalMs: number;
+  /** DEVICE_STATE_MAX_LAG_S, in ms. */
+  readonly maxLagMs: number;
+  /** DEVICE_FORGET_AFTER in ms; undefined: off. */
+  readonly forgetAfterMs: number | undefined;
 }
 
 export interface Config {
@@ -100,6 +113,7 @@ export interface Config {
   readonly pipeline: PipelineConfig;
   readonly devices: DevicesConfig;
   readonly routing: RoutingConfig;
+  readonly liveness: LivenessConfig;
   readonly logLevel: LogLevel;
   /** Settings that are valid but probably not what the user wants: logged once at start-up. */
   readonly warnings: readonly string[];
@@ -171,7 +185,37 @@ function topics(env: Env, routes: readonly Route[]): string[] {
   if (read(env, INGESTOR.PRESENCE_EMQX)) addUnlessReached(emqxPresenceTopics(read(env, INGESTOR.PRESENCE_EMQX_NODE)));
   const group = read(env, INGESTOR.MQTT_SHARED_GROUP);
   if (group === undefined) return filters;
-  return filters.map((filter) => `$share/${group}/${filter}`);
+  return sharedSubscriptions(filters, group);
+}
+
+/** Sparkplug's presence messages (births and deaths); its data (NDATA, DDATA) is shared. */
+export const SPARKPLUG_PRESENCE_FILTERS = ['NBIRTH', 'NDEATH', 'DBIRTH', 'DDEATH'].map((type) => `spBv1.0/+/${type}/#`);
+const SPARKPLUG_DATA_FILTERS = ['NDATA', 'DDATA'].map((type) => `spBv1.0/+/${type}/#`);
+const EMQX_PRESENCE_FILTER = /^\$SYS\/brokers\/[^/]+\/clients\/\+\/(connected|disconnected)$/;
+
+/**
+ * Several ingestors in one MQTT_SHARED_GROUP: telemetry is shared (each
+ * message reaches one member), presence is not: every member must judge
+ * every device's presence (docs/liveness.md), and presence sources are few.
+ * The status topics' filter and EMQX's event filters are subscribed as they
+ * are; the default Sparkplug filter is split into its presence messages
+ * (births carry metrics too, and the alias tables every member needs to
+ * decode data) and its data (shared). Any other filter is shared, so one
+ * that also reaches presence topics (`sensors/#`) delivers them to one
+ * member only: list `sensors/+/+/status` next to it (a warning says so).
+ */
+export function sharedSubscriptions(filters: readonly string[], group: string): string[] {
+  const subscriptions: string[] = [];
+  for (const filter of filters) {
+    if (filter === SPARKPLUG_FILTER) {
+      subscriptions.push(...SPARKPLUG_PRESENCE_FILTERS, ...SPARKPLUG_DATA_FILTERS.map((data) => `$share/${group}/${data}`));
+    } else if (filter === STATUS_TOPIC_FILTER || EMQX_PRESENCE_FILTER.test(filter)) {
+      subscriptions.push(filter);
+    } else {
+      subscriptions.push(`$share/${group}/${filter}`);
+    }
+  }
+  return subscriptions;
 }
 
 function routing(env: Env, readFile: ReadFile): RoutingConfig {
@@ -268,10 +312,21 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     emqxPresence: read(env, INGESTOR.PRESENCE_EMQX),
     emqxNode: read(env, INGESTOR.PRESENCE_EMQX_NODE),
     presenceHoldMs: read(env, INGESTOR.PRESENCE_HOLD_MS),
+    serviceUsers: [...new Set([...read(env, INGESTOR.PRESENCE_EMQX_SERVICE_USERS), ...(mqtt.username === undefined ? [] : [mqtt.username])])],
+    gatewayUsers: read(env, INGESTOR.PRESENCE_EMQX_GATEWAY_USERS),
   };
+  const liveness: LivenessConfig = {
+    intervalMs: read(env, INGESTOR.DEVICE_STATE_INTERVAL_S) * 1000,
+    maxLagMs: read(env, INGESTOR.DEVICE_STATE_MAX_LAG_S) * 1000,
+    forgetAfterMs: read(env, INGESTOR.DEVICE_FORGET_AFTER),
+  };
+  const both = devices.gatewayUsers.filter((user) => devices.serviceUsers.includes(user));
+  if (both.length > 0) {
+    throw new ConfigError('PRESENCE_EMQX_GATEWAY_USERS', devices.gatewayUsers.join(','), `expected no user that is also a service user (PRESENCE_EMQX_SERVICE_USERS or MQTT_USERNAME): ${both.join(', ')}`);
+  }
 
   const warnings = [presenceSourceWarning(env, mqtt.topics, devices.emqxPresence)].filter((warning) => warning !== undefined);
-  return { mqtt, influx, pipeline, devices, routing: routingConfig, logLevel: read(env, INGESTOR.LOG_LEVEL), warnings };
+  return { mqtt, influx, pipeline, devices, routing: routingConfig, liveness, logLevel: read(env, INGESTOR.LOG_LEVEL), warnings };
 }
 
 /** One topic of each presence source, to test the subscription against. */
@@ -350,7 +405,10 @@ export function describeConfig(config: Config, env?: Env): Record<string, unknow
       learnedFile: config.devices.learnedFile,
       emqxPresence: config.devices.emqxPresence,
       presenceHoldMs: config.devices.presenceHoldMs,
+      serviceUsers: config.devices.serviceUsers,
+      gatewayUsers: config.devices.gatewayUsers,
     },
+    liveness: config.liveness,
     logLevel: config.logLevel,
   };
 }

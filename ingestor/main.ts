@@ -18,6 +18,8 @@ import { startHealthServer } from './health/server.ts';
 import { createLogger } from './logger.ts';
 import { encodePoint } from './model/line-protocol.ts';
 import { DeviceDirectory } from './directory/directory.ts';
+import { LagCounter } from './liveness/catch-up.ts';
+import { LivenessTicker } from './liveness/ticker.ts';
 import { handlerTable } from './pipeline/handlers.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { PresenceTracker } from './presence/tracker.ts';
@@ -68,11 +70,26 @@ async function run(config: Config): Promise<void> {
 
   const stats = emptyStats();
   const rejects = new RejectLog(log);
-  const handlers = handlerTable({ emqxPresence: config.devices.emqxPresence, ownClientId: config.mqtt.clientId, sparkplug: config.routing.sparkplug, routes: config.routing.routes });
+  const handlers = handlerTable({ emqxPresence: config.devices.emqxPresence, ownClientId: config.mqtt.clientId, serviceUsers: config.devices.serviceUsers, sparkplug: config.routing.sparkplug, routes: config.routing.routes });
   const bounds = { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs };
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
-  const ingest = new Ingest({ handlers, bounds, wal, rejects, stats, directory, presence: new PresenceTracker(), log, presenceHoldMs: config.devices.presenceHoldMs });
+  const lag = new LagCounter(config.liveness.maxLagMs);
+  const ingest = new Ingest({
+    handlers, bounds, wal, rejects, stats, directory, presence: new PresenceTracker(), log, presenceHoldMs: config.devices.presenceHoldMs, gatewayUsers: new Set(config.devices.gatewayUsers), lag,
+  });
   const source = new MqttSource(config.mqtt, ingest, log);
+  const liveness = new LivenessTicker({
+    intervalMs: config.liveness.intervalMs,
+    forgetAfterMs: config.liveness.forgetAfterMs,
+    instance: config.mqtt.clientId,
+    directory,
+    wal,
+    canAppend: () => wal.appendState.kind === 'open',
+    stats,
+    lag,
+    broker: source,
+    log,
+  });
   const influxHealth = new InfluxHealth();
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected, influx: () => influxHealth.state });
 
@@ -135,6 +152,7 @@ async function run(config: Config): Promise<void> {
         walUnreadBytes: wal.unreadBytes,
         brokerConnected: source.connected,
         influxUp: influxHealth.state.kind !== 'failing',
+        devicesKnown: directory.liveness.size,
       }, Date.now());
       const appended = wal.append([encodePoint(point)]);
       if (appended === undefined) stats.pointsAccepted += 1;
@@ -150,6 +168,7 @@ async function run(config: Config): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: no new messages, writing what the log holds');
     clearInterval(statsTimer);
+    liveness.stop();
     // Messages waiting for room in the log are not acknowledged: the broker keeps them.
     wal.stopTaking('the ingestor is stopping');
     // SHUTDOWN_TIMEOUT_MS bounds the whole stop, the MQTT client's close
@@ -190,6 +209,7 @@ async function run(config: Config): Promise<void> {
   }
   shipper.start();
   source.start();
+  liveness.start();
 }
 
 await run(readConfig());

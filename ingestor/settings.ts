@@ -1,12 +1,12 @@
 /**
  * The ingestor's environment variables: one table from which config.ts loads
- * them and the README's configuration table is generated (npm run config-docs).
+ * them and its table in docs/configuration.md is generated (npm run config-docs).
  * Cross-variable rules (topics from the routes, a certificate with its key,
  * the log big enough for a message) stay in config.ts.
  */
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './decoders/payload.ts';
 import { DEFAULT_MAX_FUTURE_MS } from './decoders/timestamp.ts';
-import { boolean, durationMs, integer, listenAddress, matching, oneOf, path, port, text, url, verbatim } from '../common/config/parsers.ts';
+import { boolean, durationMs, durationWithUnit, integer, list, listenAddress, matching, oneOf, path, port, text, url, verbatim } from '../common/config/parsers.ts';
 import { optional, required, secretNames, ValueProblem, type Schema } from '../common/config/schema.ts';
 import { LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../common/settings.ts';
 
@@ -76,6 +76,11 @@ export const INGESTOR = {
     doc: 'the EMQX node whose events to read',
   }),
   PRESENCE_HOLD_MS: required({ name: 'PRESENCE_HOLD_MS', parse: durationMs(0, 600_000), default: '5000', doc: 'how long an EMQX presence event of a device whose location is not known yet waits for telemetry or a status topic to name it (then it is written with `unknown`); `0` never waits' }),
+  PRESENCE_EMQX_SERVICE_USERS: required({ name: 'PRESENCE_EMQX_SERVICE_USERS', parse: list(), default: 'monitor,commander', doc: 'comma-separated broker user names of the stack\'s own services (and `MQTT_USERNAME`, always): EMQX events about clients logged in as them are never a device\'s (docs/liveness.md)' }),
+  PRESENCE_EMQX_GATEWAY_USERS: required({ name: 'PRESENCE_EMQX_GATEWAY_USERS', parse: list(), default: 'gateway', doc: 'comma-separated broker user names that connect for devices (the simulator, a field gateway) and run the health check: an EMQX event about such a client is a device\'s only when its client id is a device (in `DEVICES_FILE`, or it sent something); it waits up to `PRESENCE_HOLD_MS` for that, then is dropped' }),
+  DEVICE_STATE_INTERVAL_S: required({ name: 'DEVICE_STATE_INTERVAL_S', parse: integer(1, 3600), default: '60', doc: 'period of the `device_state` points, one per known device (docs/liveness.md); 1–3600 s' }),
+  DEVICE_STATE_MAX_LAG_S: required({ name: 'DEVICE_STATE_MAX_LAG_S', parse: integer(1, 86_400), default: '120', doc: 'a message whose payload time is older than this on arrival is late; while more than half of a tick\'s timed messages are late the ingestor is catching up a backlog and skips `device_state` ticks' }),
+  DEVICE_FORGET_AFTER: required({ name: 'DEVICE_FORGET_AFTER', parse: durationWithUnit(60_000, 3650 * 86_400_000, 'off'), default: '30d', doc: 'a device with no message for this long is forgotten: removed from the directory, logged, and written once with `state="forgotten"`; `off` never forgets' }),
   DEVICES_FILE: optional({ name: 'DEVICES_FILE', parse: path, doc: 'device registry, YAML or CSV (below)' }),
   DEVICE_DIRECTORY_FILE: required({ name: 'DEVICE_DIRECTORY_FILE', parse: path, default: 'data/devices.json', doc: 'where locations learned from topics, and each device\'s last status, are kept across restarts' }),
   LOG_LEVEL,

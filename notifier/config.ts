@@ -1,6 +1,6 @@
 /**
- * The notifier's configuration: the environment (see INTERFACES.md and the
- * README), plus an optional YAML file (NOTIFIER_CONFIG) that names several bots
+ * The notifier's configuration: the environment (settings.ts; the table in
+ * docs/configuration.md, "Notifier"), plus an optional YAML file (NOTIFIER_CONFIG) that names several bots
  * and routes alerts to them by label. Validated in one pass at start-up with no
  * network calls (the file's shape against NOTIFIER_FILE_SCHEMA with ajv); a bad
  * value throws ConfigError naming the setting (a variable,

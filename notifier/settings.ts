@@ -1,6 +1,6 @@
 /**
  * The notifier's environment variables: one table from which config.ts loads
- * them and the README's table is generated. The optional YAML file
+ * them and its table in docs/configuration.md is generated. The optional YAML file
  * (NOTIFIER_CONFIG) is checked in config.ts.
  */
 import { boolean, durationMs, integer, list, listenAddress, oneOf, path, port, text } from '../common/config/parsers.ts';

@@ -1,8 +1,9 @@
 /**
- * `npm run config-docs`: rewrites the README's configuration tables from the
- * programs' schemas (each between `<!-- config:start NAME -->` and
- * `<!-- config:end NAME -->`). `--check` changes nothing and exits 1 when the
- * README is stale (test/unit/config-schema.test.ts does the same).
+ * `npm run config-docs`: rewrites the configuration tables of
+ * docs/configuration.md from the programs' schemas (each between
+ * `<!-- config:start NAME -->` and `<!-- config:end NAME -->`). `--check`
+ * changes nothing and exits 1 when the page is stale
+ * (test/unit/config-schema.test.ts does the same).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import { NOTIFIER_SCHEMA } from '../notifier/settings.ts';
 import { SIMULATOR_SCHEMA } from '../simulator/settings.ts';
 import { STACK_SCHEMA } from './stack/settings.ts';
 
-/** Every program's schema, by the name of its README block. */
+/** Every program's schema, by the name of its block in docs/configuration.md. */
 export const SCHEMAS: Readonly<Record<string, Schema>> = {
   ingestor: INGESTOR_SCHEMA,
   common: COMMON_SCHEMA,
@@ -29,24 +30,25 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
   'emqx-users': EMQX_USERS_SCHEMA,
 };
 
-export const README = fileURLToPath(new URL('../README.md', import.meta.url));
+/** The page that holds every generated table. */
+export const CONFIGURATION_PAGE = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 
-export function renderReadme(readme: string): string {
-  return renderBlocks(readme, SCHEMAS);
+export function renderConfigurationPage(page: string): string {
+  return renderBlocks(page, SCHEMAS);
 }
 
 if (process.argv[1] !== undefined && /[\\/]scripts[\\/]config-docs\.[jt]s$/.test(process.argv[1])) {
-  const current = readFileSync(README, 'utf8');
-  const wanted = renderReadme(current);
+  const current = readFileSync(CONFIGURATION_PAGE, 'utf8');
+  const wanted = renderConfigurationPage(current);
   if (process.argv.includes('--check')) {
     if (wanted !== current) {
-      process.stderr.write('config-docs: README.md\'s configuration tables are stale: run npm run config-docs\n');
+      process.stderr.write('config-docs: docs/configuration.md\'s tables are stale: run npm run config-docs\n');
       process.exit(1);
     }
   } else if (wanted !== current) {
-    writeFileSync(README, wanted);
-    process.stdout.write('config-docs: README.md updated\n');
+    writeFileSync(CONFIGURATION_PAGE, wanted);
+    process.stdout.write('config-docs: docs/configuration.md updated\n');
   } else {
-    process.stdout.write('config-docs: README.md already up to date\n');
+    process.stdout.write('config-docs: docs/configuration.md already up to date\n');
   }
 }

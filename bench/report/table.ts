@@ -1,4 +1,4 @@
-/** A result file → the markdown table for the README's Performance section. Pure. */
+/** A result file → the markdown table for docs/performance.md. Pure. */
 import type { BenchResults } from './results.ts';
 import { formatSummary } from '../lib/stats.ts';
 

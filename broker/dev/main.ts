@@ -13,7 +13,7 @@
  * restarts (sessions live in memory), TLS, websockets, `kicked`/`discarded`.
  *
  * Environment: BROKER_HOST, BROKER_PORT, BROKER_NODE, BROKER_USERS_FILE,
- * LOG_LEVEL (settings.ts; the README's configuration table).
+ * LOG_LEVEL (settings.ts; its table in docs/configuration.md).
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';

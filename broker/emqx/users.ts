@@ -4,7 +4,7 @@
  * `{"user_id", "password", "is_superuser"}`. EMQX imports it when the
  * authenticator is created (each start), hashing the passwords with the
  * authenticator's algorithm, and never overwrites a user that already
- * exists (so a changed password is set through the REST API: README,
+ * exists (so a changed password is set through the REST API: docs/installation.md,
  * "Broker users"). Pure apart from the injected readFile.
  *
  * The users, matching broker/emqx/acl.conf:

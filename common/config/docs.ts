@@ -1,5 +1,5 @@
 /**
- * The README's configuration tables, generated from the schemas: one table per
+ * The configuration tables of docs/configuration.md, generated from the schemas: one table per
  * program between `<!-- config:start NAME -->` and `<!-- config:end NAME -->`.
  * Pure: text in, text out (scripts/config-docs.ts does the file I/O).
  */
@@ -30,14 +30,14 @@ export class StaleDocsError extends Error {}
 
 const markers = (name: string): [string, string] => [`<!-- config:start ${name} -->`, `<!-- config:end ${name} -->`];
 
-/** The README with each named block rewritten from its schema; a missing block is an error. */
-export function renderBlocks(readme: string, blocks: Readonly<Record<string, Schema>>): string {
-  let text = readme;
+/** The page with each named block rewritten from its schema; a missing block is an error. */
+export function renderBlocks(page: string, blocks: Readonly<Record<string, Schema>>): string {
+  let text = page;
   for (const [name, schema] of Object.entries(blocks)) {
     const [start, end] = markers(name);
     const from = text.indexOf(start);
     const to = text.indexOf(end);
-    if (from < 0 || to < from) throw new StaleDocsError(`README: no ${start} … ${end} block for ${schema.program}`);
+    if (from < 0 || to < from) throw new StaleDocsError(`docs/configuration.md: no ${start} … ${end} block for ${schema.program}`);
     text = `${text.slice(0, from + start.length)}\n${renderTable(schema)}\n${text.slice(to)}`;
   }
   return text;

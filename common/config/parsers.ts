@@ -28,6 +28,26 @@ export function integer(min: number, max: number, expected = `expected a whole n
 /** A duration in milliseconds: a whole number from min to max. */
 export const durationMs = (min: number, max: number): Parser<number> => integer(min, max);
 
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration with its unit (`500ms`, `90s`, `15m`, `12h`, `30d`), from
+ * minMs to maxMs, in milliseconds; with `off`, that word (or `0`) gives
+ * undefined: the feature is turned off.
+ */
+export function durationWithUnit(minMs: number, maxMs: number, off?: 'off'): Parser<number | undefined> {
+  const offText = off === undefined ? '' : ', or off';
+  const expected = `expected a duration with its unit (ms, s, m, h, d), e.g. 30d or 12h, from ${minMs / 1000} s to ${maxMs / 86_400_000} d${offText}`;
+  return (raw) => {
+    const trimmed = raw.trim().toLowerCase();
+    if (off !== undefined && (trimmed === 'off' || trimmed === '0')) return undefined;
+    const match = /^(\d+)(ms|s|m|h|d)$/.exec(trimmed);
+    const value = match === null ? NaN : Number(match[1]) * (UNIT_MS[match[2] as string] as number);
+    if (!Number.isSafeInteger(value) || value < minMs || value > maxMs) throw new ValueProblem(expected);
+    return value;
+  };
+}
+
 /** A TCP port; min 0 where 0 means "off" or "any". */
 export const port = (min = 0): Parser<number> => integer(min, 65535);
 

@@ -1,7 +1,7 @@
 /**
  * One declarative table of environment variables per program, from which the
- * program loads its settings, logs them (secrets redacted) and the README's
- * configuration table is generated (`npm run config-docs`).
+ * program loads its settings, logs them (secrets redacted) and its table in
+ * docs/configuration.md is generated (`npm run config-docs`).
  *
  * A variable is `{ name, parse, default, secret, doc }`. Parsers are pure
  * functions of the raw text (common/config/parsers.ts) that throw a
@@ -55,11 +55,11 @@ export interface Variable<T, R = T | undefined> {
   readonly parse: Parser<T>;
   /** The raw default, parsed like a value from the environment; absent: unset means undefined. */
   readonly default?: string;
-  /** How the README shows the default when the raw default does not say it (e.g. "random"). */
+  /** How the docs show the default when the raw default does not say it (e.g. "random"). */
   readonly defaultDoc?: string;
   /** Never echoed; may also be given as NAME_FILE. */
   readonly secret?: boolean;
-  /** One line for the README table (Markdown). */
+  /** One line for the docs table (Markdown). */
   readonly doc: string;
   /** Phantom: what read() returns (T with a default, T | undefined without). */
   readonly __result?: R;
@@ -75,9 +75,9 @@ export function optional<T>(spec: Omit<Variable<T, T | undefined>, 'default' | '
   return spec;
 }
 
-/** A program's table: what the README shows under its heading. */
+/** A program's table: what docs/configuration.md shows under its heading. */
 export interface Schema {
-  /** The README heading, e.g. "ingestor (`npm run ingestor`)". */
+  /** The heading, e.g. "ingestor (`npm run ingestor`)". */
   readonly program: string;
   readonly variables: readonly Variable<unknown, unknown>[];
 }

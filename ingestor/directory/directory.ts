@@ -8,13 +8,29 @@
  * or offline, and when): after a restart the broker re-sends every retained
  * status, and this is how the pipeline tells a repeat from news.
  *
- * Both are kept in a JSON file, written atomically (temp file + rename) at
- * most once a second and at close, so they survive restarts. A crash loses at
- * most the last second of what was learned.
+ * And it keeps the liveness book (liveness/book.ts): each device's newest
+ * message and presence state, with since when, so that a restart keeps every
+ * duration `device_state` reports.
+ *
+ * All are kept in a JSON file, written atomically (temp file + rename) at
+ * most once a second after a location or status changes, at every
+ * `device_state` tick (the liveness book: newest messages move it all the
+ * time, so it is not saved per message) and at close. A crash loses at most
+ * the last second of what was learned, and the newest-message times of the
+ * last tick interval (they come back with the devices' next messages).
+ *
+ * The file's format: `{ locations, status, liveness }`; `liveness` maps a
+ * device to `[lastSeenMs, firstSeenMs, online (1, 0, -1 unknown), sinceMs,
+ * presenceAtMs, source]`. A file from before liveness (no `liveness` key)
+ * loads as it is: each device with a known status starts with that status,
+ * since and last seen at its time (source `lwt`); a device known only by
+ * its location enters the book with its next message.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { LivenessBook, type LivenessEntry, type LivenessSource } from '../liveness/book.ts';
+import type { DeviceStateTags } from '../liveness/to-point.ts';
 import type { DeviceEntry, Registry } from './registry.ts';
 
 export const UNKNOWN = 'unknown';
@@ -40,6 +56,8 @@ export class DeviceDirectory {
   readonly #file: string | undefined;
   readonly #log: Logger;
   #saveTimer: NodeJS.Timeout | undefined;
+  /** Every device that has sent anything, and what the data says about it. */
+  readonly liveness = new LivenessBook();
 
   constructor(registry: Registry, learnedFile: string | undefined, log: Logger) {
     this.#registry = registry;
@@ -80,6 +98,23 @@ export class DeviceDirectory {
     this.#scheduleSave();
   }
 
+  /** Where the device is, for `device_state`: only what is known (no "unknown" placeholder). */
+  whereIs(device: string): DeviceStateTags {
+    const entry = this.#registry.devices.get(device);
+    return { location: entry?.location ?? this.#learned.get(device), group: entry?.group };
+  }
+
+  /**
+   * Removes what was learned about a device (location, status; the caller
+   * took it out of the liveness book): the forget rule. The registry's entry,
+   * if any, stays: it is a file the user owns.
+   */
+  forgetLearned(device: string): void {
+    this.#learned.delete(device);
+    this.#status.delete(device);
+    this.#scheduleSave();
+  }
+
   /** Tags for a device's points: location and group always present ("unknown" when not known). */
   tagsFor(device: string): DirectoryTags {
     const entry: DeviceEntry | undefined = this.#registry.devices.get(device);
@@ -99,13 +134,21 @@ export class DeviceDirectory {
       throw error;
     }
     try {
-      const parsed = JSON.parse(content) as { locations?: Record<string, unknown>; status?: Record<string, unknown> };
+      const parsed = JSON.parse(content) as { locations?: Record<string, unknown>; status?: Record<string, unknown>; liveness?: Record<string, unknown> };
       for (const [device, location] of Object.entries(parsed.locations ?? {})) {
         if (typeof location === 'string' && location !== '') this.#learned.set(device, location);
       }
       for (const [device, status] of Object.entries(parsed.status ?? {})) {
         const { online, atMs } = (status ?? {}) as Record<string, unknown>;
         if (typeof online === 'boolean' && typeof atMs === 'number' && Number.isFinite(atMs)) this.#status.set(device, { online, atMs });
+      }
+      if (parsed.liveness === undefined) {
+        // A file from before liveness: what the status topics said is all there is.
+        for (const [device, status] of this.#status) this.liveness.presence(device, status.online, status.atMs, 'lwt');
+      }
+      for (const [device, saved] of Object.entries(parsed.liveness ?? {})) {
+        const entry = livenessEntry(saved);
+        if (entry !== undefined) this.liveness.restore(device, entry);
       }
     } catch (error) {
       // A damaged file costs only what it taught us; telemetry teaches it again,
@@ -131,11 +174,40 @@ export class DeviceDirectory {
     try {
       mkdirSync(dirname(this.#file), { recursive: true });
       const temporary = `${this.#file}.tmp`;
-      const content = { locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status) };
+      const liveness: Record<string, SavedLiveness> = {};
+      for (const [device, entry] of this.liveness.entries()) liveness[device] = savedLiveness(entry);
+      const content = { locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status), liveness };
       writeFileSync(temporary, `${JSON.stringify(content, null, 1)}\n`);
       renameSync(temporary, this.#file);
     } catch (error) {
       this.#log.error({ file: this.#file, error: (error as Error).message }, 'cannot save the learned device directory');
     }
   }
+}
+
+/** A liveness entry as the file keeps it (compact: a fleet of 100,000 devices is saved at every tick). */
+type SavedLiveness = [lastSeenMs: number, firstSeenMs: number, online: 1 | 0 | -1, sinceMs: number, presenceAtMs: number, source: LivenessSource];
+
+const SOURCES: readonly LivenessSource[] = ['emqx', 'lwt', 'sparkplug', 'none'];
+
+function savedLiveness(entry: Readonly<LivenessEntry>): SavedLiveness {
+  return [entry.lastSeenMs, entry.firstSeenMs, entry.online === undefined ? -1 : entry.online ? 1 : 0, entry.sinceMs, entry.presenceAtMs, entry.source];
+}
+
+/** A saved entry back, or undefined when it is damaged (that device then starts afresh with its next message). */
+function livenessEntry(saved: unknown): LivenessEntry | undefined {
+  if (!Array.isArray(saved) || saved.length < 6) return undefined;
+  const [lastSeenMs, firstSeenMs, online, sinceMs, presenceAtMs, source] = saved as unknown[];
+  const times = [lastSeenMs, firstSeenMs, sinceMs, presenceAtMs];
+  if (!times.every((time) => typeof time === 'number' && Number.isFinite(time))) return undefined;
+  if (online !== 1 && online !== 0 && online !== -1) return undefined;
+  if (!SOURCES.includes(source as LivenessSource)) return undefined;
+  return {
+    lastSeenMs: lastSeenMs as number,
+    firstSeenMs: firstSeenMs as number,
+    online: online === -1 ? undefined : online === 1,
+    sinceMs: sinceMs as number,
+    presenceAtMs: presenceAtMs as number,
+    source: source as LivenessSource,
+  };
 }

@@ -26,6 +26,8 @@ export interface HandlerTableOptions {
   readonly emqxPresence: boolean;
   /** The ingestor's own MQTT client id: EMQX events about it are not a device's. */
   readonly ownClientId?: string;
+  /** PRESENCE_EMQX_SERVICE_USERS (and MQTT_USERNAME): EMQX events about their clients are never a device's. */
+  readonly serviceUsers?: readonly string[];
   /** SPARKPLUG */
   readonly sparkplug: boolean;
   /** ROUTES_FILE, or the default route. */
@@ -35,7 +37,7 @@ export interface HandlerTableOptions {
 /** A new table; each call has its own Sparkplug alias state. */
 export function handlerTable(options: HandlerTableOptions): Handler[] {
   return [
-    ...(options.emqxPresence ? [createEmqxPresenceHandler(new Set(options.ownClientId === undefined ? [] : [options.ownClientId]))] : []),
+    ...(options.emqxPresence ? [createEmqxPresenceHandler(new Set(options.ownClientId === undefined ? [] : [options.ownClientId]), new Set(options.serviceUsers ?? []))] : []),
     statusPresenceHandler,
     ...(options.sparkplug ? [createSparkplugHandler()] : []),
     ...options.routes.map(routeHandler),

@@ -22,6 +22,7 @@
 import type { Logger } from 'pino';
 import { reject, type Captures, type DecodeBounds, type Decoded, type Handler, type InboundMessage, type LineLog, type MessageSink, type Rejection } from '../contracts.ts';
 import type { DeviceDirectory } from '../directory/directory.ts';
+import type { LagCounter } from '../liveness/catch-up.ts';
 import { encodePoint } from '../model/line-protocol.ts';
 import type { Point } from '../model/point.ts';
 import type { PresenceEvent } from '../presence/event.ts';
@@ -51,6 +52,17 @@ export interface IngestStages {
    * for telemetry, a status topic or Sparkplug to name it; 0 never waits.
    */
   readonly presenceHoldMs: number;
+  /**
+   * PRESENCE_EMQX_GATEWAY_USERS: an EMQX event about a client logged in as
+   * one of these (the simulator, a field gateway: one connection per device
+   * it speaks for, or a health check) is a device's only when that client id
+   * is a device: in the registry, or it sent something through any handler.
+   * Else it waits like an unlocated event (PRESENCE_HOLD_MS) and is dropped
+   * when still no device by then.
+   */
+  readonly gatewayUsers?: ReadonlySet<string>;
+  /** Counts messages with a payload time and how late they came, for the catching-up rule (liveness/catch-up.ts). */
+  readonly lag?: LagCounter;
 }
 
 /** `afterLogged` runs once the lines are in the log (or at once when there are none). */
@@ -83,6 +95,8 @@ export class Ingest implements MessageSink {
   readonly #held: PresenceHold | undefined;
   /** Held devices whose location the message being decoded named: their events go out with it. */
   readonly #located: string[] = [];
+  /** Held events of a gateway user's client, not judged yet: written only if the client id turns out to be a device. */
+  readonly #awaitingDevice = new WeakSet<PresenceEvent>();
 
   constructor(stages: IngestStages) {
     this.#stages = stages;
@@ -145,13 +159,28 @@ export class Ingest implements MessageSink {
   }
 
   /** Held presence events → points with the directory's tags as they are now → the log. */
-  async #logHeld(events: readonly PresenceEvent[]): Promise<void> {
-    const { directory, wal, stats, log } = this.#stages;
+  async #logHeld(held: readonly PresenceEvent[]): Promise<void> {
+    const { directory, wal, stats, log, presence } = this.#stages;
     const lines: string[] = [];
-    for (const event of events) {
+    for (const waiting of held) {
+      let event = waiting;
+      if (this.#awaitingDevice.has(waiting)) {
+        if (!this.#isDevice(waiting.device)) {
+          stats.presenceIgnored += 1;
+          log.debug({ device: waiting.device, username: waiting.username, online: waiting.online }, 'presence event of a gateway user\'s client that is no device: dropped');
+          continue;
+        }
+        const verdict = presence.judge(waiting);
+        if (!verdict.apply) continue;
+        if (verdict.atMs !== waiting.atMs) event = { ...waiting, atMs: verdict.atMs };
+      }
       const encoded = encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
-      if (encoded.ok) lines.push(...encoded.lines);
-      else log.warn({ device: event.device, error: encoded.error }, 'a held presence event cannot be written');
+      if (!encoded.ok) {
+        log.warn({ device: event.device, error: encoded.error }, 'a held presence event cannot be written');
+        continue;
+      }
+      lines.push(...encoded.lines);
+      directory.liveness.presence(event.device, event.online, event.atMs, event.source);
     }
     if (lines.length === 0) return;
     try {
@@ -184,7 +213,7 @@ export class Ingest implements MessageSink {
 
   /** Points enriched and encoded, then presence judged: presence only once the data is good, so a rejected message never moves the tracker. */
   #toLines(decoded: Decoded, message: InboundMessage): Lines {
-    const data = this.#enrich(decoded.points);
+    const data = this.#enrich(decoded.points, message);
     if (!data.ok || decoded.presence === undefined) return data;
     const lines = [...data.lines];
     const afterLogged: (() => void)[] = [];
@@ -197,15 +226,28 @@ export class Ingest implements MessageSink {
     return { ok: true, lines, ...(afterLogged.length > 0 && { afterLogged: () => afterLogged.forEach((run) => run()) }) };
   }
 
-  /** Strict registry check, location learned or filled in, registry tags added; then encoded. */
-  #enrich(decodedPoints: readonly Point[]): Lines {
-    const { directory } = this.#stages;
+  /**
+   * Strict registry check, location learned or filled in, registry tags
+   * added; then encoded. Each device's newest message time goes into the
+   * liveness book (one map lookup): the point's time, which is the payload's
+   * when it has one. A retained message with no time of its own says nothing
+   * about now (the broker re-sends it at every subscription): not counted.
+   */
+  #enrich(decodedPoints: readonly Point[], message: InboundMessage): Lines {
+    const { directory, lag } = this.#stages;
     const points: Point[] = [];
+    const { receivedAtMs } = message;
+    const retained = message.retained === true;
+    if (lag !== undefined && !retained && decodedPoints.length > 0) {
+      const atMs = (decodedPoints[0] as Point).timestampMs;
+      if (atMs !== receivedAtMs) lag.count(receivedAtMs, atMs);
+    }
     for (const point of decodedPoints) {
       const { device, location } = point.tags;
       if (device !== undefined && directory.strict && !directory.isKnown(device)) {
         return reject('unknown_device', `device ${JSON.stringify(device)} is not in DEVICES_FILE, which is strict`);
       }
+      if (device !== undefined && (!retained || point.timestampMs !== receivedAtMs)) directory.liveness.seen(device, point.timestampMs);
       if (device !== undefined && location !== undefined && location !== '') this.#learnLocation(device, location);
       // A layout without a location level: the directory's, or "unknown", never a missing tag.
       const located = device !== undefined && location === undefined ? { ...point, tags: { ...point.tags, location: directory.tagsFor(device).location } } : point;
@@ -229,6 +271,15 @@ export class Ingest implements MessageSink {
       log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason, why }, 'presence event changes nothing');
       return { ok: true, lines: [], ...(afterLogged && { afterLogged }) };
     };
+    // A gateway user's client (a health check, or one connection per device it speaks for): a device only once the data says so.
+    if (this.#needsDevice(event) && !this.#isDevice(event.device)) {
+      if (this.#held === undefined || (message.qos ?? 0) !== 0 || !this.#held.hold(event)) return ignore('not_a_device');
+      this.#awaitingDevice.add(event);
+      log.debug({ device: event.device, username: event.username, online: event.online }, 'presence event of a gateway user\'s client held until it is known as a device');
+      return { ok: true, lines: [] };
+    }
+    // Any presence message is a message from the device, except a retained one without a time of its own (it says nothing about now).
+    if (event.retained !== true || event.timeFromPayload === true) directory.liveness.seen(event.device, event.atMs);
     // After every (re)subscription the broker re-sends each retained status: the known state, not news.
     if (event.retained === true && judgeRetainedStatus(directory.lastStatus(event.device), event) === 'known') return ignore('retained_known');
     // What a status topic said is remembered (persistently) once its point is logged.
@@ -244,7 +295,20 @@ export class Ingest implements MessageSink {
       log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason }, 'presence event held until the device\'s location is known');
       return { ok: true, lines: [] };
     }
+    directory.liveness.presence(event.device, event.online, timed.atMs, event.source);
     return { ...encoded, ...(remember && { afterLogged: remember }) };
+  }
+
+  /** An EMQX event about a client logged in as a gateway user: its client id must prove to be a device. */
+  #needsDevice(event: PresenceEvent): boolean {
+    const { gatewayUsers } = this.#stages;
+    return event.source === 'emqx' && event.username !== undefined && gatewayUsers !== undefined && gatewayUsers.has(event.username);
+  }
+
+  /** In the registry, or has sent something through any handler. */
+  #isDevice(device: string): boolean {
+    const { directory } = this.#stages;
+    return directory.isKnown(device) || directory.liveness.has(device);
   }
 
   /**

@@ -12,6 +12,14 @@ export interface PipelineStats {
   writeRetries: number;
   /** Presence events that changed nothing: stale, a session that moved, or a retained status already known. */
   presenceIgnored: number;
+  /** `device_state` ticks written. */
+  deviceStateTicks: number;
+  /** `device_state` ticks skipped: catching up, or the log took nothing. */
+  deviceStateSkipped: number;
+  /** Devices removed by DEVICE_FORGET_AFTER. */
+  devicesForgotten: number;
+  /** Whether the last tick found the ingestor catching up (liveness/catch-up.ts). */
+  catchingUp: boolean;
 }
 
 export const emptyStats = (): PipelineStats => ({
@@ -22,6 +30,10 @@ export const emptyStats = (): PipelineStats => ({
   pointsRejectedByInflux: 0,
   writeRetries: 0,
   presenceIgnored: 0,
+  deviceStateTicks: 0,
+  deviceStateSkipped: 0,
+  devicesForgotten: 0,
+  catchingUp: false,
 });
 
 export const STATS_MEASUREMENT = 'ingestor_stats';
@@ -33,6 +45,8 @@ export interface StatsGauges {
   readonly brokerConnected: boolean;
   /** False while every write to InfluxDB fails: the point lands later, so the outage shows on a dashboard. */
   readonly influxUp: boolean;
+  /** Devices in the liveness book. */
+  readonly devicesKnown?: number;
 }
 
 /** The `ingestor_stats` point for this moment. Pure. */
@@ -51,6 +65,11 @@ export function statsPoint(instance: string, stats: PipelineStats, gauges: Stats
       wal_bytes: float(gauges.walBytes),
       mqtt_connected: float(gauges.brokerConnected ? 1 : 0),
       influx_up: float(gauges.influxUp ? 1 : 0),
+      devices_known: float(gauges.devicesKnown ?? 0),
+      devices_forgotten: float(stats.devicesForgotten),
+      device_state_ticks: float(stats.deviceStateTicks),
+      device_state_skipped: float(stats.deviceStateSkipped),
+      catching_up: float(stats.catchingUp ? 1 : 0),
     },
     timestampMs: nowMs,
   };

@@ -14,6 +14,8 @@ export interface PresenceEvent {
   readonly location?: string;
   /** EMQX: when the connection this event is about was made; tells stale events apart. */
   readonly connectedAtMs?: number;
+  /** EMQX: the user name the client logged in with (who it is, unlike the client id it chose). */
+  readonly username?: string;
   /** EMQX `takenover` / `discarded`: the session moved to a new connection; the device did not go away. */
   readonly sessionMoved?: boolean;
   /** Status topics: `atMs` is the payload's own time, not the receive time. */

@@ -10,7 +10,7 @@
  * later a full write-ahead log) slows the broker down instead of losing data.
  *
  * Draining a backlog, two things keep the hot path lean (measured with
- * `npm run bench`, see the README's Performance section):
+ * `npm run bench`, see docs/performance.md):
  * - Acknowledgements of one turn of the event loop leave in one socket
  *   write. mqtt.js writes each PUBACK on its own (a writev(2) per message,
  *   a quarter of the CPU of a drain), so the first message of a turn corks
@@ -102,6 +102,7 @@ export class MqttSource {
   /** Connections dropped for a refused message, in a row: the reconnect backoff grows with them. */
   #drops = 0;
   #lastDropAtMs = 0;
+  #connections = 0;
 
   constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
     this.#config = config;
@@ -111,6 +112,11 @@ export class MqttSource {
 
   get connected(): boolean {
     return this.#connected;
+  }
+
+  /** Connections made so far: a change tells a (re)connection happened (liveness/catch-up.ts). */
+  get connections(): number {
+    return this.#connections;
   }
 
   get disconnectedSinceMs(): number | undefined {
@@ -128,6 +134,7 @@ export class MqttSource {
 
     client.on('connect', (connack) => {
       this.#connected = true;
+      this.#connections += 1;
       this.#disconnectedSinceMs = undefined;
       this.#attempt = 0;
       this.#lastErrorKey = undefined;

@@ -85,7 +85,7 @@ export function notifierConfig(queueDir: string, bots: readonly BotConfig[], ext
 
 let counter = 0;
 
-/** One sensorflow alert as Grafana sends it (labels and annotations per INTERFACES.md). */
+/** One sensorflow alert as Grafana sends it (labels and annotations as docs/grafana.md, "Alert rules", lists them). */
 export function deviceAlert(device: string, overrides: Partial<GrafanaAlert> & { labels?: Record<string, string> } = {}): GrafanaAlert {
   counter += 1;
   const labels = { alertname: 'DeviceOffline', severity: 'warning', device, location: 'warehouse-a', group: 'production', grafana_folder: 'sensorflow', ...overrides.labels };

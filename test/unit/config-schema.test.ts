@@ -1,8 +1,8 @@
 /**
  * The configuration schemas (common/config and each program's settings.ts): the shared
- * parsers, reading with NAME_FILE and without echoing secrets, the README's
- * generated tables, and that every variable the code reads is in a schema
- * and in the README.
+ * parsers, reading with NAME_FILE and without echoing secrets, the generated
+ * tables of docs/configuration.md, and that every variable the code reads is
+ * in a schema and in the documentation (README.md and docs/*.md).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { renderBlocks, renderTable, StaleDocsError } from '../../common/config/d
 import { boolean, decimal, integer, list, listenAddress, oneOf, url } from '../../common/config/parsers.ts';
 import { ConfigError, describeEnv, optional, read, required, ValueProblem, variableNames, type Schema } from '../../common/config/schema.ts';
 import { loadBrokerConfig } from '../../broker/dev/settings.ts';
-import { renderReadme, SCHEMAS } from '../../scripts/config-docs.ts';
+import { CONFIGURATION_PAGE, renderConfigurationPage, SCHEMAS } from '../../scripts/config-docs.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const noFiles = (path: string): Buffer => {
@@ -146,11 +146,14 @@ describe('the development broker', () => {
   });
 });
 
-describe('the README', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+describe('the documentation', () => {
+  const page = readFileSync(CONFIGURATION_PAGE, 'utf8');
+  // Every page counts: a variable may be explained where its subject is.
+  const docs = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => join(ROOT, 'docs', name))]
+    .map((file) => readFileSync(file, 'utf8')).join('\n');
 
-  test('its configuration tables are what the schemas generate (run npm run config-docs)', () => {
-    assert.equal(renderReadme(readme), readme, 'README.md is stale: run npm run config-docs');
+  test('docs/configuration.md\'s tables are what the schemas generate (run npm run config-docs)', () => {
+    assert.equal(renderConfigurationPage(page), page, 'docs/configuration.md is stale: run npm run config-docs');
   });
 
   test('a generated table is one block of rows, secrets named with their _FILE form, | escaped', () => {
@@ -166,7 +169,7 @@ describe('the README', () => {
     assert.throws(() => renderBlocks('no markers', { x: { program: 'p', variables: [] } }), StaleDocsError);
   });
 
-  test('every variable the code reads is in a schema and in the README', () => {
+  test('every variable the code reads is in a schema and in the documentation', () => {
     const inSchemas = new Set(Object.values(SCHEMAS).flatMap(variableNames));
     // Not configuration: the process environment itself.
     const system = new Set(['PATH', 'HOME', 'NODE_ENV']);
@@ -191,8 +194,8 @@ describe('the README', () => {
     for (const { name, file } of read) {
       if (system.has(name)) continue;
       assert.ok(inSchemas.has(name), `${file} reads ${name}, which no schema lists (add it to that program's settings.ts)`);
-      assert.ok(readme.includes(`\`${name}\``) || readme.includes(`\`${name.replace(/_FILE$/, '')}\` (or \`${name}\`)`), `${name} (${file}) is not in the README`);
+      assert.ok(docs.includes(`\`${name}\``) || docs.includes(`\`${name.replace(/_FILE$/, '')}\` (or \`${name}\`)`), `${name} (${file}) is not in README.md or docs/`);
     }
-    for (const name of inSchemas) assert.ok(readme.includes(`\`${name}\``), `${name} is in a schema but not in the README`);
+    for (const name of inSchemas) assert.ok(page.includes(`\`${name}\``), `${name} is in a schema but not in docs/configuration.md`);
   });
 });

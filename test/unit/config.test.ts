@@ -140,7 +140,7 @@ describe('loadConfig', () => {
     assert.equal(error.message, 'DEVICES_FILE="/etc/devices.yaml": device "dev-1" at devices.dev-1: unknown key "room" (expected location, group, type, tags)');
   });
 
-  test('ROUTES_FILE: a mistake names the file, the route, the path inside the file and the bad value (as the README shows)', () => {
+  test('ROUTES_FILE: a mistake names the file, the route, the path inside the file and the bad value (as docs/configuration.md shows)', () => {
     const routes = 'routes:\n  - { name: default, topic: "sensors/{location}/{device}/telemetry" }\n  - { name: home, topic: "home/{device}", format: xml }\n';
     assert.equal(configError({ ROUTES_FILE: 'routes.yaml' }, () => Buffer.from(routes)).message, 'ROUTES_FILE="routes.yaml": route "home" at routes[1].format: must be one of json, envelope, value, lp, got "xml"');
   });

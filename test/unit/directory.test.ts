@@ -61,6 +61,7 @@ describe('DeviceDirectory', () => {
       assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {
         locations: { reg: 'elsewhere', seen: 'hall' },
         status: { seen: { online: false, atMs: 1732280000000 } },
+        liveness: {},
       });
 
       const second = new DeviceDirectory(registry, file, silent);

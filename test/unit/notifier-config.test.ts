@@ -25,7 +25,7 @@ function configError(env: Env, read = files({})): string {
 }
 
 describe('loadConfig: environment', () => {
-  test('defaults per INTERFACES.md, and each bot with a URL is on', () => {
+  test('defaults per docs/configuration.md ("Notifier"), and each bot with a URL is on', () => {
     const config = loadConfig({ NOTIFIER_TOKEN: TOKEN, DINGTALK_WEBHOOK_URL: DT_URL, DINGTALK_SECRET: 'SECabc', FEISHU_WEBHOOK_URL: FS_URL }, files({}));
     assert.equal(config.port, 8090);
     assert.equal(config.host, '127.0.0.1');

@@ -45,14 +45,14 @@ describe('decodeEmqxPresence', () => {
   test('connected: online at connected_at, with the IP', () => {
     assert.deepEqual(decodeEmqxPresence(connected('dev-1', NOW - 5000), DAY), {
       ok: true,
-      event: { device: 'dev-1', source: 'emqx', online: true, atMs: NOW - 5000, reason: 'connected', ip: '10.1.2.3', connectedAtMs: NOW - 5000 },
+      event: { device: 'dev-1', source: 'emqx', online: true, atMs: NOW - 5000, reason: 'connected', ip: '10.1.2.3', connectedAtMs: NOW - 5000, username: 'dev' },
     });
   });
 
   test('disconnected: offline at disconnected_at with the reason; takenover and discarded are sessions that moved', () => {
     const result = decodeEmqxPresence(disconnected('dev-1', NOW - 5000, NOW - 1000, 'keepalive_timeout'), DAY);
     assert.ok(result.ok);
-    assert.deepEqual(result.event, { device: 'dev-1', source: 'emqx', online: false, atMs: NOW - 1000, reason: 'keepalive_timeout', ip: '10.1.2.3', connectedAtMs: NOW - 5000 });
+    assert.deepEqual(result.event, { device: 'dev-1', source: 'emqx', online: false, atMs: NOW - 1000, reason: 'keepalive_timeout', ip: '10.1.2.3', connectedAtMs: NOW - 5000, username: 'dev' });
     for (const reason of ['takenover', 'discarded']) {
       const moved = decodeEmqxPresence(disconnected('dev-1', NOW - 5000, NOW - 1000, reason), DAY);
       assert.ok(moved.ok && moved.event.sessionMoved === true, reason);

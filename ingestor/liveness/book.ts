@@ -1,0 +1,111 @@
+/**
+ * The liveness book: for every device that has sent anything through any
+ * handler, what the data says about it. Pure state, no I/O, no clock: every
+ * time comes from the caller (a message's own time, a tick's time).
+ *
+ * - `lastSeenMs`: the newest message's time. A message's time is its payload
+ *   timestamp when it has one, so a backlog replayed after an outage does
+ *   not make a dead device look alive; else its receive time. Newest wins:
+ *   an older message (a backlog, a retained status) never moves it back.
+ * - presence: the newest presence event's state and since when it holds
+ *   (the event's own time). A repeat of the same state keeps `sinceMs`; an
+ *   event older than the newest applied is stale and changes nothing.
+ * - a device with no presence event ever is `unknown` (a telemetry-only
+ *   device behind a gateway); its `since` is when it was first seen.
+ *
+ * The hot path (`seen`) is one map lookup and a comparison; an entry is
+ * allocated only the first time a device is seen.
+ */
+import type { PresenceSource } from '../presence/event.ts';
+
+export type LivenessSource = PresenceSource | 'none';
+
+export interface LivenessEntry {
+  /** Epoch ms of the newest message (payload time, else receive time). */
+  lastSeenMs: number;
+  /** Epoch ms of the oldest message seen: `since` of a device without presence. */
+  firstSeenMs: number;
+  /** The newest presence state; undefined: no presence source (unknown). */
+  online: boolean | undefined;
+  /** Epoch ms of the last presence state change (the event's own time). */
+  sinceMs: number;
+  /** Epoch ms of the newest presence event applied: older ones are stale. */
+  presenceAtMs: number;
+  source: LivenessSource;
+}
+
+export type LivenessState = 'online' | 'offline' | 'unknown';
+
+export const stateOf = (entry: Pick<LivenessEntry, 'online'>): LivenessState => (entry.online === undefined ? 'unknown' : entry.online ? 'online' : 'offline');
+
+/** A device removed by the forget rule, with how long it had been silent. */
+export interface Forgotten {
+  readonly device: string;
+  readonly entry: LivenessEntry;
+  readonly silentMs: number;
+}
+
+export class LivenessBook {
+  readonly #devices = new Map<string, LivenessEntry>();
+
+  get size(): number {
+    return this.#devices.size;
+  }
+
+  has(device: string): boolean {
+    return this.#devices.has(device);
+  }
+
+  get(device: string): Readonly<LivenessEntry> | undefined {
+    return this.#devices.get(device);
+  }
+
+  entries(): IterableIterator<[string, Readonly<LivenessEntry>]> {
+    return this.#devices.entries();
+  }
+
+  /** A message from the device at `atMs` (its payload time, else its receive time). The hot path. */
+  seen(device: string, atMs: number): void {
+    const entry = this.#devices.get(device);
+    if (entry === undefined) {
+      this.#devices.set(device, { lastSeenMs: atMs, firstSeenMs: atMs, online: undefined, sinceMs: atMs, presenceAtMs: 0, source: 'none' });
+      return;
+    }
+    if (atMs > entry.lastSeenMs) entry.lastSeenMs = atMs;
+    else if (atMs < entry.firstSeenMs) entry.firstSeenMs = atMs;
+  }
+
+  /** A presence event (already judged by the presence tracker); it also counts as a message. */
+  presence(device: string, online: boolean, atMs: number, source: PresenceSource): void {
+    this.seen(device, atMs);
+    const entry = this.#devices.get(device) as LivenessEntry;
+    if (entry.online !== undefined && atMs < entry.presenceAtMs) return;
+    if (entry.online !== online) {
+      entry.online = online;
+      entry.sinceMs = atMs;
+    }
+    entry.presenceAtMs = atMs;
+    entry.source = source;
+  }
+
+  /** Puts back an entry as it was saved (device directory); replaces what is known. */
+  restore(device: string, entry: LivenessEntry): void {
+    this.#devices.set(device, { ...entry });
+  }
+
+  /**
+   * Removes every device whose newest message is `afterMs` or more before
+   * `nowMs`, and returns them. The only way a device leaves the book.
+   */
+  forget(nowMs: number, afterMs: number): Forgotten[] {
+    const forgotten: Forgotten[] = [];
+    for (const [device, entry] of this.#devices) {
+      const silentMs = nowMs - entry.lastSeenMs;
+      if (silentMs >= afterMs) {
+        this.#devices.delete(device);
+        forgotten.push({ device, entry, silentMs });
+      }
+    }
+    return forgotten;
+  }
+}

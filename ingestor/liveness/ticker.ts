@@ -1,0 +1,168 @@
+/**
+ * Writes `device_state`: every DEVICE_STATE_INTERVAL_S, one point per device
+ * in the liveness book, through the write-ahead log like every other point
+ * (the `ingestor_stats` pattern of main.ts). At the same tick:
+ *
+ * - the forget rule (DEVICE_FORGET_AFTER): a device with no message for that
+ *   long leaves the book and the directory, with one info log line and a
+ *   last point `state="forgotten"`; `devices_forgotten` in `ingestor_stats`
+ *   counts them. Nothing else forgets a device;
+ * - the directory (liveness included) is saved, so a restart keeps every
+ *   duration.
+ *
+ * Skipped while catching up (liveness/catch-up.ts: the rule and why),
+ * with one log line when it starts and one when it ends, and counted
+ * (`device_state_skipped`, `catching_up` in `ingestor_stats`); skipped too
+ * while the log takes nothing (full, or the disk refuses). Never throws: a
+ * timer's uncaught error would end the process.
+ */
+import type { Logger } from 'pino';
+import type { LineLog } from '../contracts.ts';
+import type { DeviceDirectory } from '../directory/directory.ts';
+import { encodePoint } from '../model/line-protocol.ts';
+import type { PipelineStats } from '../pipeline/stats.ts';
+import { catchingUp, type CatchingUp, type LagCounter } from './catch-up.ts';
+import { deviceStatePoint, tickTimeMs } from './to-point.ts';
+
+/** Lines per log record: small enough for any log segment (at least 64 KiB). */
+const MAX_RECORD_BYTES = 32 * 1024;
+
+export interface LivenessTickerOptions {
+  /** DEVICE_STATE_INTERVAL_S, in ms. */
+  readonly intervalMs: number;
+  /** DEVICE_FORGET_AFTER in ms; undefined: never. */
+  readonly forgetAfterMs: number | undefined;
+  /** The `instance` tag: the same as `ingestor_stats`'s. */
+  readonly instance: string;
+  readonly directory: DeviceDirectory;
+  readonly wal: LineLog;
+  /** False while the log takes nothing (full, or the disk refuses). */
+  readonly canAppend: () => boolean;
+  readonly stats: PipelineStats;
+  readonly lag: LagCounter;
+  /** The MQTT source: connected now, and how many connections it has made so far. */
+  readonly broker: { readonly connected: boolean; readonly connections: number };
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+export type TickOutcome =
+  | { readonly kind: 'written'; readonly tickMs: number; readonly devices: number; readonly forgotten: readonly string[] }
+  | { readonly kind: 'skipped'; readonly why: CatchingUp | 'log_full' | 'busy' };
+
+export class LivenessTicker {
+  readonly #options: LivenessTickerOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+  #connectionsAtLastTick: number;
+  #catchingUp: CatchingUp | undefined;
+  #catchingUpSinceMs = 0;
+
+  constructor(options: LivenessTickerOptions) {
+    this.#options = options;
+    this.#connectionsAtLastTick = 0;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.tick(), this.#options.intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One tick now. Exposed for tests; the timer calls it. */
+  async tick(): Promise<TickOutcome> {
+    if (this.#busy) return { kind: 'skipped', why: 'busy' };
+    this.#busy = true;
+    try {
+      return await this.#tick();
+    } catch (error) {
+      this.#options.log.warn({ error: (error as Error).message }, 'could not log the device_state points');
+      return { kind: 'skipped', why: 'log_full' };
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #tick(): Promise<TickOutcome> {
+    const { directory, stats, lag, broker, log, instance, intervalMs } = this.#options;
+    const nowMs = (this.#options.now ?? Date.now)();
+    const connections = broker.connections;
+    const why = catchingUp({ brokerConnected: broker.connected, reconnected: connections !== this.#connectionsAtLastTick, timedMessages: lag.timed, lateMessages: lag.late });
+    this.#connectionsAtLastTick = connections;
+    lag.reset();
+    this.#noteCatchingUp(why, nowMs, lag);
+    if (why !== undefined) {
+      stats.deviceStateSkipped += 1;
+      return { kind: 'skipped', why };
+    }
+    if (!this.#options.canAppend()) {
+      stats.deviceStateSkipped += 1;
+      return { kind: 'skipped', why: 'log_full' };
+    }
+    const tickMs = tickTimeMs(nowMs, intervalMs);
+    const forgotten = this.#options.forgetAfterMs === undefined ? [] : directory.liveness.forget(tickMs, this.#options.forgetAfterMs);
+    let record: string[] = [];
+    let bytes = 0;
+    let devices = 0;
+    const flush = async (): Promise<void> => {
+      if (record.length === 0) return;
+      const lines = record;
+      record = [];
+      bytes = 0;
+      await this.#options.wal.append(lines);
+      stats.pointsAccepted += lines.length;
+    };
+    const add = async (line: string): Promise<void> => {
+      if (bytes + line.length + 1 > MAX_RECORD_BYTES) await flush();
+      record.push(line);
+      bytes += line.length + 1;
+    };
+    for (const { device, entry, silentMs } of forgotten) {
+      log.info({ device, silentS: Math.floor(silentMs / 1000), silentFor: humanDuration(silentMs), lastSeen: new Date(entry.lastSeenMs).toISOString() }, `forgetting device ${device}: no message for ${humanDuration(silentMs)} (DEVICE_FORGET_AFTER)`);
+      await add(encodePoint(deviceStatePoint(device, entry, tickMs, instance, directory.whereIs(device), 'forgotten')));
+      directory.forgetLearned(device);
+      stats.devicesForgotten += 1;
+    }
+    // A snapshot: messages handled while a record waits for room may add devices.
+    for (const [device, entry] of [...directory.liveness.entries()]) {
+      await add(encodePoint(deviceStatePoint(device, entry, tickMs, instance, directory.whereIs(device))));
+      devices += 1;
+    }
+    await flush();
+    stats.deviceStateTicks += 1;
+    directory.save();
+    return { kind: 'written', tickMs, devices, forgotten: forgotten.map((f) => f.device) };
+  }
+
+  /** One log line when catching up starts (with why) and one when it ends; the `catching_up` gauge. */
+  #noteCatchingUp(why: CatchingUp | undefined, nowMs: number, lag: { readonly timed: number; readonly late: number }): void {
+    const { stats, log } = this.#options;
+    stats.catchingUp = why !== undefined;
+    if (why === this.#catchingUp) return;
+    if (why !== undefined && this.#catchingUp === undefined) {
+      this.#catchingUpSinceMs = nowMs;
+      log.info({ why, timedMessages: lag.timed, lateMessages: lag.late }, `catching up (${why}): device_state ticks are skipped until the ingestor has caught up`);
+    } else if (why === undefined) {
+      log.info({ forS: Math.round((nowMs - this.#catchingUpSinceMs) / 1000) }, 'caught up: device_state ticks are written again');
+    } else {
+      log.info({ why }, `still catching up (${why})`);
+    }
+    this.#catchingUp = why;
+  }
+}
+
+/** 3d 4h, 2h 5m, 90s: for the log line. */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
