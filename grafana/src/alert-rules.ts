@@ -11,7 +11,7 @@
  */
 import type { Thresholds } from './thresholds.ts';
 import { DASHBOARD_UIDS, PANEL_IDS } from './dashboards.ts';
-import { newestFieldQuery, silenceLimitQuery, silentSecondsQuery } from './device-state.ts';
+import { offlineSecondsQuery, silenceOverLimitQuery } from './device-state.ts';
 import { DATASOURCE } from './model.ts';
 
 export const FOLDER = 'sensorflow';
@@ -128,7 +128,7 @@ function offline(t: Thresholds, severity: 'warning' | 'critical'): AlertRule {
     title: severity === 'warning' ? 'Device offline' : 'Device offline for long',
     condition: 'C',
     data: [
-      influx('A', t.deviceState.window.seconds, newestFieldQuery('offline_s', '$timeFilter')),
+      influx('A', t.deviceState.window.seconds, offlineSecondsQuery('$timeFilter')),
       reduce('B', 'A', 'last'),
       math('C', `$B >= ${after.seconds}`),
     ],
@@ -149,26 +149,25 @@ function offline(t: Thresholds, severity: 'warning' | 'critical'): AlertRule {
 
 function silent(t: Thresholds): AlertRule {
   const byGroup = new Map([...t.silence.afterByGroup].map(([group, d]) => [group, d.seconds] as const));
-  const overrides = [...t.silence.afterByGroup].map(([group, d]) => `${group}: ${d.text}`).join(', ');
+  const limits = [`${t.silence.after.text}`, ...[...t.silence.afterByGroup].map(([group, d]) => `group ${group}: ${d.text}`)].join('; ');
   return {
     uid: 'sensorflow-device-silent',
     title: 'Device silent',
-    condition: 'E',
+    condition: 'C',
     data: [
-      influx('A', t.deviceState.window.seconds, silentSecondsQuery('$timeFilter')),
-      influx('B', t.deviceState.window.seconds, silenceLimitQuery(t.silence.after.seconds, byGroup, '$timeFilter')),
-      reduce('C', 'A', 'last'),
-      reduce('D', 'B', 'last'),
-      math('E', '$C > $D'),
+      // One number per device: seconds silent beyond its limit (> 0 fires).
+      influx('A', t.deviceState.window.seconds, silenceOverLimitQuery(t.silence.after.seconds, byGroup, '$timeFilter')),
+      reduce('B', 'A', 'last'),
+      math('C', '$B > 0'),
     ],
     ...LIVENESS_STATE_HANDLING,
     for: '0s',
     labels: { severity: 'warning' },
     annotations: annotations({
-      summaryEn: `{{ $labels.device }} at {{ $labels.location }} sent nothing for {{ humanizeDuration $values.C.Value }}`,
-      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）已 {{ humanizeDuration $values.C.Value }} 没有上报任何消息`,
-      descriptionEn: `No message from it for longer than ${t.silence.after.text}${overrides === '' ? '' : ` (groups: ${overrides})`}, while presence says online or the device has no presence source. Check the device, its gateway and firmware, and the ingestor's rejects (Pipeline health) for its topic.`,
-      descriptionZh: `超过 ${t.silence.after.text}${overrides === '' ? '' : `（分组：${overrides}）`}没有收到它的任何消息，而在线状态为在线或设备没有在线状态来源。请检查设备、网关和固件，并在“Pipeline health”看板查看该主题是否被拒收。`,
+      summaryEn: `{{ $labels.device }} at {{ $labels.location }} has sent nothing for longer than its limit (${limits}), by {{ humanizeDuration $values.B.Value }}`,
+      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）没有上报任何消息的时间超过上限（${limits}）{{ humanizeDuration $values.B.Value }}`,
+      descriptionEn: 'No message from it (telemetry, status or presence), while presence says online or the device has no presence source. Check the device, its gateway and firmware, and the ingestor\'s rejects (Pipeline health) for its topic.',
+      descriptionZh: '没有收到它的任何消息（数据、状态或在线事件），而在线状态为在线或设备没有在线状态来源。请检查设备、网关和固件，并在“Pipeline health”看板查看该主题是否被拒收。',
     }),
     dashboardUid: DASHBOARD_UIDS.fleet,
     panelId: PANEL_IDS.fleetDevices,

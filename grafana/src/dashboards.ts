@@ -6,7 +6,7 @@
  * as `=~ /^$var$/` (multi-select and All, which is `.*`).
  */
 import { DATASOURCE, type Dashboard, type DashboardLink, type FieldDefaults, type FieldOverride, type InfluxTarget, type Panel, type QueryVariable, type Threshold } from './model.ts';
-import { lastSeenQuery, newestFieldQuery, newestViewQuery } from './device-state.ts';
+import { countByOnlineQuery, deviceTableQuery } from './device-state.ts';
 import type { Thresholds } from './thresholds.ts';
 
 export const DASHBOARD_UIDS = {
@@ -170,11 +170,9 @@ const stateMappings = [{
     online: { text: 'online', color: GREEN, index: 0 },
     offline: { text: 'offline', color: RED, index: 1 },
     unknown: { text: 'no presence', color: 'blue', index: 2 },
+    forgotten: { text: 'forgotten', color: 'text', index: 3 },
   },
 }];
-
-/** The display name Grafana 12 gives each joined frame's time column in the Devices table (checked in test/unit/grafana-frontend.test.ts). */
-export const FLEET_TIME_COLUMN = 'Time device_state';
 
 const onlineMappings = [{
   type: 'value',
@@ -200,20 +198,19 @@ function fleet(t: Thresholds): Dashboard {
   // merged across ingestor instances (grafana/src/device-state.ts). It does
   // not depend on the time picker, and a device silent for days is still there.
   const now = `time > now() - ${window} AND ${WHERE_PLACE}`;
-  const count = (online: number, alias: string) => `SELECT count("online") AS "${alias}" FROM (${newestFieldQuery('online', now)}) WHERE "online" = ${online}`;
   return dashboard(DASHBOARD_UIDS.fleet, 'Fleet overview',
     'Every device at a glance: how many are online, offline or without presence now, which went away in the time range, and a table of every known device with its state, since when, when it was last seen and how long it has been silent. Click a device to open its presence and readings.',
     placeVariables, [
       stat({
         id: 1, title: 'Online now', grid: [0, 0, 6, 4],
         description: 'Devices whose newest presence event (EMQX, last will or Sparkplug) says online (device_state).',
-        targets: [target('A', count(1, 'online'))],
+        targets: [target('A', countByOnlineQuery(1, 'online', now))],
         defaults: { unit: 'none', decimals: 0, noValue: '0', color: { mode: 'fixed', fixedColor: GREEN } },
       }),
       stat({
         id: 2, title: 'Offline now', grid: [6, 0, 6, 4],
         description: `Devices whose newest presence event says offline (device_state). Alerts fire once offline for ${t.presence.offlineWarningAfter.text} (warning) and ${t.presence.offlineCriticalAfter.text} (critical), measured from the event's own time.`,
-        targets: [target('A', count(0, 'offline'))],
+        targets: [target('A', countByOnlineQuery(0, 'offline', now))],
         defaults: { unit: 'none', decimals: 0, noValue: '0', thresholds: steps([null, GREEN], [1, RED]) },
       }),
       stat({
@@ -231,18 +228,16 @@ function fleet(t: Thresholds): Dashboard {
       table({
         id: PANEL_IDS.fleetDevices, title: 'Devices', grid: [0, 4, 24, 14],
         description: `One row per known device, from device_state alone: place, state (online, offline, or unknown for a device without presence source) and since when, when its newest message arrived, and how long it has been silent. Silent longer than ${t.silence.after.text} raises an alert. Device names link to their dashboards.`,
-        targets: [
-          target('A', newestViewQuery(['state'], now), { format: 'table' }),
-          target('B', lastSeenQuery(now), { format: 'table' }),
-        ],
+        // One query, one table frame: no join (after a join Grafana 12 names
+        // each frame's time column after its frame, "Time device_state").
+        targets: [target('A', deviceTableQuery(now), { format: 'table' })],
         transformations: [
-          { id: 'joinByField', options: { byField: 'device', mode: 'outer' } },
           {
             id: 'organize',
             options: {
-              // After the join each frame's time column is named after its
-              // frame ("Time device_state"); neither is wanted here.
-              excludeByName: { [FLEET_TIME_COLUMN]: true },
+              // Tag columns arrive in Go map order (Grafana's InfluxQL table
+              // frames): fixed here.
+              excludeByName: { Time: true },
               indexByName: { device: 0, location: 1, group: 2, state: 3, since: 4, last_seen: 5, silent_s: 6 },
               renameByName: { device: 'Device', location: 'Location', group: 'Group', state: 'State', since: 'State since', last_seen: 'Last seen', silent_s: 'Silent for' },
             },

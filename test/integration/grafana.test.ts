@@ -33,8 +33,9 @@ const LOCATION_OF: Record<string, string> = { 'dev-001': 'site-1', 'dev-002': 's
 const place = (device: string): Labels => ({ device, group: GROUP_OF[device]!, location: LOCATION_OF[device]! });
 /** Registered with a place and group, sends telemetry only: no presence source. */
 const TELEMETRY_ONLY = 'tele-001';
-/** Thresholds short enough for a live test: offline after 3 s, silent after 5 s. */
+/** Thresholds short enough for a live test (device_state every second): a 5 s window, offline after 3 s, silent after 5 s. */
 const liveThresholds = parseThresholds(readFileSync(THRESHOLDS_FILE, 'utf8')
+  .replace(/window: \S+/, 'window: 5s')
   .replace(/offline_warning_after: \S+/, 'offline_warning_after: 3s')
   .replace(/(\n {2}after:) \S+/, '$1 5s'));
 const liveRules = new Map(ruleGroups(liveThresholds).flatMap((g) => g.rules).map((r) => [r.uid, r]));
@@ -281,7 +282,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.equal((await run('sensorflow-device-silent', [livenessNow])).final.get(k('off-2', 'site-a', 'production')), undefined, 'and not silent either');
     });
 
-    test('offline over the whole run: warning and critical for the 90-minute device, warning for the one the newer instance saw go offline; never the merged-online or talking devices', async () => {
+    test('offline over the whole run: warning and critical for the 90-minute device, warning for the one only the surviving instance sees; never the merged-online or talking devices', async () => {
       assert.deepEqual(object((await run('sensorflow-device-offline')).final), {
         [k('off-90', 'site-a', 'production')]: 'Alerting',
         [k('merged-off', 'site-b', 'production')]: 'Alerting',
@@ -306,17 +307,18 @@ describe('Grafana dashboards and alert rules on real data', () => {
       }
     });
 
-    test('two instances merge into one instance per device: no instance label, newest since for the state, smallest silent_s', async () => {
+    test('two instances merge into one instance per device (no instance label): smallest offline_s and silent_s over the views in the window', async () => {
       const evaluation = await evaluateRule(rule('sensorflow-device-offline'), influx.url, 'liveness', livenessNow);
-      const merged = evaluation.instances.get(k('merged-off', 'site-b', 'production'));
-      assert.equal(merged?.value, 1);
+      assert.equal(evaluation.instances.get(k('merged-off', 'site-b', 'production'))?.value, 1, 'the dead instance\'s stale "online" has left the window');
+      assert.equal(evaluation.instances.get(k('merged', 'site-b', 'production'))?.value, 0, 'one instance sees it online');
+      assert.ok([...evaluation.instances.values()].every((i) => !('instance' in i.labels)));
       const offlineSeconds = await runInfluxQL(influx.url, 'liveness', evaluation.queries.A!);
       const of = (device: string) => offlineSeconds.find((x) => x.tags.device === device)!.values.at(-1)![1];
-      assert.equal(of('merged-off'), 20 * 60, 'the newer instance says offline since -20 min');
-      assert.equal(of('merged'), 0, 'the newer instance says online');
-      assert.ok([...evaluation.instances.values()].every((i) => !('instance' in i.labels)));
-      const silent = await runInfluxQL(influx.url, 'liveness', (await evaluateRule(rule('sensorflow-device-silent'), influx.url, 'liveness', livenessNow)).queries.A!);
-      assert.equal(silent.find((x) => x.tags.device === 'merged')!.values.at(-1)![1], 10, 'the instance that got its newest message');
+      assert.equal(of('merged-off'), 18 * 60, 'offline since -20 min, read at the oldest tick in the 2-minute window');
+      assert.equal(of('merged'), 0);
+      const silence = await evaluateRule(rule('sensorflow-device-silent'), influx.url, 'liveness', livenessNow);
+      const over = await runInfluxQL(influx.url, 'liveness', silence.queries.A!);
+      assert.equal(over.find((x) => x.tags.device === 'merged')!.values.at(-1)![1], 10 - thresholds.silence.after.seconds, 'the instance that got its newest message (10 s ago)');
     });
 
     test('an ingestor outage (no device_state point in the window) keeps every state: nothing fires, nothing resolves', async () => {
@@ -335,10 +337,10 @@ describe('Grafana dashboards and alert rules on real data', () => {
       const { timeline } = await run('sensorflow-device-silent');
       const forgot = k('tele-forgotten', 'yard');
       const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(forgot);
-      assert.equal(stateAt(5), 'Alerting');
-      assert.equal(stateAt(2), 'Alerting', 'its last point (-5 min) is still in the 3-minute window');
-      assert.equal(stateAt(1), 'Alerting', 'missing for one evaluation: kept');
-      assert.equal(stateAt(0), undefined, 'missing for two intervals: resolved');
+      assert.equal(stateAt(4), 'Alerting');
+      assert.equal(stateAt(3), 'Alerting', 'its last point (-5 min) is still in the 2-minute window');
+      assert.equal(stateAt(2), 'Alerting', 'missing for one evaluation: kept');
+      assert.equal(stateAt(1), undefined, 'missing for two intervals: resolved');
     });
   });
 
@@ -383,7 +385,7 @@ interface LivenessSpec {
   readonly location: string;
   readonly group?: string;
   /** Per instance: presence changes (minutes before now, online or not), or none (no presence source). */
-  readonly views: Readonly<Record<string, { readonly presence?: readonly (readonly [number, boolean])[]; readonly lastMessage: (tick: number) => number }>>;
+  readonly views: Readonly<Record<string, { readonly presence?: readonly (readonly [number, boolean])[]; readonly lastMessage: (tick: number) => number; readonly writtenUntil?: number }>>;
   /** Minutes before now after which the device is no longer written (forgotten). */
   readonly writtenUntil?: number;
 }
@@ -413,8 +415,9 @@ async function writeLivenessHistory(influx: Influx1): Promise<void> {
       i1: { presence: [[300, true], [50, false]], lastMessage: every10s(50) },
       i2: { presence: [[300, true], [50, false], [45, true]], lastMessage: (tick) => tick - 10_000 },
     } },
+    // i1 never saw the disconnect and died at -15 min: once its points have left the window, i2's view decides.
     { device: 'merged-off', location: 'site-b', group: 'production', views: {
-      i1: { presence: online(100), lastMessage: every10s(0) },
+      i1: { presence: online(100), lastMessage: every10s(15), writtenUntil: 15 },
       i2: { presence: [[100, true], [20, false]], lastMessage: every10s(20) },
     } },
     { device: 'tele-forgotten', location: 'yard', views: { i1: { lastMessage: () => at(120) } }, writtenUntil: 5 },
@@ -426,6 +429,7 @@ async function writeLivenessHistory(influx: Influx1): Promise<void> {
     for (const spec of devices) {
       if (spec.writtenUntil !== undefined && minutesBeforeNow < spec.writtenUntil) continue;
       for (const [instance, view] of Object.entries(spec.views)) {
+        if (view.writtenUntil !== undefined && minutesBeforeNow < view.writtenUntil) continue;
         const changes = (view.presence ?? []).filter(([m]) => at(m) <= tick);
         const current = changes.at(-1);
         const lastSeen = view.lastMessage(tick);
