@@ -40,6 +40,7 @@ RUN mkdir -p /app/data/wal /var/lib/sensorflow/tokens /var/lib/sensorflow/emqx \
 USER node
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/ingestor/main.js"]
-# The ingestor's /healthz by default; compose sets HEALTHCHECK_URL (notifier)
-# or HEALTHCHECK_MQTT=true (simulator) for the others.
+# The service's own /healthz, where its settings say it listens (HTTP_PORT for
+# the ingestor, NOTIFIER_PORT for the notifier; HEALTHCHECK_URL overrides);
+# compose sets HEALTHCHECK_MQTT=true for the simulator (common/healthcheck-target.ts).
 HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["node", "dist/common/healthcheck.js"]

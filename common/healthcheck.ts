@@ -1,8 +1,9 @@
 /**
  * The image's HEALTHCHECK (one image, several services; compose says which check):
  *
- * - HEALTHCHECK_URL (default http://127.0.0.1:8080/healthz, the ingestor's):
- *   healthy when it answers 2xx within 4 s. The notifier sets its /healthz.
+ * - HTTP (the ingestor, the notifier): healthy when the service's /healthz
+ *   answers 2xx within 4 s. Which URL: HEALTHCHECK_URL if set, else the one
+ *   the service's own port and host settings give (common/healthcheck-target.ts).
  * - HEALTHCHECK_MQTT=true (the simulator, which has no HTTP server): healthy
  *   when the broker at MQTT_URL accepts MQTT_USERNAME / MQTT_PASSWORD, i.e.
  *   the simulator's devices can connect; a fresh client id, so no device's
@@ -14,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
+import { healthcheckTarget } from './healthcheck-target.ts';
 
 const TIMEOUT_MS = 4000;
 
@@ -50,9 +52,10 @@ async function mqttHealthy(url: string, username: string | undefined, password: 
   }
 }
 
-const problem = process.env.HEALTHCHECK_MQTT === 'true'
+const target = healthcheckTarget(process.env);
+const problem = target.kind === 'mqtt'
   ? await mqttHealthy(process.env.MQTT_URL ?? 'mqtt://localhost:1883', process.env.MQTT_USERNAME || undefined, process.env.MQTT_PASSWORD || undefined)
-  : await httpHealthy(process.env.HEALTHCHECK_URL || 'http://127.0.0.1:8080/healthz');
+  : target.kind === 'http' ? await httpHealthy(target.url) : target.problem;
 if (problem !== undefined) {
   process.stderr.write(`unhealthy: ${problem}\n`);
   process.exit(1);

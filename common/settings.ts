@@ -27,11 +27,11 @@ export const COMMON = {
     defaultDoc: '`pretty` on a terminal, else `json`',
     doc: 'log lines human-readable (pino-pretty) or JSON (ingestor, notifier)',
   }),
-  HEALTHCHECK_URL: required({
+  HEALTHCHECK_URL: optional({
     name: 'HEALTHCHECK_URL',
     parse: url(['http:', 'https:'], 'http://127.0.0.1:8080/healthz'),
-    default: 'http://127.0.0.1:8080/healthz',
-    doc: 'what the image\'s `HEALTHCHECK` asks (compose sets the notifier\'s `/healthz` for the notifier)',
+    defaultDoc: 'the service\'s own `/healthz`: `NOTIFIER_PORT` / `NOTIFIER_HOST` for the notifier, `HTTP_PORT` / `HTTP_HOST` for the ingestor (`0.0.0.0` asked on `127.0.0.1`)',
+    doc: 'what the image\'s `HEALTHCHECK` asks instead (common/healthcheck-target.ts)',
   }),
   HEALTHCHECK_MQTT: required({
     name: 'HEALTHCHECK_MQTT',

@@ -162,7 +162,8 @@ export const emqxPresenceTopics = (node: string): string[] => [
 
 /**
  * MQTT_TOPICS, or what the routes need plus the status topic. An empty
- * MQTT_TOPICS (as .env ships it, and compose passes it on) means the default.
+ * MQTT_TOPICS (as .env ships it; docker-compose.yml passes .env's value to the
+ * ingestor, test/unit/compose-env.test.ts) means the default.
  * A value replaces that list as a whole (the user may have an ACL that allows
  * only some topics); SPARKPLUG and PRESENCE_EMQX still add their filters,
  * unless the list already reaches those topics (e.g. `spBv1.0/plant-a/#`, to

@@ -3,10 +3,16 @@
 # a CA, EMQX's server certificate, and one client certificate per broker
 # user, its CN being the user name (EMQX's device listener takes the CN as
 # the user name: peer_cert_as_username = cn in broker/emqx/base.hocon).
+# And InfluxDB's server certificate for https (docker-compose.influx-tls.yml):
+# for "influxdb", the name the other services dial, and for localhost, the
+# name InfluxDB's own health check dials (the image points its influx CLI at
+# https://localhost:8086 once TLS is on: influxdata/influxdata-docker
+# influxdb/2.7/entrypoint.sh, final_host_scheme) and the host uses.
 #
 #   scripts/make-certs.sh                      # CA, server, monitor, gateway, dev-001
 #   scripts/make-certs.sh dev-002 dev-003      # and a certificate for each of these devices
 #   CERT_HOSTS="DNS:broker.example.com" scripts/make-certs.sh   # more names for the server
+#   INFLUX_CERT_HOSTS="DNS:influx.example.com" scripts/make-certs.sh   # more names for InfluxDB
 #
 # Everything goes to CERTS_DIR (default ./certs, git-ignored). An existing CA
 # and existing certificates are kept: run it again to add devices. ca.key
@@ -52,9 +58,10 @@ issue() {
 # The compose service name (emqx) is what the ingestor and the simulator dial; localhost for the host.
 issue server serverAuth "DNS:emqx,DNS:emqx.local,DNS:localhost,IP:127.0.0.1${CERT_HOSTS:+,$CERT_HOSTS}"
 for user in monitor gateway "${@:-dev-001}"; do issue "$user" clientAuth; done
+issue influxdb serverAuth "DNS:influxdb,DNS:localhost,IP:127.0.0.1${INFLUX_CERT_HOSTS:+,$INFLUX_CERT_HOSTS}"
 
 # The containers run as uid 1000 (EMQX's emqx user, the sensorflow image's node user).
 if [[ "$(id -u)" != 1000 ]]; then
   echo "make-certs: note: the containers read the keys as uid 1000; you are uid $(id -u): for a laptop," >&2
-  echo "  chmod 644 $dir/server.key $dir/monitor.key $dir/gateway.key (or give them to uid 1000)" >&2
+  echo "  chmod 644 $dir/server.key $dir/monitor.key $dir/gateway.key $dir/influxdb.key (or give them to uid 1000)" >&2
 fi

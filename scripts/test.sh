@@ -57,6 +57,7 @@ if command -v docker-compose >/dev/null 2>&1; then
   log "docker compose file"
   docker-compose -f docker-compose.yml config --quiet
   docker-compose -f docker-compose.yml -f docker-compose.tls.yml config --quiet
+  docker-compose -f docker-compose.yml -f docker-compose.influx-tls.yml config --quiet
 elif [ "$unit_only" = 0 ]; then
   echo "scripts/test.sh: docker-compose is missing" >&2; exit 1
 fi

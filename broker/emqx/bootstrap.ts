@@ -1,6 +1,7 @@
 /**
  * The compose stack's one-shot `emqx-users` service: writes EMQX's bootstrap
- * users file (broker/emqx/users.ts) from the passwords in `.env`, into the
+ * users file (broker/emqx/users.ts: hashed, no password in it) from the
+ * passwords in `.env`, into the
  * volume EMQX reads it from. EMQX starts after it has finished.
  *
  * Environment: MQTT_MONITOR_PASSWORD, MQTT_GATEWAY_PASSWORD (or _FILE),
@@ -8,12 +9,12 @@
  * on a missing password, a bad devices file or, with SENSORFLOW_ENV=production,
  * a development default.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { refuseDevelopmentSecrets } from '../../common/production.ts';
 import { read } from '../../common/config/schema.ts';
 import { EMQX_USERS, EMQX_USERS_REFUSES } from './settings.ts';
-import { BootstrapError, bootstrapFileContent, bootstrapUsers } from './users.ts';
+import { BootstrapError, bootstrapFileContent, bootstrapUsers, hashedBootstrapUsers } from './users.ts';
 
 refuseDevelopmentSecrets(process.env, EMQX_USERS_REFUSES, 'emqx-users');
 try {
@@ -21,7 +22,9 @@ try {
   const users = bootstrapUsers(process.env);
   mkdirSync(dirname(path), { recursive: true });
   // 0640: EMQX's container user shares the group id (1000) of this image's `node` user.
-  writeFileSync(`${path}.tmp`, bootstrapFileContent(users), { mode: 0o640 });
+  // The last file's salts are kept for unchanged passwords: EMQX then finds each record equal to what it holds.
+  const previous = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  writeFileSync(`${path}.tmp`, bootstrapFileContent(hashedBootstrapUsers(users, previous)), { mode: 0o640 });
   renameSync(`${path}.tmp`, path);
   const devices = users.length - 2;
   process.stdout.write(`emqx-users: monitor, gateway and ${devices} device user${devices === 1 ? '' : 's'} written to ${path} (EMQX adds users it does not have yet; it never changes an existing user's password)\n`);

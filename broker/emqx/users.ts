@@ -1,18 +1,34 @@
 /**
  * The EMQX built-in database's bootstrap file (EMQX 5.7.2+, `bootstrap_file`
- * with `bootstrap_type = plain` in broker/emqx/base.hocon): a JSON array of
- * `{"user_id", "password", "is_superuser"}`. EMQX imports it when the
- * authenticator is created (each start), hashing the passwords with the
- * authenticator's algorithm, and never overwrites a user that already
- * exists (so a changed password is set through the REST API: docs/installation.md,
- * "Broker users"). Pure apart from the injected readFile.
+ * with `bootstrap_type = hash` in broker/emqx/base.hocon): a JSON array of
+ * `{"user_id", "password_hash", "salt", "is_superuser"}`, hashed as the
+ * authenticator's `password_hash_algorithm` (sha256, salt suffix) says.
+ * EMQX imports it when the authenticator is created (each start) and never
+ * overwrites a user that already exists (so a changed password is set
+ * through the REST API: docs/installation.md,
+ * "Broker users").
+ *
+ * Why hashed, from EMQX 5.8.6's source: `import_users` with
+ * `override => false` (apps/emqx_auth_mnesia/src/emqx_authn_mnesia.erl,
+ * `boostrap_user_from_file`, `insert_user`) skips a record equal to the
+ * stored one and logs the warning
+ * `import_an_exists_userid_into_authentication_database_failed` for any
+ * other. With `plain`, every start hashes each password with a fresh random
+ * salt (`find_password_hash(plain, …)` → emqx_authn_password_hashing:hash), so
+ * every user gave that warning at every start. With `hash` the record is
+ * taken as written (`find_password_hash(hash, …)`); keeping each user's salt
+ * from the previous file while its password is unchanged makes the record
+ * identical, and EMQX skips it silently. A warning now means something: that
+ * user's password in .env differs from the one EMQX holds.
  *
  * The users, matching broker/emqx/acl.conf:
  * - `monitor`: the ingestor (reads `$SYS` presence events and `sensors/#`);
  * - `gateway`: publishes for any device (the simulator, a field gateway);
  * - one user per device from MQTT_DEVICES_FILE (broker/device-users.ts):
  *   the ACL keeps each to `sensors/+/{its user name}/#`.
+ * Pure apart from the injected readFile and salt source.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError, read, readSettingFile, type Env, type ReadFile } from '../../common/config/schema.ts';
 import { parseDeviceUsers } from '../device-users.ts';
@@ -56,6 +72,56 @@ export function bootstrapUsers(env: Env, readFile: ReadFile = readFileSync): Boo
   return users;
 }
 
-export function bootstrapFileContent(users: readonly BootstrapUser[]): string {
+/** A user as the bootstrap file holds it: no password, its hash and salt. */
+export interface HashedBootstrapUser {
+  readonly user_id: string;
+  readonly password_hash: string;
+  readonly salt: string;
+  readonly is_superuser: boolean;
+}
+
+/**
+ * EMQX's `sha256` with `salt_position = suffix` (apps/emqx/src/emqx_passwd.erl:
+ * `hash({sha256, Salt, suffix}, Password)` = lowercase hex of
+ * SHA-256(<<Password, Salt>>), both as UTF-8 bytes).
+ */
+export function emqxSha256Suffix(password: string, salt: string): string {
+  return createHash('sha256').update(Buffer.concat([Buffer.from(password, 'utf8'), Buffer.from(salt, 'utf8')])).digest('hex');
+}
+
+/** A salt as EMQX makes one (emqx_authn_password_hashing:gen_salt): 128 random bits as 32 lowercase hex digits. */
+export const emqxSalt = (): string => randomBytes(16).toString('hex');
+
+/** The records of a previous bootstrap file, by user; anything unreadable counts as none. */
+function previousRecords(previous: string | undefined): Map<string, HashedBootstrapUser> {
+  if (previous === undefined) return new Map();
+  try {
+    const parsed = JSON.parse(previous) as unknown;
+    if (!Array.isArray(parsed)) return new Map();
+    const records = parsed.filter((entry): entry is HashedBootstrapUser =>
+      typeof entry === 'object' && entry !== null && typeof (entry as HashedBootstrapUser).user_id === 'string'
+      && typeof (entry as HashedBootstrapUser).password_hash === 'string' && typeof (entry as HashedBootstrapUser).salt === 'string');
+    return new Map(records.map((record) => [record.user_id, record]));
+  } catch {
+    return new Map();
+  }
+}
+
+/**
+ * Hashed records for the users. A user whose previous record (from the last
+ * file written) still matches its password keeps that salt and hash, so the
+ * file, and what EMQX compares, stays the same from start to start.
+ */
+export function hashedBootstrapUsers(users: readonly BootstrapUser[], previous?: string, salt: () => string = emqxSalt): HashedBootstrapUser[] {
+  const before = previousRecords(previous);
+  return users.map(({ user_id, password, is_superuser }) => {
+    const kept = before.get(user_id);
+    if (kept !== undefined && emqxSha256Suffix(password, kept.salt) === kept.password_hash) return { user_id, password_hash: kept.password_hash, salt: kept.salt, is_superuser };
+    const fresh = salt();
+    return { user_id, password_hash: emqxSha256Suffix(password, fresh), salt: fresh, is_superuser };
+  });
+}
+
+export function bootstrapFileContent(users: readonly HashedBootstrapUser[]): string {
   return `${JSON.stringify(users, null, 2)}\n`;
 }

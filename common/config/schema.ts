@@ -89,6 +89,8 @@ function readNamedFile(readFile: ReadFile, variable: string, path: string): Buff
     return readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    // Docker bind-mounts a missing host file as an empty directory it creates.
+    if (code === 'EISDIR') throw new ConfigError(variable, path, 'expected a file, found a directory (EISDIR; a container gets one where a bind-mounted host file does not exist)');
     throw new ConfigError(variable, path, `cannot read the file (${code})`);
   }
 }

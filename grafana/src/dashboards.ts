@@ -2,7 +2,7 @@
  * The four dashboards, as code. `npm run grafana` writes them to
  * grafana/dashboards/*.json; a unit test fails when the committed JSON and
  * this file disagree. Every query is raw InfluxQL over the data model in the
- * README ("Data model"), filtered by the location / group / device variables
+ * docs/data-model.md, filtered by the location / group / device variables
  * as `=~ /^$var$/` (multi-select and All, which is `.*`).
  */
 import { DATASOURCE, type Dashboard, type DashboardLink, type FieldDefaults, type FieldOverride, type InfluxTarget, type Panel, type QueryVariable, type Threshold } from './model.ts';

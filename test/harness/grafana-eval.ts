@@ -71,10 +71,10 @@ export function expandProvisioningValue(value: string, env: Readonly<Record<stri
   return value.split('$$').map((part) => goExpand(part, env)).join('$');
 }
 
-/** Only `${VAR}` (rule annotations: ValueWithBracedVars). */
-export function expandBracedVars(value: string, env: Readonly<Record<string, string | undefined>>): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => env[name] ?? '');
-}
+// Rule annotations and query models are not expanded at all in Grafana 12.0.2:
+// rules_types.go's mapToModel takes `rule.Annotations.Raw` and the model's Raw
+// (braced `${VAR}` expansion of annotations was proposed only later: grafana
+// pull requests #119773, #127214, #128223), so they need no function here.
 
 // ----------------------------------------------------------- panel queries
 

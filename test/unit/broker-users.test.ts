@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { emqxSha256Suffix } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'sensorflow-broker-users-'));
@@ -38,13 +39,22 @@ describe('emqx-users (broker/emqx/bootstrap.ts)', () => {
     });
     assert.equal(status, 0, stderr);
     assert.equal(stdout, `emqx-users: monitor, gateway and 2 device users written to ${out} (EMQX adds users it does not have yet; it never changes an existing user's password)\n`);
-    assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), [
-      { user_id: 'monitor', password: 'm-secret', is_superuser: false },
-      { user_id: 'gateway', password: 'g-secret', is_superuser: false },
-      { user_id: 'dev-001', password: 'one', is_superuser: false },
-      { user_id: 'dev-002', password: 'two', is_superuser: false },
+    const written = readFileSync(out, 'utf8');
+    const records = JSON.parse(written) as { user_id: string; password_hash: string; salt: string; is_superuser: boolean }[];
+    assert.deepEqual(records.map((r) => [r.user_id, r.password_hash, r.is_superuser]), [
+      ['monitor', emqxSha256Suffix('m-secret', records[0]!.salt), false],
+      ['gateway', emqxSha256Suffix('g-secret', records[1]!.salt), false],
+      ['dev-001', emqxSha256Suffix('one', records[2]!.salt), false],
+      ['dev-002', emqxSha256Suffix('two', records[3]!.salt), false],
     ]);
+    assert.doesNotMatch(written, /secret/, 'no password in the file');
     assert.equal(statSync(out).mode & 0o777, 0o640);
+    // Run again (every `docker compose up`): the same file, so EMQX finds every record equal to its own.
+    const again = run('broker/emqx/bootstrap.ts', {
+      MQTT_MONITOR_PASSWORD: 'm-secret', MQTT_GATEWAY_PASSWORD: 'g-secret', EMQX_BOOTSTRAP_FILE: out, MQTT_DEVICES_FILE: join(dir, 'two.yaml'),
+    });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(readFileSync(out, 'utf8'), written);
   });
 
   test('a bad devices file or a missing password: exit 2, one line, no file written', () => {
@@ -53,6 +63,8 @@ describe('emqx-users (broker/emqx/bootstrap.ts)', () => {
       [{ MQTT_DEVICES_FILE: devicesFile('hash.yaml', 'devices:\n  - { username: "dev-#", password: x }\n') }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE=${JSON.stringify(join(dir, 'hash.yaml'))}: ` + 'devices[0]: the user name "dev-#" contains "/", "+" or "#" (a device\'s user name is one topic level)'],
       [{ MQTT_DEVICES_FILE: devicesFile('list.yaml', 'devices: dev-001\n') }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE=${JSON.stringify(join(dir, 'list.yaml'))}: ` + 'devices must be a list of { username, password }'],
       [{ MQTT_DEVICES_FILE: join(dir, 'missing.yaml') }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE="${join(dir, 'missing.yaml')}": cannot read the file (ENOENT)`],
+      // What a container sees where a bind-mounted host file was missing: a directory (issue 19, defect 3).
+      [{ MQTT_DEVICES_FILE: dir }, `emqx-users: invalid configuration: MQTT_DEVICES_FILE="${dir}": expected a file, found a directory (EISDIR; a container gets one where a bind-mounted host file does not exist)`],
       [{ MQTT_GATEWAY_PASSWORD: '' }, 'emqx-users: invalid configuration: MQTT_GATEWAY_PASSWORD: expected the password of the EMQX user "gateway" (see .env)'],
     ];
     for (const [env, message] of cases) {

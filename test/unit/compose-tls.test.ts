@@ -21,20 +21,18 @@ const SCHEMAS = join(ROOT, '..', 'shared', 'schemas');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 
-interface Service { environment?: Record<string, string>; volumes?: string[]; ports?: string[] }
-const tls = parse(read('docker-compose.tls.yml'), { merge: true }) as { services: Record<string, Service> };
-const base = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
+interface Service { environment?: Record<string, string>; volumes?: string[]; ports?: string[]; secrets?: { source: string; target: string }[] }
+type ComposeFile = { services: Record<string, Service>; secrets?: Record<string, { file: string }> };
+const tls = parse(read('docker-compose.tls.yml'), { merge: true }) as ComposeFile;
+const base = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
 
 const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>>;
 type Listener = { enable: boolean; bind: string; zone?: string; enable_authn?: boolean; ssl_options?: Record<string, string> };
 const hocon = (await parseHocon({ text: read('broker/emqx/base.hocon'), strict: true })) as { listeners: { ssl: Record<string, Listener>; tcp: Record<string, Listener> } };
 
-/** `/run/…` or `/opt/…` path inside a container → the ./certs file mounted there. */
+/** `/run/…` or `/opt/…` path inside a container → the ./certs file mounted there (as a compose secret). */
 function mounts(service: Service): Map<string, string> {
-  return new Map((service.volumes ?? []).map((volume) => {
-    const [source, target] = volume.split(':');
-    return [target!, source!];
-  }));
+  return new Map((service.secrets ?? []).map(({ source, target }) => [target, tls.secrets?.[source]?.file ?? `(no secret ${source})`]));
 }
 
 describe('docker-compose.tls.yml', () => {
@@ -117,13 +115,29 @@ describe('docker-compose.tls.yml', () => {
     assert.ok(read('.gitignore').split('\n').includes('certs/'), 'certificates and keys stay out of git');
   });
 
-  test('no service mounts the CA key, or the whole certificate directory', () => {
+  test('no service mounts the CA key, or the whole certificate directory; certificates are secrets, never bind mounts Docker could create', () => {
     for (const [name, service] of Object.entries(tls.services)) {
-      for (const volume of service.volumes ?? []) {
-        assert.doesNotMatch(volume, /ca\.key/, name);
-        assert.match(volume, /^\.\/certs\/[^/:]+\.(crt|key):\/[^:]+:ro$/, `${name}: ${volume} mounts one file, read-only`);
+      assert.deepEqual(service.volumes ?? [], [], `${name}: certificate files come as secrets`);
+      for (const { source, target } of service.secrets ?? []) {
+        const file = tls.secrets?.[source]?.file ?? '';
+        assert.doesNotMatch(file, /ca\.key/, name);
+        assert.match(file, /^\.\/certs\/[^/]+\.(crt|key)$/, `${name}: ${source} is one file`);
+        assert.match(target, /^\/(run|opt)\//, `${name}: ${source} at an absolute path`);
       }
     }
+  });
+
+  test('docker-compose config: every certificate is a secret file (a missing one is named by `up`, never made a directory)', { skip: !hasCompose && 'docker-compose is not installed' }, () => {
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', '-f', 'docker-compose.tls.yml', 'config'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    const merged = parse(result.stdout) as ComposeFile;
+    for (const service of ['emqx', 'ingestor', 'simulator']) {
+      const volumes = JSON.stringify(merged.services[service]?.volumes ?? []);
+      assert.doesNotMatch(volumes, /certs/, `${service}: no bind mount of ./certs`);
+      assert.equal(merged.services[service]?.secrets?.length, 3, service);
+    }
+    assert.deepEqual(Object.entries(merged.secrets ?? {}).filter(([name]) => name.startsWith('tls-')).map(([, secret]) => secret.file).sort(),
+      ['ca.crt', 'gateway.crt', 'gateway.key', 'monitor.crt', 'monitor.key', 'server.crt', 'server.key'].map((file) => join(ROOT, 'certs', file)));
   });
 });
 

@@ -8,7 +8,8 @@
  * scripts/test.sh.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -22,7 +23,7 @@ import { EMQX_USERS_REFUSES, EMQX_USERS_SCHEMA } from '../../broker/emqx/setting
 import { SETUP_REFUSES, SETUP_SCHEMA } from '../../influxdb/settings.ts';
 import { NOTIFIER_REFUSES, NOTIFIER_SCHEMA } from '../../notifier/settings.ts';
 import { SIMULATOR_SCHEMA } from '../../simulator/settings.ts';
-import { bootstrapFileContent, bootstrapUsers } from '../../broker/emqx/users.ts';
+import { bootstrapFileContent, bootstrapUsers, emqxSha256Suffix, hashedBootstrapUsers, type HashedBootstrapUser } from '../../broker/emqx/users.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCHEMAS = join(ROOT, '..', 'shared', 'schemas');
@@ -50,17 +51,19 @@ interface ComposeService {
   healthcheck?: Healthcheck;
   restart?: string;
   profiles?: string[];
+  secrets?: { source: string; target: string }[];
 }
-type Compose = { services: Record<string, ComposeService>; volumes: Record<string, unknown> };
+type Compose = { services: Record<string, ComposeService>; volumes: Record<string, unknown>; secrets?: Record<string, { file: string }> };
 
 const composeText = read('docker-compose.yml');
 // Merge keys (<<: *sensorflow) as docker compose resolves them.
 const compose = parse(composeText, { merge: true }) as Compose;
 const env = envFile();
 /** ${VAR} replaced from .env, as compose does. */
-const interpolate = (text: string): string => text.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => env[name] ?? '');
+const interpolate = (text: string): string => text.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind?: string, word?: string) => env[name] || (kind === '-' ? word! : env[name] ?? ''));
 const services = Object.entries(compose.services);
 const ONE_SHOT = new Set(['emqx-users', 'setup']);
+const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 const packageVersion = (JSON.parse(read('package.json')) as { version: string }).version;
 
 describe('docker-compose.yml', () => {
@@ -219,13 +222,30 @@ describe('docker-compose.yml', () => {
     assert.equal(compose.services.simulator?.environment?.MQTT_URL, 'mqtt://emqx:1885');
   });
 
-  test('emqx-users reads per-device users from the file .env names, mounted read-only', () => {
+  test('emqx-users reads per-device users from the file .env names, as a compose secret (never a bind mount Docker could create)', () => {
     const service = compose.services['emqx-users']!;
-    assert.equal(service.environment?.MQTT_DEVICES_FILE, '/run/sensorflow/devices.yaml');
-    assert.ok(service.volumes?.includes('${MQTT_DEVICES_FILE}:/run/sensorflow/devices.yaml:ro'));
+    assert.equal(service.environment?.MQTT_DEVICES_FILE, '/run/secrets/devices.yaml');
+    assert.deepEqual(service.secrets, [{ source: 'devices', target: 'devices.yaml' }]);
+    assert.deepEqual(compose.secrets?.devices, { file: '${MQTT_DEVICES_FILE:-./broker/emqx/devices.example.yaml}' });
+    for (const [name, definition] of services) {
+      assert.ok(!(definition.volumes ?? []).some((volume) => JSON.stringify(volume).includes('MQTT_DEVICES_FILE')), `${name} bind-mounts the devices file`);
+    }
     assert.equal(env.MQTT_DEVICES_FILE, './broker/emqx/devices.example.yaml');
     assert.ok(existsSync(join(ROOT, env.MQTT_DEVICES_FILE)), 'the shipped default exists');
     assert.ok(read('.gitignore').split('\n').includes('secrets/'), 'where the real one goes is git-ignored');
+  });
+
+  test('docker-compose config: an empty MQTT_DEVICES_FILE is the shipped file; a missing one stays a file path compose names', { skip: !hasCompose && 'docker-compose is not installed' }, () => {
+    const devicesSecret = (value: string): string => {
+      const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', MQTT_DEVICES_FILE: value }, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      const config = parse(result.stdout) as { secrets: Record<string, { file: string }>; services: Record<string, { volumes?: unknown[] }> };
+      assert.ok(!JSON.stringify(config.services['emqx-users']?.volumes ?? []).includes('devices'), 'no bind mount of the devices file');
+      return config.secrets.devices!.file;
+    };
+    assert.equal(devicesSecret(''), join(ROOT, 'broker', 'emqx', 'devices.example.yaml'));
+    assert.ok(statSync(devicesSecret('')).isFile());
+    assert.equal(devicesSecret('./secrets/no-such-devices.yaml'), join(ROOT, 'secrets', 'no-such-devices.yaml'));
   });
 });
 
@@ -258,7 +278,7 @@ describe('.env and SENSORFLOW_ENV=production', () => {
   test('in production, each service refuses the development default it is given, naming the variable', () => {
     const production = { ...env, SENSORFLOW_ENV: 'production' };
     const given = (service: string): string[] => Object.entries(compose.services[service]?.environment ?? {})
-      .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
+      .flatMap(([variable, value]) => { const m = /^\$\{([A-Z_]+)(?::[-?][^}]*)?\}$/.exec(value); return m && m[1]! in DEVELOPMENT_SECRETS ? [variable] : []; });
     const resolved = (service: string): Record<string, string> => Object.fromEntries(Object.entries(compose.services[service]?.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
     // Which of our services check which variables (their entry points call refuseDevelopmentSecrets with these).
     const checks: Record<string, readonly string[]> = {
@@ -274,7 +294,7 @@ describe('.env and SENSORFLOW_ENV=production', () => {
         const problem = developmentSecretProblem({ ...resolved(service), SENSORFLOW_ENV: 'production' }, [variable]);
         assert.equal(problem?.variable, variable);
         assert.match(problem?.message ?? '', new RegExp(`^SENSORFLOW_ENV=production but ${variable} holds a development default`));
-        covered.add(/\$\{([A-Z_]+)\}/.exec(compose.services[service]!.environment![variable]!)![1]!);
+        covered.add(/\$\{([A-Z_]+)/.exec(compose.services[service]!.environment![variable]!)![1]!);
       }
     }
     // Every development secret reaches at least one check before the service that uses it starts.
@@ -310,13 +330,13 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.deepEqual(base.authentication, [{
       mechanism: 'password_based', backend: 'built_in_database', user_id_type: 'username',
       password_hash_algorithm: { name: 'sha256', salt_position: 'suffix' },
-      bootstrap_file: '/opt/emqx/etc/sensorflow/users.json', bootstrap_type: 'plain',
+      bootstrap_file: '/opt/emqx/etc/sensorflow/users.json', bootstrap_type: 'hash',
     }]);
     const emqx = compose.services.emqx!;
     assert.ok(emqx.volumes?.includes('emqx-bootstrap:/opt/emqx/etc/sensorflow:ro'));
     assert.equal(compose.services['emqx-users']?.environment?.EMQX_BOOTSTRAP_FILE, '/var/lib/sensorflow/emqx/users.json');
     assert.ok(compose.services['emqx-users']?.volumes?.includes('emqx-bootstrap:/var/lib/sensorflow/emqx'));
-    // The JSON format: file extension .json, an array of {user_id, password, is_superuser}.
+    // The JSON format: file extension .json, an array of {user_id, password_hash, salt, is_superuser}.
     assert.match(String(base.authentication[0]!.bootstrap_file), /\.json$/);
     assert.deepEqual(base.authorization, { no_match: 'deny', deny_action: 'disconnect', sources: [{ type: 'file', enable: true, path: '/opt/emqx/etc/acl.conf' }] });
     assert.ok(emqx.volumes?.includes('./broker/emqx/acl.conf:/opt/emqx/etc/acl.conf:ro'));
@@ -353,7 +373,7 @@ describe('EMQX configuration (broker/emqx)', () => {
 
   test('the bootstrap file is the documented JSON, from .env and the devices file, with no superuser', () => {
     const shipped = { ...env, MQTT_DEVICES_FILE: join(ROOT, env.MQTT_DEVICES_FILE!) };
-    assert.deepEqual(JSON.parse(bootstrapFileContent(bootstrapUsers(shipped))), [
+    assert.deepEqual(bootstrapUsers(shipped), [
       { user_id: 'monitor', password: 'monitor-dev-password', is_superuser: false },
       { user_id: 'gateway', password: 'gateway-dev-password', is_superuser: false },
     ], 'the shipped example lists no device');
@@ -383,9 +403,10 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.throws(() => withDevices('twice.yaml'), /devices\[1\]: "a" is listed twice/);
     assert.throws(() => withDevices('nopassword.yaml'), /devices\[0\] must have a username and a non-empty password/);
     assert.throws(() => withDevices('missing.yaml'), /^BootstrapError: MQTT_DEVICES_FILE="missing\.yaml": cannot read the file \(ENOENT\)/);
-    // JSON escaping keeps any password intact (CSV would need quoting rules EMQX may not share).
+    // Any password is hashed as its UTF-8 bytes, quotes, commas and newlines included.
     const odd = bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'a,"b"\\c\nd', MQTT_GATEWAY_PASSWORD: 'x' });
-    assert.equal((JSON.parse(bootstrapFileContent(odd)) as { password: string }[])[0]!.password, 'a,"b"\\c\nd');
+    const [record] = JSON.parse(bootstrapFileContent(hashedBootstrapUsers(odd, undefined, () => '0'.repeat(32)))) as HashedBootstrapUser[];
+    assert.equal(record!.password_hash, emqxSha256Suffix('a,"b"\\c\nd', '0'.repeat(32)));
     assert.throws(() => bootstrapUsers({ MQTT_MONITOR_PASSWORD: 'x' }), /^BootstrapError: MQTT_GATEWAY_PASSWORD: expected the password/);
   });
 

@@ -14,7 +14,8 @@ import { staleFiles } from '../../grafana/src/generate.ts';
 import { DASHBOARD_UIDS, dashboards } from '../../grafana/src/dashboards.ts';
 import { loadThresholds, parseThresholds, ThresholdsError } from '../../grafana/src/thresholds.ts';
 import type { Dashboard } from '../../grafana/src/model.ts';
-import { expandBracedVars, expandProvisioningValue, interpolateVariables, renderPanelQuery } from '../harness/grafana-eval.ts';
+import { FOLDER as RULES_FOLDER } from '../../grafana/src/alert-rules.ts';
+import { expandProvisioningValue, interpolateVariables, renderPanelQuery } from '../harness/grafana-eval.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GRAFANA = join(ROOT, 'grafana');
@@ -176,6 +177,16 @@ describe('provisioning files', () => {
     assert.equal(only!.options.path, '$GRAFANA_DASHBOARDS_DIR');
   });
 
+  test('the dashboards provider and the alert rules share one folder, found by title from both sides (no folderUid)', () => {
+    const provider = (readYaml(join(GRAFANA, 'provisioning', 'dashboards', 'sensorflow.yaml')).providers as Record<string, unknown>[])[0]!;
+    // A folderUid is looked up by uid only, and the rules provisioner creates its folder by title with a random uid (issue 19, defect 5).
+    assert.equal('folderUid' in provider, false, 'folderUid would miss the folder the alert rules created');
+    const groups = readYaml(join(PROVISIONED_ALERTING, 'rules.yaml')).groups as { folder: string }[];
+    assert.ok(groups.length > 0);
+    assert.deepEqual([...new Set(groups.map((group) => group.folder))], [provider.folder]);
+    assert.equal(provider.folder, RULES_FOLDER);
+  });
+
   test('Grafana reads every file in provisioning/alerting: all are .yaml', () => {
     for (const file of readdirSync(PROVISIONED_ALERTING)) assert.match(file, /\.(ya?ml|json)$/);
   });
@@ -217,7 +228,9 @@ describe('provisioning files', () => {
         for (const [key, value] of Object.entries(rule.labels)) assert.doesNotMatch(value, /\$/, `${where}: label ${key} would be expanded by Grafana`);
         for (const key of ['summary_zh', 'summary_en', 'description_zh', 'description_en']) assert.ok((rule.annotations[key] ?? '').length > 10, `${where}: ${key}`);
         for (const [key, value] of Object.entries(rule.annotations)) {
-          assert.equal(expandBracedVars(value, {}), value, `${where}: annotation ${key} would lose a \${…}`);
+          // Grafana 12.0.2 takes annotations raw (no expansion: see test/harness/grafana-eval.ts), so an
+          // environment variable here would be shown as written; later versions may expand ${VAR}.
+          assert.doesNotMatch(value, /\$\{|\$[A-Z][A-Z0-9_]*\b/, `${where}: annotation ${key} names an environment variable, which Grafana 12.0.2 does not expand`);
           assert.match(value, /^[^{}]*(\{\{[^{}]*\}\}[^{}]*)*$/, `${where}: annotation ${key} has balanced {{ }}`);
         }
         assert.ok(rule.dashboardUid !== undefined && Object.values(DASHBOARD_UIDS).includes(rule.dashboardUid as never), `${where}: linked dashboard`);
@@ -281,7 +294,6 @@ describe('what Grafana does with $ (the evaluator the integration tests rely on)
     assert.equal(expandProvisioningValue('Bearer $NOTIFIER_TOKEN ${NOTIFIER_TOKEN}', env), 'Bearer tok tok');
     assert.equal(expandProvisioningValue('{{ $$labels.device }}', env), '{{ $labels.device }}');
     assert.equal(expandProvisioningValue('{{ $labels.device }}', env), '{{ .device }}');
-    assert.equal(expandBracedVars('{{ $labels.device }} ${NOTIFIER_TOKEN}', env), '{{ $labels.device }} tok');
   });
 
   test('multi-value variables become an escaped regex alternation; All is the allValue', () => {

@@ -2,7 +2,7 @@
  * `npm run setup` against InfluxDB 2: the request sequence, checked by a
  * stand-in that enforces the documented API (test/harness/influx2-standin.ts),
  * since InfluxDB 2 cannot run here. The InfluxDB 1.x half runs for real in
- * test/integration/stack-setup.test.ts.
+ * test/integration/stack.test.ts ("npm run setup against InfluxDB 1.x").
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
