@@ -9,7 +9,10 @@
  *   an older message (a backlog, a retained status) never moves it back.
  * - presence: the newest presence event's state and since when it holds
  *   (the event's own time). A repeat of the same state keeps `sinceMs`; an
- *   event older than the newest applied is stale and changes nothing.
+ *   event older than the newest applied is stale and changes nothing, except
+ *   that one saying the same as the first state ever known moves its
+ *   `sinceMs` back (an EMQX `connected` held until the device's birth
+ *   message, newer, proved it a device).
  * - a device with no presence event ever is `unknown` (a telemetry-only
  *   device behind a gateway); its `since` is when it was first seen.
  *
@@ -32,6 +35,12 @@ export interface LivenessEntry {
   /** Epoch ms of the newest presence event applied: older ones are stale. */
   presenceAtMs: number;
   source: LivenessSource;
+  /**
+   * The state is the first presence state known (no change seen since):
+   * an older event that says the same, arriving late (held), moves `sinceMs`
+   * back. Not saved: after a restart, late events never move it.
+   */
+  firstState?: boolean;
 }
 
 export type LivenessState = 'online' | 'offline' | 'unknown';
@@ -79,8 +88,12 @@ export class LivenessBook {
   presence(device: string, online: boolean, atMs: number, source: PresenceSource): void {
     this.seen(device, atMs);
     const entry = this.#devices.get(device) as LivenessEntry;
-    if (entry.online !== undefined && atMs < entry.presenceAtMs) return;
+    if (entry.online !== undefined && atMs < entry.presenceAtMs) {
+      if (entry.firstState === true && online === entry.online && atMs < entry.sinceMs) entry.sinceMs = atMs;
+      return;
+    }
     if (entry.online !== online) {
+      entry.firstState = entry.online === undefined;
       entry.online = online;
       entry.sinceMs = atMs;
     }

@@ -162,17 +162,13 @@ export class Ingest implements MessageSink {
   async #logHeld(held: readonly PresenceEvent[]): Promise<void> {
     const { directory, wal, stats, log, presence } = this.#stages;
     const lines: string[] = [];
-    for (const waiting of held) {
-      let event = waiting;
-      if (this.#awaitingDevice.has(waiting)) {
-        if (!this.#isDevice(waiting.device)) {
-          stats.presenceIgnored += 1;
-          log.debug({ device: waiting.device, username: waiting.username, online: waiting.online }, 'presence event of a gateway user\'s client that is no device: dropped');
-          continue;
-        }
-        const verdict = presence.judge(waiting);
-        if (!verdict.apply) continue;
-        if (verdict.atMs !== waiting.atMs) event = { ...waiting, atMs: verdict.atMs };
+    for (const event of held) {
+      if (this.#awaitingDevice.has(event) && !this.#isDevice(event.device)) {
+        // Not a device after all (a health check): no trace, not even in the presence tracker.
+        stats.presenceIgnored += 1;
+        presence.forget(event.device);
+        log.debug({ device: event.device, username: event.username, online: event.online }, 'presence event of a gateway user\'s client that is no device: dropped');
+        continue;
       }
       const encoded = encodePoints([presencePoint(event, directory.tagsFor(event.device))]);
       if (!encoded.ok) {
@@ -272,18 +268,15 @@ export class Ingest implements MessageSink {
       return { ok: true, lines: [], ...(afterLogged && { afterLogged }) };
     };
     // A gateway user's client (a health check, or one connection per device it speaks for): a device only once the data says so.
-    if (this.#needsDevice(event) && !this.#isDevice(event.device)) {
-      if (this.#held === undefined || (message.qos ?? 0) !== 0 || !this.#held.hold(event)) return ignore('not_a_device');
-      this.#awaitingDevice.add(event);
-      log.debug({ device: event.device, username: event.username, online: event.online }, 'presence event of a gateway user\'s client held until it is known as a device');
-      return { ok: true, lines: [] };
-    }
+    const unproven = this.#needsDevice(event) && !this.#isDevice(event.device);
+    if (unproven && (this.#held === undefined || (message.qos ?? 0) !== 0)) return ignore('not_a_device');
     // Any presence message is a message from the device, except a retained one without a time of its own (it says nothing about now).
-    if (event.retained !== true || event.timeFromPayload === true) directory.liveness.seen(event.device, event.atMs);
+    if (!unproven && (event.retained !== true || event.timeFromPayload === true)) directory.liveness.seen(event.device, event.atMs);
     // After every (re)subscription the broker re-sends each retained status: the known state, not news.
     if (event.retained === true && judgeRetainedStatus(directory.lastStatus(event.device), event) === 'known') return ignore('retained_known');
     // What a status topic said is remembered (persistently) once its point is logged.
     const remember = event.source === 'lwt' ? () => directory.rememberStatus(event.device, { online: event.online, atMs: event.atMs }) : undefined;
+    // Judged on arrival, in arrival order, like every event: a held event is not judged again when released.
     const verdict = presence.judge(event);
     if (!verdict.apply) return ignore(verdict.why, remember);
     if (event.location !== undefined && event.location !== '') this.#learnLocation(event.device, event.location);
@@ -291,6 +284,15 @@ export class Ingest implements MessageSink {
     const timed = verdict.atMs === event.atMs ? event : { ...event, atMs: verdict.atMs };
     const encoded = encodePoints([presencePoint(timed, directory.tagsFor(event.device))]);
     if (!encoded.ok) return encoded;
+    if (unproven) {
+      if (this.#held?.hold(timed) !== true) {
+        presence.forget(event.device);
+        return ignore('not_a_device');
+      }
+      this.#awaitingDevice.add(timed);
+      log.debug({ device: event.device, username: event.username, online: event.online }, 'presence event of a gateway user\'s client held until it is known as a device');
+      return { ok: true, lines: [] };
+    }
     if (this.#mayHold(timed, message) && this.#held?.hold(timed) === true) {
       log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason }, 'presence event held until the device\'s location is known');
       return { ok: true, lines: [] };

@@ -28,6 +28,11 @@ interface DeviceState {
 export class PresenceTracker {
   readonly #devices = new Map<string, DeviceState>();
 
+  /** Drops what is known about a client that turned out to be no device. */
+  forget(device: string): void {
+    this.#devices.delete(device);
+  }
+
   judge(event: PresenceEvent): Verdict {
     if (event.sessionMoved) return { apply: false, why: 'session_moved' };
     const state = this.#devices.get(event.device);

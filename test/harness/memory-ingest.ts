@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { DecodeBounds, Handler, LineLog } from '../../ingestor/contracts.ts';
 import { DeviceDirectory } from '../../ingestor/directory/directory.ts';
 import { parseRegistry } from '../../ingestor/directory/registry.ts';
+import type { LagCounter } from '../../ingestor/liveness/catch-up.ts';
 import { handlerTable } from '../../ingestor/pipeline/handlers.ts';
 import { Ingest } from '../../ingestor/pipeline/ingest.ts';
 import { RejectLog } from '../../ingestor/pipeline/rejects.ts';
@@ -54,6 +55,12 @@ export interface MemoryIngestOptions {
   /** PRESENCE_HOLD_MS @default 0 (nothing held) */
   readonly holdMs?: number;
   readonly maxRecordBytes?: number;
+  /** PRESENCE_EMQX_SERVICE_USERS @default none */
+  readonly serviceUsers?: readonly string[];
+  /** PRESENCE_EMQX_GATEWAY_USERS @default none */
+  readonly gatewayUsers?: readonly string[];
+  /** The catching-up rule's counter @default none */
+  readonly lag?: LagCounter;
 }
 
 export interface MemoryIngest {
@@ -74,7 +81,7 @@ export function memoryIngest(options: MemoryIngestOptions = {}): MemoryIngest {
   const rejects = new RejectLog(silent);
   const directory = new DeviceDirectory(parseRegistry('devices.yaml', options.registry ?? 'devices: {}\n'), options.directoryFile, silent);
   const handlers = options.handlers
-    ?? handlerTable({ emqxPresence: options.emqxPresence ?? true, sparkplug: options.sparkplug ?? true, routes: options.routes ?? defaultRoutes() });
+    ?? handlerTable({ emqxPresence: options.emqxPresence ?? true, sparkplug: options.sparkplug ?? true, routes: options.routes ?? defaultRoutes(), ...(options.serviceUsers && { serviceUsers: options.serviceUsers }) });
   const ingest = new Ingest({
     handlers,
     bounds: { ...DEFAULT_BOUNDS, ...options.bounds },
@@ -85,6 +92,8 @@ export function memoryIngest(options: MemoryIngestOptions = {}): MemoryIngest {
     presence: new PresenceTracker(),
     log: silent,
     presenceHoldMs: options.holdMs ?? 0,
+    ...(options.gatewayUsers && { gatewayUsers: new Set(options.gatewayUsers) }),
+    ...(options.lag && { lag: options.lag }),
   });
   return { ingest, log, stats, rejects, directory };
 }
