@@ -205,7 +205,12 @@ export interface RuleLike {
 export interface Evaluation {
   /** Condition value per label set (non-zero: firing). */
   readonly instances: ReadonlyMap<string, NumberItem>;
-  /** A query returned no series and the condition has none either. */
+  /**
+   * Some data source query returned no series: Grafana then evaluates the
+   * whole rule as NoData, whatever the other queries returned
+   * (pkg/services/ngalert/eval/eval.go, `evaluateExecutionResult`: any entry
+   * in `execResults.NoData` makes every result NoData).
+   */
   readonly noData: boolean;
   /** The InfluxQL each datasource query ran, after rendering. */
   readonly queries: Readonly<Record<string, string>>;
@@ -381,7 +386,7 @@ export async function evaluateRule(rule: RuleLike, url: string, db: string, nowM
   if (condition === undefined) throw new Error(`${rule.uid}: condition ${rule.condition} is not a refId`);
   const items = condition.kind === 'numbers' ? condition.items : condition.kind === 'scalar' ? [{ labels: {}, value: condition.value }] : [];
   const instances = new Map(items.map((i) => [labelKey(i.labels), i] as const));
-  return { instances, noData: instances.size === 0 && emptyQuery, queries };
+  return { instances: emptyQuery ? new Map() : instances, noData: emptyQuery || instances.size === 0, queries };
 }
 
 export const isFiring = (item: NumberItem | undefined): boolean => item !== undefined && !Number.isNaN(item.value) && item.value !== 0;
