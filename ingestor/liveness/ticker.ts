@@ -24,6 +24,9 @@ import type { PipelineStats } from '../pipeline/stats.ts';
 import { catchingUp, type CatchingUp, type LagCounter } from './catch-up.ts';
 import { deviceStatePoint, tickTimeMs } from './to-point.ts';
 
+/** Ticks of an unbroken backlog after which a warning says the rule may be wrong for this fleet. */
+const LONG_BACKLOG_TICKS = 10;
+
 /** Lines per log record: small enough for any log segment (at least 64 KiB). */
 const MAX_RECORD_BYTES = 32 * 1024;
 
@@ -57,6 +60,7 @@ export class LivenessTicker {
   #connectionsAtLastTick: number;
   #catchingUp: CatchingUp | undefined;
   #catchingUpSinceMs = 0;
+  #warnedLongBacklog = false;
 
   constructor(options: LivenessTickerOptions) {
     this.#options = options;
@@ -93,8 +97,8 @@ export class LivenessTicker {
     const connections = broker.connections;
     const why = catchingUp({ brokerConnected: broker.connected, reconnected: connections !== this.#connectionsAtLastTick, timedMessages: lag.timed, lateMessages: lag.late });
     this.#connectionsAtLastTick = connections;
-    lag.reset();
     this.#noteCatchingUp(why, nowMs, lag);
+    lag.reset();
     if (why !== undefined) {
       stats.deviceStateSkipped += 1;
       return { kind: 'skipped', why };
@@ -142,7 +146,16 @@ export class LivenessTicker {
   #noteCatchingUp(why: CatchingUp | undefined, nowMs: number, lag: { readonly timed: number; readonly late: number }): void {
     const { stats, log } = this.#options;
     stats.catchingUp = why !== undefined;
-    if (why === this.#catchingUp) return;
+    if (why === this.#catchingUp) {
+      // A backlog that never ends is more likely devices (or this host) whose clocks are off, or gateways that always forward late.
+      if (why === 'backlog' && !this.#warnedLongBacklog && nowMs - this.#catchingUpSinceMs >= LONG_BACKLOG_TICKS * this.#options.intervalMs) {
+        this.#warnedLongBacklog = true;
+        log.warn({ forS: Math.round((nowMs - this.#catchingUpSinceMs) / 1000), timedMessages: lag.timed, lateMessages: lag.late },
+          'still catching up a backlog: most messages keep arriving older than DEVICE_STATE_MAX_LAG_S, so no device_state is written; if they are late by design (store-and-forward gateways) or a clock is wrong, raise DEVICE_STATE_MAX_LAG_S or fix the clock');
+      }
+      return;
+    }
+    this.#warnedLongBacklog = false;
     if (why !== undefined && this.#catchingUp === undefined) {
       this.#catchingUpSinceMs = nowMs;
       log.info({ why, timedMessages: lag.timed, lateMessages: lag.late }, `catching up (${why}): device_state ticks are skipped until the ingestor has caught up`);

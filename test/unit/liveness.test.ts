@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, sharedSubscriptions } from '../../ingestor/config.ts';
 import type { InboundMessage } from '../../ingestor/contracts.ts';
@@ -173,6 +173,30 @@ describe('LivenessTicker', () => {
     assert.deepEqual([stats.deviceStateSkipped, stats.deviceStateTicks, stats.catchingUp, wal.lines.length], [3, 1, false, 1]);
   });
 
+  test('one log line when catching up starts and one when it ends; a warning when a backlog lasts ten ticks', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const directory = new DeviceDirectory(parseRegistry('d.yaml', 'devices: {}\n'), undefined, silent);
+    const lag = new LagCounter(60_000);
+    let now = NOW;
+    const ticker = new LivenessTicker({
+      intervalMs: 60_000, forgetAfterMs: undefined, instance: 'i1', directory, wal: new MemoryLog(), canAppend: () => true, stats: emptyStats(), lag, broker: { connected: true, connections: 0 }, log, now: () => now,
+    });
+    for (let tick = 0; tick < 11; tick += 1) {
+      lag.count(now, now - 10 * MINUTE);
+      assert.deepEqual(await ticker.tick(), { kind: 'skipped', why: 'backlog' });
+      now += 60_000;
+    }
+    lag.count(now, now);
+    assert.equal((await ticker.tick()).kind, 'written');
+    assert.deepEqual(lines.map((line) => [line.level, (line.msg as string).split(':')[0], line.timedMessages ?? null, line.lateMessages ?? null]), [
+      [30, 'catching up (backlog)', 1, 1],
+      [40, 'still catching up a backlog', 1, 1],
+      [30, 'caught up', null, null],
+    ]);
+    assert.equal(lines[2]!.forS, 660);
+  });
+
   test('forget: a last point state="forgotten", gone from the book and the learned directory, counted; the others stay', async () => {
     const { directory, wal, stats, ticker } = setup({ forgetAfterMs: 30 * 86_400_000 });
     directory.learnLocation('old', 'cellar');
@@ -258,54 +282,43 @@ describe('liveness through Ingest', () => {
 
 describe('the directory file keeps liveness', () => {
   const registry = parseRegistry('d.yaml', 'devices: {}\n');
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
+    file = join(dir, 'devices.json');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   test('saved and loaded: every time kept', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
-    try {
-      const file = join(dir, 'devices.json');
-      const first = new DeviceDirectory(registry, file, silent);
-      first.liveness.seen('tel', NOW - 5000);
-      first.liveness.seen('tel', NOW - 9000);
-      first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx');
-      first.save();
-      const second = new DeviceDirectory(registry, file, silent);
-      // Everything but firstState, which is not saved (late events never move since after a restart).
-      const kept = (directory: DeviceDirectory) => [...directory.liveness.entries()].map(([device, { firstState: _firstState, ...entry }]) => [device, entry]);
-      assert.deepEqual(kept(second), kept(first));
-      assert.equal(kept(second).length, 2);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const first = new DeviceDirectory(registry, file, silent);
+    first.liveness.seen('tel', NOW - 5000);
+    first.liveness.seen('tel', NOW - 9000);
+    first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx');
+    first.save();
+    const second = new DeviceDirectory(registry, file, silent);
+    // Everything but firstState, which is not saved (late events never move since after a restart).
+    const kept = (directory: DeviceDirectory) => [...directory.liveness.entries()].map(([device, { firstState: _firstState, ...entry }]) => [device, entry]);
+    assert.deepEqual(kept(second), kept(first));
+    assert.equal(kept(second).length, 2);
   });
 
   test('a file in the format from before liveness loads: statuses become presence, since and last seen at their time', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
-    try {
-      const file = join(dir, 'devices.json');
-      writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
-      const directory = new DeviceDirectory(registry, file, silent);
-      assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
-        ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
-      ]);
-      assert.equal(directory.tagsFor('dev-b').location, 'yard');
-      directory.save();
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
-      assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt'] });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
+    const directory = new DeviceDirectory(registry, file, silent);
+    assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
+      ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
+    ]);
+    assert.equal(directory.tagsFor('dev-b').location, 'yard');
+    directory.save();
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
+    assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt'] });
   });
 
   test('a damaged liveness entry is skipped, the others load', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-liveness-'));
-    try {
-      const file = join(dir, 'devices.json');
-      writeFileSync(file, JSON.stringify({ locations: {}, status: {}, liveness: { good: [NOW, NOW, -1, NOW, 0, 'none'], bad: [NOW, 'x'], worse: [NOW, NOW, 2, NOW, 0, 'none'], odd: [NOW, NOW, 1, NOW, NOW, 'carrier-pigeon'] } }));
-      const directory = new DeviceDirectory(registry, file, silent);
-      assert.deepEqual([...directory.liveness.entries()].map(([device]) => device), ['good']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    writeFileSync(file, JSON.stringify({ locations: {}, status: {}, liveness: { good: [NOW, NOW, -1, NOW, 0, 'none'], bad: [NOW, 'x'], worse: [NOW, NOW, 2, NOW, 0, 'none'], odd: [NOW, NOW, 1, NOW, NOW, 'carrier-pigeon'] } }));
+    const directory = new DeviceDirectory(registry, file, silent);
+    assert.deepEqual([...directory.liveness.entries()].map(([device]) => device), ['good']);
   });
 });
 
