@@ -31,8 +31,12 @@ WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
-# Default routes, simulator scenarios and the dev broker's users file are read at run time.
+# Simulator scenarios and the dev broker's users file are read at run time (the
+# default routes are built in). Without the users file (missing here until the
+# image ran the dev broker, test/integration/docker.test.ts) the dev broker's
+# default BROKER_USERS_FILE does not exist in /app and it exits 2.
 COPY simulator/scenarios simulator/scenarios
+COPY broker/dev/users.yaml broker/dev/users.yaml
 # Where the services keep state; compose mounts named volumes here, and a new
 # volume takes these owners, so the non-root user can write.
 RUN mkdir -p /app/data/wal /var/lib/sensorflow/tokens /var/lib/sensorflow/emqx \

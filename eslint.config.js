@@ -23,7 +23,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.js'],
+    // eslint.config.js, and test/docker/tcp-forward.mjs: plain JavaScript run in the image (its node has no tsx).
+    files: ['eslint.config.js', 'test/docker/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['test/docker/*.mjs'],
+    languageOptions: { globals: { process: 'readonly' } },
   },
 );

@@ -18,12 +18,14 @@ import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { config as loadDotenv } from 'dotenv';
 import { readCaFile } from '../common/config/certificates.ts';
 import { requestText } from '../common/http-client.ts';
+import { commandLine } from '../common/cli.ts';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { COMMON_SCHEMA } from '../common/settings.ts';
 import { tlsErrorLine } from '../common/tls-error.ts';
 import { influxCaNeedsHttps } from '../ingestor/config.ts';
 import { INFLUX_TLS_PEER, influxClientOptions } from '../ingestor/writer/influx-http.ts';
 import { ConfigError, read } from '../common/config/schema.ts';
-import { SETUP, SETUP_REFUSES } from './settings.ts';
+import { SETUP, SETUP_REFUSES, SETUP_SCHEMA } from './settings.ts';
 import { setupV1 } from './setup-v1.ts';
 import { setupV2, type Step, type TokenGrant } from './setup-v2.ts';
 
@@ -154,6 +156,23 @@ export function explainFailure(error: unknown, config: SetupConfig): string {
 }
 
 async function main(): Promise<void> {
+  // --help, --version and unknown flags first: nothing is read or connected before.
+  commandLine({
+    name: 'setup',
+    usage: `Usage: npm run setup   (built: node dist/influxdb/setup.js; compose: the one-shot setup service)
+
+Prepares InfluxDB for sensorflow, idempotently, one line per item: with
+INFLUX_API=v2 the organization, the bucket and its retention, a write-only
+token for the ingestor and a read-only one for Grafana (in SETUP_TOKEN_DIR)
+and the InfluxQL mapping; with INFLUX_API=v1 the database and its retention.
+A .env file in the working directory fills in what the environment leaves
+unset. Exit codes: 0 done, 1 InfluxDB unreachable or refused a step, 2 bad
+configuration.
+
+Flags
+`,
+    schemas: [SETUP_SCHEMA, COMMON_SCHEMA],
+  });
   loadDotenv({ quiet: true });
   refuseDevelopmentSecrets(process.env, SETUP_REFUSES, 'setup');
   let config: SetupConfig;

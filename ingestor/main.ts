@@ -10,7 +10,9 @@
  * stderr naming the setting).
  */
 import { config as loadDotenv } from 'dotenv';
+import { commandLine } from '../common/cli.ts';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
+import { COMMON_SCHEMA } from '../common/settings.ts';
 import { ConfigError, describeConfig, loadConfig, redactUrl, type Config } from './config.ts';
 import { createMetrics } from './health/metrics.ts';
 import { assessReadiness } from './health/readiness.ts';
@@ -26,7 +28,7 @@ import { PresenceTracker } from './presence/tracker.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
-import { INGESTOR_REFUSES } from './settings.ts';
+import { INGESTOR_REFUSES, INGESTOR_SCHEMA } from './settings.ts';
 import { Shipper } from './wal/shipper.ts';
 import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';
@@ -212,4 +214,19 @@ async function run(config: Config): Promise<void> {
   liveness.start();
 }
 
+// --help, --version and unknown flags first: nothing is read or connected before.
+commandLine({
+  name: 'ingestor',
+  usage: `Usage: npm run ingestor   (built: node dist/ingestor/main.js)
+
+Subscribes to the MQTT broker, turns messages and device presence into points,
+keeps them in a write-ahead log on disk and writes them to InfluxDB. Configured
+by environment variables only (a .env file in the working directory fills in
+what the environment leaves unset). Exit codes: 0 after a clean stop, 2 bad
+configuration or an unusable write-ahead log / port.
+
+Flags
+`,
+  schemas: [INGESTOR_SCHEMA, COMMON_SCHEMA],
+});
 await run(readConfig());

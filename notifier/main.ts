@@ -8,8 +8,10 @@
  * (one line on stderr naming the setting).
  */
 import { config as loadDotenv } from 'dotenv';
+import { commandLine } from '../common/cli.ts';
 import { refuseDevelopmentSecrets } from '../common/production.ts';
-import { NOTIFIER_REFUSES } from './settings.ts';
+import { COMMON_SCHEMA } from '../common/settings.ts';
+import { NOTIFIER_REFUSES, NOTIFIER_SCHEMA } from './settings.ts';
 import { startNotifier } from './app.ts';
 import { ConfigError, describeConfig, loadConfig, type NotifierConfig } from './config.ts';
 import { JournalError } from './delivery/journal.ts';
@@ -79,13 +81,27 @@ async function serve(config: NotifierConfig): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-const args = process.argv.slice(2);
-const testIndex = args.indexOf('--test');
-const unknown = args.filter((arg, index) => arg !== '--test' && !(testIndex >= 0 && index === testIndex + 1));
-if (unknown.length > 0) fail(`unknown argument ${unknown[0]}; usage: npm run notifier [-- --test [bot]]`);
+// --help, --version and unknown flags first: nothing is read or connected before.
+const flags = commandLine({
+  name: 'notifier',
+  usage: `Usage: npm run notifier [-- --test [bot]]   (built: node dist/notifier/main.js)
+
+Relays Grafana's webhook notifications to DingTalk and Feishu group bots,
+signed, rate-limited and queued on disk until delivered. Configured by
+environment variables (and NOTIFIER_CONFIG); a .env file in the working
+directory fills in what the environment leaves unset. Exit codes: 0 clean
+stop / every test message delivered, 1 a test message failed, 2 bad
+configuration or an unusable queue folder / port.
+
+Flags
+  --test [bot]           send a test message to every bot (or the one named), print the replies, exit
+`,
+  flags: { test: 'optional-value' },
+  schemas: [NOTIFIER_SCHEMA, COMMON_SCHEMA],
+});
 const config = readConfig();
-if (testIndex >= 0) {
-  await runTest(config, args[testIndex + 1]);
+if (flags.test !== undefined) {
+  await runTest(config, flags.test === true ? undefined : flags.test);
 } else {
   await serve(config);
 }

@@ -26,9 +26,11 @@ import { delimiter, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
 import { isSet } from '../common/config/schema.ts';
+import { commandLine } from '../common/cli.ts';
 import { NOTIFIER } from '../notifier/settings.ts';
 import { runSetup } from '../influxdb/setup.ts';
 import { parseDeviceUsers, type DeviceUser } from '../broker/device-users.ts';
+import { STACK_SCHEMA } from './stack/settings.ts';
 import { brokerUsers, devBrokerUsers, exampleQuery, grafanaIni, influxdConfig, loadStackConfig, mosquittoConfig, StackConfigError, type Port, type StackConfig } from './stack/config.ts';
 import { portHolder, portProblem } from './stack/ports.ts';
 
@@ -167,6 +169,22 @@ const httpStatus = async (url: string): Promise<number | undefined> => {
 const tsEntry = (path: string): string[] => ['--import', 'tsx', join(ROOT, path)];
 
 async function main(): Promise<void> {
+  // --help, --version and unknown flags first: nothing is started before.
+  commandLine({
+    name: 'stack',
+    usage: `Usage: npm run stack
+
+The whole pipeline without Docker, from what this machine has: the
+development broker (or Mosquitto), influxd 1.x, the notifier, the ingestor,
+the simulator and Grafana when installed, all on 127.0.0.1 (STACK_HOST),
+state and logs under STACK_DIR. Ctrl-C stops everything in order. Reads
+.env in the project; the notifier's variables are passed on. Exit codes: 0
+after a clean stop, 1 a service failed, 2 something in the way.
+
+Flags
+`,
+    schemas: [STACK_SCHEMA],
+  });
   loadDotenv({ path: join(ROOT, '.env'), quiet: true });
   let config: StackConfig;
   try {

@@ -21,6 +21,10 @@ declare -A package_for=(
   [victoria-metrics]=victoria-metrics
   [docker-compose]=docker-compose
   [openssl]=openssl  # certificates for the TLS tests (mosquitto_passwd comes with mosquitto)
+  # Docker for real (test/integration/docker.test.ts, as root): the daemon, and
+  # debootstrap for the stand-in of the base image, which cannot be pulled.
+  [dockerd]=docker.io
+  [debootstrap]=debootstrap
 )
 missing=()
 for binary in "${!package_for[@]}"; do
@@ -58,6 +62,7 @@ if command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker-compose.yml config --quiet
   docker-compose -f docker-compose.yml -f docker-compose.tls.yml config --quiet
   docker-compose -f docker-compose.yml -f docker-compose.influx-tls.yml config --quiet
+  docker-compose -f docker-compose.yml -f test/docker/compose.stand-ins.yml config --quiet
 elif [ "$unit_only" = 0 ]; then
   echo "scripts/test.sh: docker-compose is missing" >&2; exit 1
 fi
@@ -67,7 +72,7 @@ if [ "$unit_only" = 1 ]; then
   log "unit tests"
   node --import tsx --test --test-timeout=60000 test/unit/*.test.ts
 else
-  log "unit and integration tests (real Mosquitto, InfluxDB 1.x, VictoriaMetrics)"
+  log "unit and integration tests (real Mosquitto, InfluxDB 1.x, VictoriaMetrics; Docker when root)"
   node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts
 fi
 # Service logs are kept only when something failed (set -e stops before this).

@@ -8,32 +8,33 @@ import { readFileSync } from 'node:fs';
 import { config as loadDotenv } from 'dotenv';
 import { runFleet } from './fleet.ts';
 import { runLoad } from './load.ts';
-import { HELP, parseOptions, UsageError } from './options.ts';
+import { HELP, parseOptions, SIMULATOR_FLAGS, UsageError } from './options.ts';
+import { SIMULATOR_SCHEMA } from './settings.ts';
+import { commandLine } from '../common/cli.ts';
+import { COMMON_SCHEMA } from '../common/settings.ts';
 import { parseScenario, ScenarioError, type Scenario } from './scenario.ts';
 
-function fail(message: string, withHelp: boolean): never {
-  process.stderr.write(`simulator: ${message}\n${withHelp ? `\n${HELP}` : ''}`);
+function fail(message: string): never {
+  process.stderr.write(`simulator: ${message}\n`);
   process.exit(2);
 }
 
+// --help, --version and unknown flags first: nothing connects before.
+commandLine({ name: 'simulator', usage: HELP, flags: SIMULATOR_FLAGS, schemas: [SIMULATOR_SCHEMA, COMMON_SCHEMA] });
 loadDotenv({ quiet: true });
 let options;
 try {
   options = parseOptions(process.argv.slice(2), process.env);
 } catch (error) {
-  if (error instanceof UsageError) fail(error.message, true);
+  if (error instanceof UsageError) fail(`${error.message}; --help lists the flags and variables`);
   throw error;
-}
-if (options === 'help') {
-  process.stdout.write(HELP);
-  process.exit(0);
 }
 let scenario: Scenario | undefined;
 if (options.scenario !== undefined) {
   try {
     scenario = parseScenario(options.scenario, readFileSync(options.scenario, 'utf8'));
   } catch (error) {
-    fail(error instanceof ScenarioError ? error.message : `--scenario ${JSON.stringify(options.scenario)}: ${(error as Error).message}`, false);
+    fail(error instanceof ScenarioError ? error.message : `--scenario ${JSON.stringify(options.scenario)}: ${(error as Error).message}`);
   }
 }
 const quiet = options.quiet;

@@ -4,6 +4,7 @@
  * a flag wins over its variable and goes through the same parser.
  */
 import { parseArgs } from 'node:util';
+import type { FlagKind } from '../common/cli.ts';
 import { ConfigError, read, ValueProblem, type Env, type Variable } from '../common/config/schema.ts';
 import { FORMATS, SIMULATOR, type Format } from './settings.ts';
 
@@ -62,8 +63,22 @@ Run
   --rate N               load mode: N messages/s in all, 0 = as fast as possible (SIM_RATE)
   --connections N        load mode connections        (SIM_CONNECTIONS, default 4)
   --quiet                no progress line, no event log
-  --help
 `;
+
+/** The flags, as node:util parseArgs reads them. */
+const PARSE_OPTIONS = {
+  url: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' },
+  ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
+  devices: { type: 'string' }, locations: { type: 'string' }, 'interval-ms': { type: 'string' },
+  qos: { type: 'string' }, format: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' },
+  rate: { type: 'string' }, connections: { type: 'string' }, scenario: { type: 'string' },
+  'churn-per-hour': { type: 'string' }, quiet: { type: 'boolean' },
+} as const;
+
+/** The same flags for the shared command line (common/cli.ts): all take a value but --quiet. */
+export const SIMULATOR_FLAGS: Readonly<Record<string, FlagKind>> = Object.fromEntries(
+  Object.entries(PARSE_OPTIONS).map(([name, spec]) => [name, spec.type === 'boolean' ? 'switch' : 'value']),
+);
 
 export class UsageError extends Error {}
 
@@ -82,25 +97,17 @@ function option<T, R>(flag: string, given: string | undefined, variable: Variabl
   }
 }
 
-export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): SimulatorOptions | 'help' {
+export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): SimulatorOptions {
   let values;
   try {
     ({ values } = parseArgs({
       args: [...argv],
-      options: {
-        url: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' },
-        ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' },
-        devices: { type: 'string' }, locations: { type: 'string' }, 'interval-ms': { type: 'string' },
-        qos: { type: 'string' }, format: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' },
-        rate: { type: 'string' }, connections: { type: 'string' }, scenario: { type: 'string' },
-        'churn-per-hour': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' },
-      },
+      options: PARSE_OPTIONS,
       strict: true,
     }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  if (values.help) return 'help';
   return {
     url: option('url', values.url, SIMULATOR.MQTT_URL, env),
     username: option('username', values.username, SIMULATOR.MQTT_USERNAME, env),

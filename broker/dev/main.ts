@@ -21,10 +21,26 @@ import { Aedes, type Client } from 'aedes';
 import { pino } from 'pino';
 import { mayPublish, maySubscribe, type Identity } from './acl.ts';
 import { connectedPayload, disconnectedPayload, presenceTopic, type ConnectionInfo, type DisconnectReason } from './emqx-events.ts';
-import { loadBrokerConfig, type BrokerConfig } from './settings.ts';
+import { BROKER_SCHEMA, loadBrokerConfig, type BrokerConfig } from './settings.ts';
 import { authenticate, parseUsers } from './users.ts';
 import { ConfigError } from '../../common/config/schema.ts';
+import { commandLine } from '../../common/cli.ts';
 
+// --help, --version and unknown flags first: nothing is read or listened on before.
+commandLine({
+  name: 'dev broker',
+  usage: `Usage: npm run broker   (built: node dist/broker/dev/main.js)
+
+An EMQX-compatible development broker (aedes): EMQX 5's client presence
+events on $SYS/brokers/{node}/clients/{clientid}/connected|disconnected,
+users from a file, the compose stack's ACL. No clustering, shared
+subscriptions, persistence across restarts or TLS. Exit codes: 0 after
+SIGTERM / SIGINT, 2 bad configuration or a port in use.
+
+Flags
+`,
+  schemas: [BROKER_SCHEMA],
+});
 let config: BrokerConfig;
 try {
   config = loadBrokerConfig(process.env);

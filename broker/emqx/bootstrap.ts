@@ -13,9 +13,26 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import { refuseDevelopmentSecrets } from '../../common/production.ts';
 import { read } from '../../common/config/schema.ts';
-import { EMQX_USERS, EMQX_USERS_REFUSES } from './settings.ts';
+import { commandLine } from '../../common/cli.ts';
+import { COMMON_SCHEMA } from '../../common/settings.ts';
+import { EMQX_USERS, EMQX_USERS_REFUSES, EMQX_USERS_SCHEMA } from './settings.ts';
 import { BootstrapError, bootstrapFileContent, bootstrapUsers, hashedBootstrapUsers } from './users.ts';
 
+// --help, --version and unknown flags first: nothing is read or written before.
+commandLine({
+  name: 'emqx-users',
+  usage: `Usage: node dist/broker/emqx/bootstrap.js   (compose: the one-shot emqx-users service)
+
+Writes EMQX's bootstrap users file (EMQX_BOOTSTRAP_FILE): the users monitor
+(the ingestor) and gateway (the simulator, field gateways), and one user per
+device from MQTT_DEVICES_FILE. EMQX adds the users it does not have yet.
+Exit codes: 0 written, 2 a missing password, a bad devices file or (with
+SENSORFLOW_ENV=production) a development default.
+
+Flags
+`,
+  schemas: [EMQX_USERS_SCHEMA, COMMON_SCHEMA],
+});
 refuseDevelopmentSecrets(process.env, EMQX_USERS_REFUSES, 'emqx-users');
 try {
   const path = read(process.env, EMQX_USERS.EMQX_BOOTSTRAP_FILE);

@@ -42,3 +42,23 @@ export function renderBlocks(page: string, blocks: Readonly<Record<string, Schem
   }
   return text;
 }
+
+/** Markdown as a terminal shows it: no backticks or emphasis, links as their text. */
+export function plainText(markdown: string): string {
+  return markdown
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/\*\*([^*]+)\*\*/g, '$1')
+    .replace(/\\\|/g, '|')
+    .replace(/`/g, '');
+}
+
+/** One program's table for `--help`: the heading, then each variable with its default and meaning. */
+export function renderPlainList(schema: Schema): string {
+  const entries = schema.variables.map((variable) => {
+    const name = variable.secret === true ? `${variable.name} (or ${variable.name}_FILE)` : variable.name;
+    const doc = variable.secret === true ? `${variable.doc}; secret: never logged` : variable.doc;
+    const fallback = defaultCell(variable);
+    return `  ${name}${fallback === '–' ? '' : `   default: ${plainText(fallback)}`}\n      ${plainText(doc)}\n`;
+  });
+  return `${plainText(schema.program)}:\n${entries.join('')}`;
+}
