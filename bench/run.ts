@@ -7,6 +7,8 @@
  *   drain   a queued backlog: ingestor vs a bare mqtt.js client, same run
  *   live    the simulator's load mode at a fixed rate: keeps up? latency
  *   outage  the same load with InfluxDB stopped for a while
+ *   grafana what every alert rule and Fleet overview panel costs InfluxDB
+ *           with N devices of history (--devices, --hours)
  *
  * Writes bench/results/<date>.json, .md (the table) and .png plots;
  * --quick runs go to bench/results/quick/ (not committed). Run it alone:
@@ -20,6 +22,7 @@ import { plotDrain, plotLive, plotOutage } from './report/plots.ts';
 import type { BenchResults } from './report/results.ts';
 import { environmentLine, resultsTable } from './report/table.ts';
 import { benchDrain } from './suites/drain.ts';
+import { benchGrafanaCost } from './suites/grafana.ts';
 import { benchLive, benchOutage } from './suites/live.ts';
 import { benchMicro } from './suites/micro.ts';
 
@@ -71,6 +74,12 @@ if (options.suites.includes('outage')) {
     outageS: options.outageS,
     log,
   });
+}
+if (options.suites.includes('grafana')) {
+  results.grafana = [];
+  for (const devices of options.grafanaDevices) {
+    results.grafana.push(await benchGrafanaCost({ devices, hours: options.grafanaHours, runs: options.grafanaRuns, log }));
+  }
 }
 results.loadAverageAtEnd = loadAverage();
 results.finishedAt = new Date().toISOString();

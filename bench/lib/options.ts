@@ -1,7 +1,7 @@
 /** `npm run bench -- [flags]` → what to run and how big. Pure. */
 import { parseArgs } from 'node:util';
 
-export const SUITES = ['micro', 'drain', 'live', 'outage'] as const;
+export const SUITES = ['micro', 'drain', 'live', 'outage', 'grafana'] as const;
 export type Suite = (typeof SUITES)[number];
 
 export interface BenchOptions {
@@ -20,6 +20,10 @@ export interface BenchOptions {
   readonly microMessages: number;
   /** Drain: write a CPU profile of each ingestor run to this folder. */
   readonly profileDir: string | undefined;
+  /** Grafana cost: fleet sizes, hours of history, and timed runs of each query. */
+  readonly grafanaDevices: readonly number[];
+  readonly grafanaHours: number;
+  readonly grafanaRuns: number;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -33,6 +37,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --live-s S           live load duration (default 60; quick 15)
   --outage-s S         InfluxDB down for S seconds (default 30; quick 10)
   --profile DIR        drain: write the ingestor's CPU profiles (node --cpu-prof) to DIR
+  --devices LIST       grafana: fleet sizes loaded into InfluxDB (default 1000,10000; quick 200)
+  --hours H            grafana: hours of history, telemetry every 10 s (default 6; quick 1)
+  --query-runs N       grafana: timed runs of each rule and panel query (default 5; quick 3)
 `;
 
 export class UsageError extends Error {}
@@ -66,6 +73,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
       'live-s': { type: 'string' },
       'outage-s': { type: 'string' },
       profile: { type: 'string' },
+      devices: { type: 'string' },
+      hours: { type: 'string' },
+      'query-runs': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -85,5 +95,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     outageAfterS: quick ? 10 : 30,
     microMessages: quick ? 20_000 : 100_000,
     profileDir: values.profile,
+    grafanaDevices: values.devices === undefined ? (quick ? [200] : [1000, 10_000]) : values.devices.split(',').map((item) => count('devices', item.trim(), 0, 1)),
+    grafanaHours: count('hours', values.hours, quick ? 1 : 6, 1),
+    grafanaRuns: count('query-runs', values['query-runs'], quick ? 3 : 5, 1),
   };
 }

@@ -36,6 +36,11 @@ export function resultsTable(results: BenchResults): string {
     rows.push([`in process: the pipeline (decode, enrich, encode) into an in-memory log, msg/s`, formatSummary(micro.pipelinePerSecond)]);
     rows.push([`in process: append to the write-ahead log, records/s`, formatSummary(micro.appendPerSecond)]);
   }
+  for (const cost of results.grafana ?? []) {
+    const what = `grafana, ${n(cost.devices)} devices × ${cost.hours} h (${n(cost.points)} points)`;
+    for (const rule of cost.rules) rows.push([`${what}: rule "${rule.title}", ms per evaluation`, n(rule.ms)]);
+    for (const query of cost.queries.filter((q) => !q.what.startsWith('rule '))) rows.push([`${what}: ${query.what}, ms`, formatSummary(query.ms, 1)]);
+  }
   return ['| measure | median (min–max) |', '|---|---|', ...rows.map(([measure, value]) => `| ${measure} | ${value} |`)].join('\n');
 }
 

@@ -4,20 +4,14 @@
  * Every threshold comes from grafana/thresholds.yaml.
  *
  * Why each rule is shaped as it is (see README "Grafana: dashboards and alerts"):
- * - Offline: the newest presence event of each device over a long lookback
- *   (30 days by default), so a device that left days ago still has a series
- *   and fires; `for` measures how long it has been offline, so a restamped
- *   event (same state again) does not reset the clock. The per-device state
- *   decides, the per-(device, location, group) state supplies the labels: a
- *   device that moved or first appeared as `location=unknown` fires only
- *   under the place of its newest event.
- * - Silence is a value: readings counted per minute with fill(0), averaged
- *   over the silence window; 0 means nothing arrived for the whole window.
+ * - Device liveness (offline, silent): the ingestor's `device_state`
+ *   measurement over a short window, durations from the data (see below).
  * - Pipeline counters (retries, rejects) are summed as differences, so an
  *   ingestor restart (counters back to 0) is not a surge.
  */
 import type { Thresholds } from './thresholds.ts';
 import { DASHBOARD_UIDS, PANEL_IDS } from './dashboards.ts';
+import { offlineSecondsQuery, silenceOverLimitQuery } from './device-state.ts';
 import { DATASOURCE } from './model.ts';
 
 export const FOLDER = 'sensorflow';
@@ -93,34 +87,59 @@ const annotations = (text: Text) => ({
   description: text.descriptionEn,
 });
 
-/** Per-device state decides; per-place state gives the labels (see above). */
-function presenceQueries(t: Thresholds, device: string, place: string): RuleQuery[] {
-  const lookback = t.presence.lookback.seconds;
-  return [
-    influx(device, lookback, 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device"'),
-    influx(place, lookback, 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device", "location", "group"'),
-  ];
-}
+// Device liveness rules: from `device_state` (grafana/src/device-state.ts).
+//
+// State handling, read in Grafana's source (pkg/services/ngalert/state/
+// manager.go `setNextStateForRule` / `setNextStateForAll`, state.go
+// `resultNoData` / `resultKeepLast`; the NoData/Error-to-all-instances path
+// is behind the `alertingNoDataErrorExecution` toggle, on by default since
+// grafana/grafana#77242 (10.4), and unconditional in later code):
+// - the query returns no series at all (every ingestor down or catching up,
+//   so no device_state point in the window): every result is NoData, and with
+//   noDataState KeepLast (or OK / Alerting) the NoData result is applied to
+//   EVERY existing instance of the rule; KeepLast keeps each one as it was
+//   (Alerting stays Alerting, Normal stays Normal) and refreshes its last
+//   evaluation time, so none goes stale. OK would resolve every dead device
+//   (the bots post "resolved"), Alerting would fire, and NoData would add a
+//   DatasourceNoData-style state: all three wrong for an ingestor outage,
+//   which the pipeline rules ("Ingestor not reporting", "No telemetry at all")
+//   report. With no existing instance, KeepLast falls back to Normal.
+// - the query fails (InfluxDB unreachable): execErrState KeepLast, the same
+//   path through `resultKeepLast`.
+// - one series disappears while others remain (a device the ingestor forgot):
+//   its instance is "missing series" and is resolved once it has been absent
+//   for two evaluation intervals (manager.go `processMissingSeriesStates` /
+//   `deleteStaleStatesFromCache`, `stateIsStale`): the intended end of a
+//   forgotten device's alert.
+// `for` is 0s: offline_s and silent_s already measure the duration from the
+// data, so a device offline for 90 minutes before the first evaluation fires
+// critical at that evaluation, and one that comes back resolves at the next.
+
+const LIVENESS_STATE_HANDLING = { noDataState: 'KeepLast', execErrState: 'KeepLast' } as const;
 
 function offline(t: Thresholds, severity: 'warning' | 'critical'): AlertRule {
   const after = severity === 'warning' ? t.presence.offlineWarningAfter : t.presence.offlineCriticalAfter;
   return {
+    // uids kept from the presence-based rules: file provisioning upserts by
+    // uid and never deletes a rule missing from the file (only `deleteRules`
+    // does, pkg/services/provisioning/alerting/rules_provisioner.go), so a
+    // stack upgraded in place gets these rules replaced, with no leftover.
     uid: severity === 'warning' ? 'sensorflow-device-offline' : 'sensorflow-device-offline-critical',
     title: severity === 'warning' ? 'Device offline' : 'Device offline for long',
-    condition: 'E',
-    data: [...presenceQueries(t, 'A', 'B'), reduce('C', 'A', 'last'), reduce('D', 'B', 'last'), math('E', '$C == 0 && $D == 0')],
-    // No presence data at all is not a device problem (the pipeline rules
-    // cover an empty database); a failed query keeps the last state so an
-    // InfluxDB blip neither pages nor resolves.
-    noDataState: 'OK',
-    execErrState: 'KeepLast',
-    for: after.text,
+    condition: 'C',
+    data: [
+      influx('A', t.deviceState.window.seconds, offlineSecondsQuery('$timeFilter')),
+      reduce('B', 'A', 'last'),
+      math('C', `$B >= ${after.seconds}`),
+    ],
+    ...LIVENESS_STATE_HANDLING,
+    for: '0s',
     labels: { severity },
     annotations: annotations({
-      summaryEn: `{{ $labels.device }} at {{ $labels.location }} offline for more than ${after.text}`,
-      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）离线超过 ${after.text}`,
-      descriptionEn: `Its newest presence event (EMQX disconnect or last will) says offline. Check its power and network, then the Device presence dashboard for the disconnect reason.${severity === 'critical' ? ' Escalated: offline longer than ' + after.text + '.' : ''}`,
-      descriptionZh: `最新的在线状态事件（EMQX 断开或遗嘱消息）显示离线。请检查设备电源和网络，并在“Device presence”看板查看断开原因。${severity === 'critical' ? '已升级：离线超过 ' + after.text + '。' : ''}`,
+      summaryEn: `{{ $labels.device }} at {{ $labels.location }} offline for {{ humanizeDuration $values.B.Value }}`,
+      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）已离线 {{ humanizeDuration $values.B.Value }}`,
+      descriptionEn: `Its newest presence event (EMQX disconnect, last will or Sparkplug death) says offline, for more than ${after.text}. Check its power and network, then the Device presence dashboard for the disconnect reason.${severity === 'critical' ? ' Escalated: offline longer than ' + after.text + '.' : ''}`,
+      descriptionZh: `最新的在线状态事件（EMQX 断开、遗嘱消息或 Sparkplug 下线）显示离线超过 ${after.text}。请检查设备电源和网络，并在“Device presence”看板查看断开原因。${severity === 'critical' ? '已升级：离线超过 ' + after.text + '。' : ''}`,
     }),
     dashboardUid: DASHBOARD_UIDS.fleet,
     panelId: PANEL_IDS.fleetDevices,
@@ -129,26 +148,26 @@ function offline(t: Thresholds, severity: 'warning' | 'critical'): AlertRule {
 }
 
 function silent(t: Thresholds): AlertRule {
-  const minutes = Math.max(1, Math.round(t.silence.after.seconds / 60));
+  const byGroup = new Map([...t.silence.afterByGroup].map(([group, d]) => [group, d.seconds] as const));
+  const limits = [`${t.silence.after.text}`, ...[...t.silence.afterByGroup].map(([group, d]) => `group ${group}: ${d.text}`)].join('; ');
   return {
     uid: 'sensorflow-device-silent',
-    title: 'Device online but silent',
-    condition: 'G',
+    title: 'Device silent',
+    condition: 'C',
     data: [
-      influx('A', t.silence.lookback.seconds, `SELECT moving_average(count("${t.silence.field}"), ${minutes}) FROM "telemetry" WHERE $timeFilter GROUP BY time(1m), "device" fill(0)`),
-      ...presenceQueries(t, 'B', 'C'),
-      reduce('D', 'A', 'last'), reduce('E', 'B', 'last'), reduce('F', 'C', 'last'),
-      math('G', '$D == 0 && $E == 1 && $F == 1'),
+      // One number per device: seconds silent beyond its limit (> 0 fires).
+      influx('A', t.deviceState.window.seconds, silenceOverLimitQuery(t.silence.after.seconds, byGroup, '$timeFilter')),
+      reduce('B', 'A', 'last'),
+      math('C', '$B > 0'),
     ],
-    noDataState: 'OK',
-    execErrState: 'KeepLast',
-    for: '1m',
+    ...LIVENESS_STATE_HANDLING,
+    for: '0s',
     labels: { severity: 'warning' },
     annotations: annotations({
-      summaryEn: `{{ $labels.device }} at {{ $labels.location }} is connected but sent no reading for ${t.silence.after.text}`,
-      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）在线，但 ${t.silence.after.text} 内没有上报数据`,
-      descriptionEn: `Presence says online, yet no "${t.silence.field}" value arrived. Check the device's sensor and firmware, and the ingestor's rejects (Pipeline health) for its topic.`,
-      descriptionZh: `在线状态为在线，但没有收到 "${t.silence.field}" 数据。请检查设备传感器和固件，并在“Pipeline health”看板查看该主题是否被拒收。`,
+      summaryEn: `{{ $labels.device }} at {{ $labels.location }} has sent nothing for longer than its limit (${limits}), by {{ humanizeDuration $values.B.Value }}`,
+      summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）没有上报任何消息的时间超过上限（${limits}）{{ humanizeDuration $values.B.Value }}`,
+      descriptionEn: 'No message from it (telemetry, status or presence), while presence says online or the device has no presence source. Check the device, its gateway and firmware, and the ingestor\'s rejects (Pipeline health) for its topic.',
+      descriptionZh: '没有收到它的任何消息（数据、状态或在线事件），而在线状态为在线或设备没有在线状态来源。请检查设备、网关和固件，并在“Pipeline health”看板查看该主题是否被拒收。',
     }),
     dashboardUid: DASHBOARD_UIDS.fleet,
     panelId: PANEL_IDS.fleetDevices,

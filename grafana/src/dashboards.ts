@@ -6,6 +6,7 @@
  * as `=~ /^$var$/` (multi-select and All, which is `.*`).
  */
 import { DATASOURCE, type Dashboard, type DashboardLink, type FieldDefaults, type FieldOverride, type InfluxTarget, type Panel, type QueryVariable, type Threshold } from './model.ts';
+import { countByOnlineQuery, deviceTableQuery } from './device-state.ts';
 import type { Thresholds } from './thresholds.ts';
 
 export const DASHBOARD_UIDS = {
@@ -141,11 +142,11 @@ function variable(name: string, label: string, description: string, query: strin
 
 export const placeVariables: readonly QueryVariable[] = [
   variable('location', 'Location', 'Where devices are (the topic\'s location level or the registry).',
-    'SHOW TAG VALUES FROM "device_presence" WITH KEY = "location"'),
+    'SHOW TAG VALUES FROM "device_state" WITH KEY = "location"'),
   variable('group', 'Group', 'The registry group (DEVICES_FILE); "unknown" for devices not in it.',
-    'SHOW TAG VALUES FROM "device_presence" WITH KEY = "group" WHERE "location" =~ /^$location$/'),
+    'SHOW TAG VALUES FROM "device_state" WITH KEY = "group" WHERE "location" =~ /^$location$/'),
   variable('device', 'Device', 'Devices at the chosen locations and groups.',
-    'SHOW TAG VALUES FROM "device_presence" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/'),
+    'SHOW TAG VALUES FROM "device_state" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/'),
 ];
 
 const instanceVariable = variable('instance', 'Ingestor', 'Ingestor instances (their MQTT client id).', 'SHOW TAG VALUES FROM "ingestor_stats" WITH KEY = "instance"');
@@ -162,6 +163,16 @@ function dashboard(uid: string, title: string, description: string, variables: r
     templating: { list: variables }, annotations: { list: [] }, panels,
   };
 }
+
+const stateMappings = [{
+  type: 'value',
+  options: {
+    online: { text: 'online', color: GREEN, index: 0 },
+    offline: { text: 'offline', color: RED, index: 1 },
+    unknown: { text: 'no presence', color: 'blue', index: 2 },
+    forgotten: { text: 'forgotten', color: 'text', index: 3 },
+  },
+}];
 
 const onlineMappings = [{
   type: 'value',
@@ -182,24 +193,24 @@ function deviceLinks(): { title: string; url: string }[] {
 // ------------------------------------------------------------ Fleet overview
 
 function fleet(t: Thresholds): Dashboard {
-  const lookback = t.presence.lookback.text;
-  // The newest presence event of each device, whatever its source (EMQX
-  // events and last wills are one state) and however old: "now" does not
-  // depend on the time picker.
-  const current = `SELECT last("online") AS "online" FROM "device_presence" WHERE time > now() - ${lookback} AND ${WHERE_PLACE} GROUP BY "device"`;
+  const window = t.deviceState.window.text;
+  // "Now" from device_state: each device's newest point within the window,
+  // merged across ingestor instances (grafana/src/device-state.ts). It does
+  // not depend on the time picker, and a device silent for days is still there.
+  const now = `time > now() - ${window} AND ${WHERE_PLACE}`;
   return dashboard(DASHBOARD_UIDS.fleet, 'Fleet overview',
-    'Every device at a glance: how many are online now, which went away in the time range, and a table of each one with its last reading. Click a device to open its presence and readings.',
+    'Every device at a glance: how many are online, offline or without presence now, which went away in the time range, and a table of every known device with its state, since when, when it was last seen and how long it has been silent. Click a device to open its presence and readings.',
     placeVariables, [
       stat({
         id: 1, title: 'Online now', grid: [0, 0, 6, 4],
-        description: 'Devices whose newest presence event (EMQX or last will, any age) says online.',
-        targets: [target('A', `SELECT sum("online") AS "online" FROM (${current})`)],
+        description: 'Devices whose newest presence event (EMQX, last will or Sparkplug) says online (device_state).',
+        targets: [target('A', countByOnlineQuery(1, 'online', now))],
         defaults: { unit: 'none', decimals: 0, noValue: '0', color: { mode: 'fixed', fixedColor: GREEN } },
       }),
       stat({
         id: 2, title: 'Offline now', grid: [6, 0, 6, 4],
-        description: `Devices whose newest presence event says offline. Alerts fire after ${t.presence.offlineWarningAfter.text} (warning) and ${t.presence.offlineCriticalAfter.text} (critical).`,
-        targets: [target('A', `SELECT count("online") - sum("online") AS "offline" FROM (${current})`)],
+        description: `Devices whose newest presence event says offline (device_state). Alerts fire once offline for ${t.presence.offlineWarningAfter.text} (warning) and ${t.presence.offlineCriticalAfter.text} (critical), measured from the event's own time.`,
+        targets: [target('A', countByOnlineQuery(0, 'offline', now))],
         defaults: { unit: 'none', decimals: 0, noValue: '0', thresholds: steps([null, GREEN], [1, RED]) },
       }),
       stat({
@@ -216,31 +227,28 @@ function fleet(t: Thresholds): Dashboard {
       }),
       table({
         id: PANEL_IDS.fleetDevices, title: 'Devices', grid: [0, 4, 24, 14],
-        description: 'One row per device: place, state and since when (how long it has been offline), last seen (newest reading), last reading, battery and signal. Device names link to their dashboards.',
-        targets: [
-          target('A', `SELECT last("online") AS "online", "location", "group" FROM "device_presence" WHERE time > now() - ${lookback} AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
-          target('B', `SELECT last("${t.silence.field}") AS "reading" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
-          target('C', `SELECT last("battery") AS "battery" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
-          target('D', `SELECT last("rssi") AS "rssi" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device"`, { format: 'table' }),
-        ],
+        description: `One row per known device, from device_state alone: place, state (online, offline, or unknown for a device without presence source) and since when, when its newest message arrived, and how long it has been silent. Silent longer than ${t.silence.after.text} raises an alert. Device names link to their dashboards.`,
+        // One query, one table frame: no join (after a join Grafana 12 names
+        // each frame's time column after its frame, "Time device_state").
+        targets: [target('A', deviceTableQuery(now), { format: 'table' })],
         transformations: [
-          { id: 'joinByField', options: { byField: 'device', mode: 'outer' } },
           {
             id: 'organize',
             options: {
-              excludeByName: { 'Time 3': true, 'Time 4': true },
-              indexByName: { device: 0, location: 1, group: 2, online: 3, 'Time 1': 4, 'Time 2': 5, reading: 6, battery: 7, rssi: 8 },
-              renameByName: { 'Time 1': 'State since', 'Time 2': 'Last seen', online: 'State', reading: `Last ${t.silence.field}`, battery: 'Battery', rssi: 'Signal' },
+              // Tag columns arrive in Go map order (Grafana's InfluxQL table
+              // frames): fixed here.
+              excludeByName: { Time: true },
+              indexByName: { device: 0, location: 1, group: 2, state: 3, since: 4, last_seen: 5, silent_s: 6 },
+              renameByName: { device: 'Device', location: 'Location', group: 'Group', state: 'State', since: 'State since', last_seen: 'Last seen', silent_s: 'Silent for' },
             },
           },
         ],
         overrides: [
-          { matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] },
-          { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: onlineMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
-          // Both time columns ("3 days ago"), whatever names the join gives them.
-          { matcher: { id: 'byType', options: 'time' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
-          { matcher: { id: 'byName', options: 'Battery' }, properties: [{ id: 'unit', value: 'percent' }, { id: 'thresholds', value: steps([null, RED], [t.readings.battery.min, GREEN]) }, { id: 'custom.cellOptions', value: { type: 'color-text' } }] },
-          { matcher: { id: 'byName', options: 'Signal' }, properties: [{ id: 'unit', value: 'dBm' }] },
+          { matcher: { id: 'byName', options: 'Device' }, properties: [{ id: 'links', value: deviceLinks() }] },
+          { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: stateMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
+          { matcher: { id: 'byName', options: 'State since' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
+          { matcher: { id: 'byName', options: 'Last seen' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
+          { matcher: { id: 'byName', options: 'Silent for' }, properties: [{ id: 'unit', value: 's' }, { id: 'thresholds', value: steps([null, GREEN], [t.silence.after.seconds, 'orange']) }, { id: 'custom.cellOptions', value: { type: 'color-text' } }] },
         ],
       }, [{ displayName: 'State', desc: false }]),
       timeseries({
@@ -261,6 +269,9 @@ function perDevice(id: number, title: string, field: string, unit: string, grid:
     defaults: { unit, thresholds },
   }, ['min', 'max', 'mean', 'lastNotNull'], 'line+area');
 }
+
+/** The "Min / mean / max per device" table's columns, in the order shown. */
+export const SUMMARY_COLUMNS = ['device', 'location', 'temperature min', 'temperature mean', 'temperature max', 'humidity min', 'humidity max', 'battery min'] as const;
 
 function telemetry(t: Thresholds): Dashboard {
   const { temperature, humidity, battery } = t.readings;
@@ -289,7 +300,9 @@ function telemetry(t: Thresholds): Dashboard {
         description: 'Summary of the selected time range, one row per device.',
         targets: [target('A', `SELECT min("temperature") AS "temperature min", mean("temperature") AS "temperature mean", max("temperature") AS "temperature max", min("humidity") AS "humidity min", max("humidity") AS "humidity max", min("battery") AS "battery min" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device", "location"`, { format: 'table' })],
         defaults: { decimals: 1 },
-        transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: {}, renameByName: {} } }],
+        // Tag columns arrive in Go map order (Grafana's InfluxQL table frames):
+        // fix the order here.
+        transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, indexByName: Object.fromEntries(SUMMARY_COLUMNS.map((name, index) => [name, index])), renameByName: {} } }],
         overrides: [{ matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] }],
       }, [{ displayName: 'temperature max', desc: true }]),
     ]);
@@ -297,7 +310,7 @@ function telemetry(t: Thresholds): Dashboard {
 
 // ----------------------------------------------------------- Device presence
 
-function presence(t: Thresholds): Dashboard {
+function presence(): Dashboard {
   return dashboard(DASHBOARD_UIDS.presence, 'Device presence',
     'When each device was online, why it went away, and which devices flap. EMQX events and last wills are one state: the newest event wins, whatever its source.',
     placeVariables, [
@@ -311,8 +324,10 @@ function presence(t: Thresholds): Dashboard {
         id: 2, title: 'Flapping devices (most reconnects)', grid: [0, 10, 12, 9],
         description: 'The ten devices that connected most often in the range.',
         targets: [target('A', `SELECT top("connects", "device", 10) AS "connects" FROM (SELECT count("online") AS "connects" FROM "device_presence" WHERE $timeFilter AND "online" = 1 AND ${WHERE_PLACE} GROUP BY "device")`, { format: 'table' })],
-        defaults: { unit: 'short', decimals: 0, displayName: '${__field.labels.device}', thresholds: steps([null, GREEN], [5, 'orange'], [20, RED]) },
-        transformations: [{ id: 'rowsToFields', options: { mappings: [{ fieldName: 'device', handlerKey: 'field.name' }, { fieldName: 'connects', handlerKey: 'field.value' }] } }],
+        // One bar per row (reduceOptions.values), titled by the row's string
+        // column, the device (@grafana/data getFieldDisplayValues; checked in
+        // test/unit/grafana-frontend.test.ts).
+        defaults: { unit: 'short', decimals: 0, thresholds: steps([null, GREEN], [5, 'orange'], [20, RED]) },
       }),
       timeseries({
         id: 3, title: 'Presence events by source', grid: [12, 10, 12, 9],
@@ -322,7 +337,7 @@ function presence(t: Thresholds): Dashboard {
       }, ['sum']),
       table({
         id: 4, title: 'Disconnects and their reasons', grid: [0, 19, 24, 10],
-        description: `Every disconnect in the range, newest first, with the reason (EMQX: normal, tcp_closed, keepalive_timeout, kicked, …; last will: the payload's reason) and its source. Lookback for "now": ${t.presence.lookback.text}.`,
+        description: `Every disconnect in the range, newest first, with the reason (EMQX: normal, tcp_closed, keepalive_timeout, kicked, …; last will: the payload's reason) and its source. The current state of every device is in the Fleet overview table.`,
         targets: [target('A', `SELECT "device", "location", "group", "source", "reason" FROM "device_presence" WHERE $timeFilter AND "online" = 0 AND ${WHERE_PLACE} ORDER BY time DESC LIMIT 500`, { format: 'table' })],
         overrides: [{ matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] }],
       }),
@@ -386,5 +401,5 @@ function pipeline(t: Thresholds): Dashboard {
 }
 
 export function dashboards(t: Thresholds): Dashboard[] {
-  return [fleet(t), telemetry(t), presence(t), pipeline(t)];
+  return [fleet(t), telemetry(t), presence(), pipeline(t)];
 }

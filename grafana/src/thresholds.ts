@@ -18,8 +18,11 @@ export interface Duration {
 }
 
 export interface Thresholds {
-  readonly presence: { readonly offlineWarningAfter: Duration; readonly offlineCriticalAfter: Duration; readonly lookback: Duration };
-  readonly silence: { readonly after: Duration; readonly field: string; readonly lookback: Duration };
+  /** How much of `device_state` the liveness rules and the Fleet overview read: a few intervals. */
+  readonly deviceState: { readonly window: Duration };
+  readonly presence: { readonly offlineWarningAfter: Duration; readonly offlineCriticalAfter: Duration };
+  /** `afterByGroup`: per registry group, in the file's order. */
+  readonly silence: { readonly after: Duration; readonly afterByGroup: ReadonlyMap<string, Duration>; readonly field: string };
   readonly readings: {
     readonly temperature: { readonly min: number; readonly max: number; readonly for: Duration };
     readonly humidity: { readonly min: number; readonly max: number; readonly for: Duration };
@@ -70,6 +73,18 @@ function range(key: string, raw: Record<string, unknown>): { min: number; max: n
   return { min, max, for: parseDuration(`${key}.for`, raw.for) };
 }
 
+/** `{ group: duration }` (absent or `{}`: no override). Group names go into InfluxQL regexes, escaped. */
+function groupDurations(key: string, raw: unknown): ReadonlyMap<string, Duration> {
+  if (raw === undefined || raw === null) return new Map();
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ThresholdsError(`${key}: expected a mapping of group name to duration, e.g. { gateways: 30m }, got ${JSON.stringify(raw)}`);
+  const durations = new Map<string, Duration>();
+  for (const [group, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (group === '') throw new ThresholdsError(`${key}: a group name must not be empty`);
+    durations.set(group, parseDuration(`${key}.${group}`, value));
+  }
+  return durations;
+}
+
 export function parseThresholds(text: string): Thresholds {
   let document: unknown;
   try {
@@ -83,16 +98,22 @@ export function parseThresholds(text: string): Thresholds {
   const pipeline = section(document, 'pipeline');
   const warning = parseDuration('presence.offline_warning_after', presence.offline_warning_after);
   const critical = parseDuration('presence.offline_critical_after', presence.offline_critical_after);
-  const lookback = parseDuration('presence.lookback', presence.lookback);
   if (critical.seconds <= warning.seconds) throw new ThresholdsError('presence.offline_critical_after: must be longer than offline_warning_after');
-  if (lookback.seconds <= critical.seconds) throw new ThresholdsError('presence.lookback: must be longer than offline_critical_after');
+  // The lookbacks of the presence-based rules (before device_state): a file
+  // kept from then is told what changed instead of being half-read.
+  for (const [key, value] of [['presence.lookback', presence.lookback], ['silence.lookback', silence.lookback]] as const) {
+    if (value !== undefined) throw new ThresholdsError(`${key}: no longer used (the rules read device_state, which keeps every known device until DEVICE_FORGET_AFTER); remove it`);
+  }
+  const deviceState = section(document, 'device_state');
+  const window = parseDuration('device_state.window', deviceState.window);
   const battery = section(readings, 'battery');
   return {
-    presence: { offlineWarningAfter: warning, offlineCriticalAfter: critical, lookback },
+    deviceState: { window },
+    presence: { offlineWarningAfter: warning, offlineCriticalAfter: critical },
     silence: {
       after: parseDuration('silence.after', silence.after),
+      afterByGroup: groupDurations('silence.after_by_group', silence.after_by_group),
       field: name('silence.field', silence.field),
-      lookback: parseDuration('silence.lookback', silence.lookback),
     },
     readings: {
       temperature: range('readings.temperature', section(readings, 'temperature')),

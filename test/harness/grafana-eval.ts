@@ -205,7 +205,12 @@ export interface RuleLike {
 export interface Evaluation {
   /** Condition value per label set (non-zero: firing). */
   readonly instances: ReadonlyMap<string, NumberItem>;
-  /** A query returned no series and the condition has none either. */
+  /**
+   * Some data source query returned no series: Grafana then evaluates the
+   * whole rule as NoData, whatever the other queries returned
+   * (pkg/services/ngalert/eval/eval.go, `evaluateExecutionResult`: any entry
+   * in `execResults.NoData` makes every result NoData).
+   */
   readonly noData: boolean;
   /** The InfluxQL each datasource query ran, after rendering. */
   readonly queries: Readonly<Record<string, string>>;
@@ -381,7 +386,7 @@ export async function evaluateRule(rule: RuleLike, url: string, db: string, nowM
   if (condition === undefined) throw new Error(`${rule.uid}: condition ${rule.condition} is not a refId`);
   const items = condition.kind === 'numbers' ? condition.items : condition.kind === 'scalar' ? [{ labels: {}, value: condition.value }] : [];
   const instances = new Map(items.map((i) => [labelKey(i.labels), i] as const));
-  return { instances, noData: instances.size === 0 && emptyQuery, queries };
+  return { instances: emptyQuery ? new Map() : instances, noData: emptyQuery || instances.size === 0, queries };
 }
 
 export const isFiring = (item: NumberItem | undefined): boolean => item !== undefined && !Number.isNaN(item.value) && item.value !== 0;
@@ -392,30 +397,92 @@ export function parseForSeconds(text: string): number {
   return Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'];
 }
 
-export type State = 'Normal' | 'Pending' | 'Alerting';
+export type State = 'Normal' | 'Pending' | 'Alerting' | 'NoData';
+
+export interface RuleInstance {
+  readonly state: State;
+  /** When the current state began (for `for`). */
+  readonly since: number;
+  /** The last evaluation that saw (or, for NoData/KeepLast, refreshed) this instance. */
+  readonly lastEvaluation: number;
+  readonly labels: Labels;
+}
+
+/** What the rule's instances are after each evaluation time. */
+export interface Simulation {
+  /** Instances that are not Normal after the last evaluation, by label key. */
+  readonly final: Map<string, State>;
+  /** The same after every evaluation, in order. */
+  readonly timeline: { readonly at: number; readonly states: Map<string, State> }[];
+}
+
+const notNormal = (instances: ReadonlyMap<string, RuleInstance>): Map<string, State> =>
+  new Map([...instances].filter(([, i]) => i.state !== 'Normal').map(([key, i]) => [key, i.state]));
 
 /**
- * The rule's state per label set after evaluating it at each of `times`
- * (ascending): Pending while the condition holds for less than `for`, then
- * Alerting; Normal (resolved) as soon as it does not hold or the series is gone.
- * NoData follows noDataState (OK: nothing; Alerting: one instance with no labels).
+ * The rule's instances after evaluating it at each of `times` (ascending,
+ * one group interval apart), following Grafana 12's state manager
+ * (pkg/services/ngalert/state/manager.go, state.go):
+ * - a result that holds: Pending until `for` has passed since it began, then
+ *   Alerting; one that does not: Normal (resolved at once);
+ * - a query that returns no series at all (every result NoData): noDataState
+ *   is applied to EVERY existing instance (`setNextStateForAll`): KeepLast
+ *   keeps each (Pending still becomes Alerting once `for` has passed), OK
+ *   makes each Normal, Alerting fires each, NoData marks each NoData; with no
+ *   instance yet, one instance without labels gets that state (KeepLast:
+ *   Normal);
+ * - a query that fails: execErrState the same way (KeepLast keeps);
+ * - an instance missing from a result that has others: kept while it was
+ *   last evaluated less than two intervals ago, then resolved and dropped
+ *   (`stateIsStale`: missing series).
  */
-export async function simulate(rule: RuleLike, url: string, db: string, times: readonly number[]): Promise<Map<string, State>> {
+export async function simulate(rule: RuleLike & { readonly execErrState?: string }, url: string, db: string, times: readonly number[], intervalMs = 60_000): Promise<Simulation> {
   const forMs = parseForSeconds(rule.for) * 1000;
-  const since = new Map<string, number>();
-  let states = new Map<string, State>();
-  for (const t of times) {
-    const evaluation = await evaluateRule(rule, url, db, t);
-    const firing = new Set([...evaluation.instances].filter(([, item]) => isFiring(item)).map(([key]) => key));
-    if (evaluation.noData && rule.noDataState === 'Alerting') firing.add(labelKey({}));
-    const next = new Map<string, State>();
-    for (const key of firing) {
-      const start = since.get(key) ?? t;
-      since.set(key, start);
-      next.set(key, t - start >= forMs ? 'Alerting' : 'Pending');
+  let instances = new Map<string, RuleInstance>();
+  const timeline: Simulation['timeline'] = [];
+  const applyToAll = (mode: string, t: number): void => {
+    if (instances.size === 0) {
+      const state: State = mode === 'Alerting' ? (forMs === 0 ? 'Alerting' : 'Pending') : mode === 'NoData' ? 'NoData' : 'Normal';
+      instances.set(labelKey({}), { state, since: t, lastEvaluation: t, labels: {} });
+      return;
     }
-    for (const key of since.keys()) if (!firing.has(key)) since.delete(key);
-    states = next;
+    for (const [key, instance] of instances) {
+      let state: State;
+      if (mode === 'KeepLast') state = instance.state === 'Pending' && t - instance.since >= forMs ? 'Alerting' : instance.state;
+      else if (mode === 'OK') state = 'Normal';
+      else if (mode === 'Alerting') state = instance.state === 'Alerting' || (instance.state === 'Pending' && t - instance.since >= forMs) || forMs === 0 ? 'Alerting' : 'Pending';
+      else state = 'NoData';
+      instances.set(key, { ...instance, state, since: state === instance.state ? instance.since : t, lastEvaluation: t });
+    }
+  };
+  for (const t of times) {
+    let evaluation: Evaluation | undefined;
+    try {
+      evaluation = await evaluateRule(rule, url, db, t);
+    } catch (error) {
+      if (rule.execErrState === undefined) throw error;
+      applyToAll(rule.execErrState === 'Error' ? 'NoData' : rule.execErrState, t);
+    }
+    if (evaluation !== undefined && evaluation.noData) {
+      applyToAll(rule.noDataState, t);
+    } else if (evaluation !== undefined) {
+      const next = new Map<string, RuleInstance>();
+      for (const [key, item] of evaluation.instances) {
+        const previous = instances.get(key);
+        if (isFiring(item)) {
+          const since = previous !== undefined && (previous.state === 'Pending' || previous.state === 'Alerting') ? previous.since : t;
+          next.set(key, { state: t - since >= forMs ? 'Alerting' : 'Pending', since, lastEvaluation: t, labels: item.labels });
+        } else {
+          next.set(key, { state: 'Normal', since: previous?.state === 'Normal' ? previous.since : t, lastEvaluation: t, labels: item.labels });
+        }
+      }
+      for (const [key, instance] of instances) {
+        if (next.has(key)) continue;
+        if (t - instance.lastEvaluation < 2 * intervalMs) next.set(key, instance); // missing, not yet stale
+      }
+      instances = next;
+    }
+    timeline.push({ at: t, states: notNormal(instances) });
   }
-  return states;
+  return { final: notNormal(instances), timeline };
 }

@@ -10,13 +10,15 @@
  *   rules evaluated minute by minute over the last 70 minutes with `for`.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ruleGroups, type AlertRule } from '../../grafana/src/alert-rules.ts';
-import { dashboards } from '../../grafana/src/dashboards.ts';
-import { loadThresholds } from '../../grafana/src/thresholds.ts';
+import { dashboards, SUMMARY_COLUMNS } from '../../grafana/src/dashboards.ts';
+import { loadThresholds, parseThresholds, THRESHOLDS_FILE } from '../../grafana/src/thresholds.ts';
+import { connectPublisher, publishAll } from '../harness/publisher.ts';
+import { createTheme, getFieldDisplayValues, TAG_ORDERS, tableFrame, tableView, transform } from '../harness/grafana-frontend.ts';
 import { evaluateRule, isFiring, labelKey, renderPanelQuery, runInfluxQL, simulate, type InfluxSeries, type Labels, type VariableValue } from '../harness/grafana-eval.ts';
 import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../harness/process.ts';
@@ -29,6 +31,14 @@ const INSTANCE = 'grafana-test-ingestor';
 const GROUP_OF: Record<string, string> = { 'dev-001': 'production', 'dev-002': 'production', 'dev-003': 'production', 'dev-004': 'gateways', 'dev-005': 'gateways', 'dev-006': 'gateways' };
 const LOCATION_OF: Record<string, string> = { 'dev-001': 'site-1', 'dev-002': 'site-2', 'dev-003': 'site-3', 'dev-004': 'site-1', 'dev-005': 'site-2', 'dev-006': 'site-3' };
 const place = (device: string): Labels => ({ device, group: GROUP_OF[device]!, location: LOCATION_OF[device]! });
+/** Registered with a place and group, sends telemetry only: no presence source. */
+const TELEMETRY_ONLY = 'tele-001';
+/** Thresholds short enough for a live test (device_state every second): a 5 s window, offline after 3 s, silent after 5 s. */
+const liveThresholds = parseThresholds(readFileSync(THRESHOLDS_FILE, 'utf8')
+  .replace(/window: \S+/, 'window: 5s')
+  .replace(/offline_warning_after: \S+/, 'offline_warning_after: 3s')
+  .replace(/(\n {2}after:) \S+/, '$1 5s'));
+const liveRules = new Map(ruleGroups(liveThresholds).flatMap((g) => g.rules).map((r) => [r.uid, r]));
 
 /** The label sets a rule fires for at `now`, sorted. */
 async function firing(influx: Influx1, db: string, uid: string, now = Date.now()): Promise<Labels[]> {
@@ -49,7 +59,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
     influx = await startInflux1();
     broker = await startMosquitto();
     dir = mkdtempSync(join(tmpdir(), 'sensorflow-grafana-'));
-    writeFileSync(join(dir, 'devices.yaml'), `devices:\n${Object.keys(GROUP_OF).map((d) => `  ${d}: { location: ${LOCATION_OF[d]}, group: ${GROUP_OF[d]} }`).join('\n')}\n`);
+    writeFileSync(join(dir, 'devices.yaml'), `devices:\n${Object.keys(GROUP_OF).map((d) => `  ${d}: { location: ${LOCATION_OF[d]}, group: ${GROUP_OF[d]} }`).join('\n')}\n  ${TELEMETRY_ONLY}: { location: site-9, group: field }\n`);
     writeFileSync(join(dir, 'scenario.yaml'), [
       'name: grafana test',
       'events:',
@@ -65,6 +75,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       MQTT_URL: broker.url, MQTT_CLIENT_ID: INSTANCE, MQTT_TOPICS: 'sensors/+/+/telemetry,sensors/+/+/status',
       INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'iot', FLUSH_INTERVAL_MS: '100', STATS_INTERVAL_MS: '1000',
       DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'learned.json'), WAL_DIR: join(dir, 'wal'),
+      DEVICE_STATE_INTERVAL_S: '1',
     });
     await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
     startedAt = Date.now();
@@ -74,6 +85,14 @@ describe('Grafana dashboards and alert rules on real data', () => {
     ], { cwd: REPO_ROOT });
     // The last will of dev-002 is stored, and stats cover the time before the burst.
     await waitFor('dev-002 offline in InfluxDB', async () => ((await influx.query(`SELECT last("online") FROM device_presence WHERE device = 'dev-002'`, 'iot'))[0]?.last === 0 ? true : undefined), 20_000);
+    // A device behind a gateway: telemetry only (no status topic, no last will), three readings, then nothing.
+    const publisher = await connectPublisher(broker.url);
+    await publishAll(publisher, [0, 1, 2].map((i) => ({ topic: `sensors/site-9/${TELEMETRY_ONLY}/telemetry`, payload: JSON.stringify({ temperature: 20 + i, ts: Date.now() }) })));
+    await publisher.endAsync();
+    await waitFor('device_state of every device, the telemetry-only one included', async () => {
+      const rows = await influx.query(`SELECT last("state") AS "state" FROM device_state WHERE time > now() - 1m GROUP BY "device"`, 'iot');
+      return rows.length === 7 ? true : undefined;
+    }, 20_000, 200);
     await waitFor('10 s of stats', () => (Date.now() - startedAt > 10_000 ? true : undefined), 20_000, 200);
     beforeBurst = Date.now();
     await waitFor('the malformed burst counted in ingestor_stats', async () => {
@@ -81,6 +100,8 @@ describe('Grafana dashboards and alert rules on real data', () => {
       return (rows[0]?.last as number | undefined ?? 0) >= 50 ? true : undefined;
     }, 30_000);
     await writeHistory(influx);
+    await influx.query('CREATE DATABASE liveness');
+    await writeLivenessHistory(influx);
   });
 
   after(async () => {
@@ -115,38 +136,59 @@ describe('Grafana dashboards and alert rules on real data', () => {
       }
     });
 
-    test('variables: locations, groups from the registry, devices of the chosen location', async () => {
-      assert.deepEqual(column(await run('SHOW TAG VALUES FROM "device_presence" WITH KEY = "location"'), 'value').sort(), ['site-1', 'site-2', 'site-3']);
-      const [, group, device] = dashboards(thresholds)[0]!.templating.list;
-      assert.deepEqual(column(await run(group!.query), 'value').sort(), ['gateways', 'production']);
+    test('variables from device_state: every device, the telemetry-only one included; locations, groups from the registry', async () => {
+      const [location, group, device] = dashboards(thresholds)[0]!.templating.list;
+      assert.deepEqual(column(await run(location!.query), 'value').sort(), ['site-1', 'site-2', 'site-3', 'site-9']);
+      assert.deepEqual(column(await run(group!.query), 'value').sort(), ['field', 'gateways', 'production']);
+      assert.deepEqual(column(await run(device!.query), 'value').sort(), [...Object.keys(GROUP_OF), TELEMETRY_ONLY].sort());
       assert.deepEqual(column(await run(device!.query, { location: { values: ['site-2'] } }), 'value').sort(), ['dev-002', 'dev-005']);
       assert.deepEqual(column(await run(device!.query, { location: { values: ['site-1', 'site-2'] }, group: { values: ['gateways'] } }), 'value').sort(), ['dev-004', 'dev-005']);
     });
 
-    test('fleet overview: 5 online, 1 offline, 1 went offline; the table has every device with its place and state', async () => {
+    test('fleet overview: 5 online, 1 offline, 1 went offline; the Devices table (real @grafana/data) has every device with its place, state, since, last seen and silence', async () => {
       const uid = 'sensorflow-fleet';
       assert.deepEqual(column(await run(panelQuery(uid, 'Online now')), 'online'), [5]);
       assert.deepEqual(column(await run(panelQuery(uid, 'Offline now')), 'offline'), [1]);
       assert.deepEqual(column(await run(panelQuery(uid, 'Went offline in range')), 'devices'), [1]);
-      const state = await run(panelQuery(uid, 'Devices', 'A'));
-      assert.deepEqual(state.map((s) => [s.tags.device, column([s], 'online')[0], column([s], 'location')[0], column([s], 'group')[0]]).sort(),
-        Object.keys(GROUP_OF).map((d) => [d, d === 'dev-002' ? 0 : 1, LOCATION_OF[d], GROUP_OF[d]]));
-      for (const refId of ['B', 'C', 'D']) assert.deepEqual(tagValues(await run(panelQuery(uid, 'Devices', refId)), 'device'), Object.keys(GROUP_OF), refId);
-      const battery = column(await run(panelQuery(uid, 'Devices', 'C')), 'battery') as number[];
-      assert.ok(battery.every((b) => b > 0 && b <= 100), String(battery));
+      const devices = dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Devices')!;
+      const checkedAt = Date.now();
+      for (const order of Object.values(TAG_ORDERS)) {
+        const frames = await Promise.all(devices.targets.map(async (t) => tableFrame(await run(t.query), t.refId, order)));
+        const out = await transform(frames, devices.transformations!);
+        const view = tableView(out[0]!, out);
+        assert.deepEqual(view.header, ['Device', 'Location', 'Group', 'State', 'State since', 'Last seen', 'Silent for']);
+        const rows = view.rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+        assert.deepEqual(rows.map((r) => r.slice(0, 4)), [
+          ...Object.keys(GROUP_OF).map((d) => [d, LOCATION_OF[d], GROUP_OF[d], d === 'dev-002' ? 'offline' : 'online']),
+          [TELEMETRY_ONLY, 'site-9', 'field', 'unknown'],
+        ]);
+        for (const row of rows) {
+          const [device, , , , since, lastSeen, silent] = row as [string, string, string, string, number, number, number];
+          assert.ok(since > startedAt - 600_000 && since <= checkedAt, `${device} since ${since}`);
+          assert.ok(lastSeen > startedAt - 60_000 && lastSeen <= checkedAt, `${device} last seen ${lastSeen}`);
+          assert.ok(silent >= 0 && silent <= (checkedAt - startedAt) / 1000 + 60, `${device} silent ${silent}`);
+        }
+      }
     });
 
     test('sensor telemetry: a series per device, multi-select locations filter them, site-3 reads 45 °C', async () => {
       const uid = 'sensorflow-telemetry';
       const perDevice = await run(panelQuery(uid, 'Temperature per device'));
-      assert.deepEqual(tagValues(perDevice, 'device'), Object.keys(GROUP_OF));
+      assert.deepEqual(tagValues(perDevice, 'device'), [...Object.keys(GROUP_OF), TELEMETRY_ONLY]);
       const chosen = await run(panelQuery(uid, 'Temperature per device'), { location: { values: ['site-1', 'site-3'] } });
       assert.deepEqual(tagValues(chosen, 'device'), ['dev-001', 'dev-003', 'dev-004', 'dev-006']);
       const perLocation = await run(panelQuery(uid, 'Temperature per location: min / mean / max'));
-      assert.deepEqual(tagValues(perLocation, 'location'), ['site-1', 'site-2', 'site-3']);
+      assert.deepEqual(tagValues(perLocation, 'location'), ['site-1', 'site-2', 'site-3', 'site-9']);
       assert.equal(Math.max(...(column(perLocation.filter((s) => s.tags.location === 'site-3'), 'max') as number[])), 45);
       const summary = await run(panelQuery(uid, 'Min / mean / max per device in range'));
       assert.equal(column(summary.filter((s) => s.tags.device === 'dev-006'), 'temperature max')[0], 45);
+      const summaryPanel = dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Min / mean / max per device in range')!;
+      for (const order of Object.values(TAG_ORDERS)) {
+        const out = await transform([tableFrame(summary, 'A', order)], summaryPanel.transformations!);
+        const view = tableView(out[0]!, out);
+        assert.deepEqual(view.header, [...SUMMARY_COLUMNS]);
+        assert.equal(view.rows.find((r) => r[0] === 'dev-006')?.[1], 'site-3');
+      }
     });
 
     test('device presence: dev-002\'s last will is a disconnect from source lwt, every device has a timeline', async () => {
@@ -156,7 +198,14 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.deepEqual([...new Set(column(disconnects, 'device'))], ['dev-002']);
       assert.deepEqual([...new Set(column(disconnects, 'source'))], ['lwt']);
       assert.deepEqual(tagValues(await run(panelQuery(uid, 'Presence events by source')), 'source'), ['lwt']);
-      assert.equal(column(await run(panelQuery(uid, 'Flapping devices (most reconnects)')), 'device').length, 6);
+      const flapping = dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Flapping devices (most reconnects)')!;
+      const connects = await run(flapping.targets[0]!.query);
+      assert.equal(column(connects, 'device').length, 6);
+      const bars = getFieldDisplayValues({
+        data: [tableFrame(connects, 'A', TAG_ORDERS.sorted!)], reduceOptions: flapping.options.reduceOptions as never, fieldConfig: flapping.fieldConfig as never,
+        replaceVariables: (value: string) => value, theme: createTheme(), timeZone: 'utc',
+      });
+      assert.deepEqual(bars.map((b) => b.display.title).sort(), Object.keys(GROUP_OF), 'one bar per device, titled by it');
     });
 
     test('pipeline health: per instance, rejects by reason include the burst', async () => {
@@ -169,18 +218,25 @@ describe('Grafana dashboards and alert rules on real data', () => {
   });
 
   describe('alert rules on the live data (their conditions now)', () => {
-    test('device offline: exactly dev-002, with its location and group; online devices do not fire', async () => {
-      assert.deepEqual(await firing(influx, 'iot', 'sensorflow-device-offline'), [place('dev-002')]);
-      assert.deepEqual(await firing(influx, 'iot', 'sensorflow-device-offline-critical'), [place('dev-002')]);
-      const evaluation = await evaluateRule(rule('sensorflow-device-offline'), influx.url, 'iot', Date.now());
-      assert.equal(evaluation.instances.size, 6, 'every device is evaluated');
+    test('liveness through the real pipeline: dev-002 (last will) offline, the telemetry-only device silent with its location and group, nothing else', async () => {
+      const live = (uid: string) => liveRules.get(uid) ?? assert.fail(uid);
+      const firingLive = async (uid: string): Promise<Labels[]> => {
+        const evaluation = await evaluateRule(live(uid), influx.url, 'iot', Date.now());
+        return [...evaluation.instances.values()].filter(isFiring).map((i) => i.labels).sort((a, b) => labelKey(a).localeCompare(labelKey(b)));
+      };
+      await waitFor('dev-002 offline for more than 3 s and tele-001 silent for more than 5 s', async () =>
+        ((await firingLive('sensorflow-device-offline')).length > 0 && (await firingLive('sensorflow-device-silent')).length > 0 ? true : undefined), 30_000, 500);
+      assert.deepEqual(await firingLive('sensorflow-device-offline'), [place('dev-002')]);
+      assert.deepEqual(await firingLive('sensorflow-device-offline-critical'), []);
+      assert.deepEqual(await firingLive('sensorflow-device-silent'), [{ device: TELEMETRY_ONLY, group: 'field', location: 'site-9' }], 'offline dev-002 is not also silent; talking devices are not');
+      const evaluation = await evaluateRule(live('sensorflow-device-offline'), influx.url, 'iot', Date.now());
+      assert.equal(evaluation.instances.size, 7, 'every device is evaluated, one instance each (no instance label)');
     });
 
     test('temperature: the overheated location fires (both its devices), nothing else', async () => {
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-temperature-out-of-range'), [place('dev-003'), place('dev-006')]);
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-humidity-out-of-range'), []);
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-battery-low'), []);
-      assert.deepEqual(await firing(influx, 'iot', 'sensorflow-device-silent'), [], 'devices publishing every 500 ms are not silent');
     });
 
     test('pipeline: healthy before the burst, rejects surging after it, nothing else', async () => {
@@ -194,29 +250,106 @@ describe('Grafana dashboards and alert rules on real data', () => {
     });
   });
 
+  describe('liveness rules on device_state history (written as the ingestor writes it), minute by minute as Grafana evaluates them', () => {
+    // Evaluations every minute over the last 40 minutes (see writeLivenessHistory).
+    const times = (): number[] => Array.from({ length: 41 }, (_, i) => livenessNow - (40 - i) * MINUTE);
+    const run = async (uid: string, at = times(), rules = (id: string) => rule(id)) => simulate(rules(uid), influx.url, 'liveness', at);
+    const k = (device: string, location: string, group = ''): string => labelKey({ device, group, location });
+    const object = (states: ReadonlyMap<string, string>) => Object.fromEntries(states);
+
+    test('silent: the telemetry-only device that stopped fires with its location and group, the one silent for 7 hours too; the gateway sensor at 20 minutes fires with the default limit', async () => {
+      assert.deepEqual(object((await run('sensorflow-device-silent')).final), {
+        [k('tele-stopped', 'hall', 'line-a')]: 'Alerting',
+        [k('tele-7h', 'yard')]: 'Alerting',
+        [k('gw-sensor', 'hall', 'gateways')]: 'Alerting',
+      });
+    });
+
+    test('silent with a per-group limit (gateways: 30m): the gateway sensor at 20 minutes does not fire, the others still do', async () => {
+      const overridden = parseThresholds(readFileSync(THRESHOLDS_FILE, 'utf8').replace('after_by_group: {}', 'after_by_group: { gateways: 30m }'));
+      const rules = new Map(ruleGroups(overridden).flatMap((g) => g.rules).map((r) => [r.uid, r]));
+      assert.deepEqual(object((await run('sensorflow-device-silent', times(), (id) => rules.get(id)!)).final), {
+        [k('tele-stopped', 'hall', 'line-a')]: 'Alerting',
+        [k('tele-7h', 'yard')]: 'Alerting',
+      });
+    });
+
+    test('offline 90 minutes before the first evaluation fires critical AT that first evaluation; offline for 2 minutes fires nothing', async () => {
+      const first = await run('sensorflow-device-offline-critical', [livenessNow - 40 * MINUTE]);
+      assert.deepEqual(object(first.final), { [k('off-90', 'site-a', 'production')]: 'Alerting' });
+      const atNow = await run('sensorflow-device-offline', [livenessNow]);
+      assert.equal(atNow.final.get(k('off-2', 'site-a', 'production')), undefined, 'offline 2 minutes: no warning yet');
+      assert.equal((await run('sensorflow-device-silent', [livenessNow])).final.get(k('off-2', 'site-a', 'production')), undefined, 'and not silent either');
+    });
+
+    test('offline over the whole run: warning and critical for the 90-minute device, warning for the one only the surviving instance sees; never the merged-online or talking devices', async () => {
+      assert.deepEqual(object((await run('sensorflow-device-offline')).final), {
+        [k('off-90', 'site-a', 'production')]: 'Alerting',
+        [k('merged-off', 'site-b', 'production')]: 'Alerting',
+      });
+      assert.deepEqual(object((await run('sensorflow-device-offline-critical')).final), { [k('off-90', 'site-a', 'production')]: 'Alerting' });
+    });
+
+    test('a device that comes back resolves at the first evaluation after its return', async () => {
+      const { timeline } = await run('sensorflow-device-offline');
+      const back = k('back', 'site-b', 'production');
+      const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(back);
+      assert.equal(stateAt(11), 'Alerting', 'offline for 49 minutes');
+      assert.equal(stateAt(10), undefined, 'back at -10 min: Normal at the -10 min evaluation');
+    });
+
+    test('a talking device and a device whose instances disagree (newest since online, min silent_s small) never fire', async () => {
+      for (const uid of ['sensorflow-device-offline', 'sensorflow-device-offline-critical', 'sensorflow-device-silent']) {
+        const { timeline } = await run(uid);
+        for (const entry of timeline) {
+          for (const device of [k('talker', 'site-a', 'production'), k('merged', 'site-b', 'production')]) assert.equal(entry.states.get(device), undefined, `${uid} at ${entry.at}`);
+        }
+      }
+    });
+
+    test('two instances merge into one instance per device (no instance label): smallest offline_s and silent_s over the views in the window', async () => {
+      const evaluation = await evaluateRule(rule('sensorflow-device-offline'), influx.url, 'liveness', livenessNow);
+      assert.equal(evaluation.instances.get(k('merged-off', 'site-b', 'production'))?.value, 1, 'the dead instance\'s stale "online" has left the window');
+      assert.equal(evaluation.instances.get(k('merged', 'site-b', 'production'))?.value, 0, 'one instance sees it online');
+      assert.ok([...evaluation.instances.values()].every((i) => !('instance' in i.labels)));
+      const offlineSeconds = await runInfluxQL(influx.url, 'liveness', evaluation.queries.A!);
+      const of = (device: string) => offlineSeconds.find((x) => x.tags.device === device)!.values.at(-1)![1];
+      assert.equal(of('merged-off'), 18 * 60, 'offline since -20 min, read at the oldest tick in the 2-minute window');
+      assert.equal(of('merged'), 0);
+      const silence = await evaluateRule(rule('sensorflow-device-silent'), influx.url, 'liveness', livenessNow);
+      const over = await runInfluxQL(influx.url, 'liveness', silence.queries.A!);
+      assert.equal(over.find((x) => x.tags.device === 'merged')!.values.at(-1)![1], 10 - thresholds.silence.after.seconds, 'the instance that got its newest message (10 s ago)');
+    });
+
+    test('an ingestor outage (no device_state point in the window) keeps every state: nothing fires, nothing resolves', async () => {
+      for (const uid of ['sensorflow-device-offline', 'sensorflow-device-silent']) {
+        const { timeline } = await run(uid);
+        const at = (minutesBeforeNow: number) => object(timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states);
+        const before = at(OUTAGE.to + 1);
+        assert.ok(Object.keys(before).length > 0, `${uid} fires for something before the outage`);
+        for (let m = OUTAGE.to; m > OUTAGE.from; m -= 1) assert.deepEqual(at(m), before, `${uid} ${m} minutes before now, in the outage`);
+        const evaluation = await evaluateRule(rule(uid), influx.url, 'liveness', livenessNow - (OUTAGE.from + 1) * MINUTE);
+        assert.ok(evaluation.noData, 'the window was empty: NoData, kept by KeepLast');
+      }
+    });
+
+    test('a forgotten device (no longer written) resolves two evaluations after its last point, as a missing series', async () => {
+      const { timeline } = await run('sensorflow-device-silent');
+      const forgot = k('tele-forgotten', 'yard');
+      const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(forgot);
+      assert.equal(stateAt(4), 'Alerting');
+      assert.equal(stateAt(3), 'Alerting', 'its last point (-5 min) is still in the 2-minute window');
+      assert.equal(stateAt(2), 'Alerting', 'missing for one evaluation: kept');
+      assert.equal(stateAt(1), undefined, 'missing for two intervals: resolved');
+    });
+  });
+
   describe('alert rules over history, minute by minute with `for`', () => {
     const times = (): number[] => Array.from({ length: 71 }, (_, i) => historyNow - (70 - i) * 60_000);
     const states = async (uid: string, db = 'history'): Promise<Record<string, string>> =>
-      Object.fromEntries([...(await simulate(rule(uid), influx.url, db, times()))].map(([key, state]) => [key, state]));
+      Object.fromEntries((await simulate(rule(uid), influx.url, db, times())).final);
     const key = (labels: Labels): string => labelKey(labels);
     const h = (device: string, location: string, group: string): string => key({ device, group, location });
-
-    test('offline: 3 days away fires warning and critical; 20 minutes away is warning, critical pending; back again resolved; never under location unknown', async () => {
-      assert.deepEqual(await states('sensorflow-device-offline'), {
-        [h('dev-h1', 'site-a', 'production')]: 'Alerting',
-        [h('dev-h2', 'site-a', 'production')]: 'Alerting',
-        [h('dev-h4', 'site-b', 'gateways')]: 'Alerting',
-      });
-      assert.deepEqual(await states('sensorflow-device-offline-critical'), {
-        [h('dev-h1', 'site-a', 'production')]: 'Alerting',
-        [h('dev-h2', 'site-a', 'production')]: 'Pending',
-        [h('dev-h4', 'site-b', 'gateways')]: 'Alerting',
-      });
-    });
-
-    test('silent: the online device with no reading for 15 minutes fires; the one reporting does not', async () => {
-      assert.deepEqual(await states('sensorflow-device-silent'), { [h('dev-h5', 'site-c', 'production')]: 'Alerting' });
-    });
 
     test('battery low fires for the device at 9 %; temperature and humidity in range fire nothing', async () => {
       assert.deepEqual(await states('sensorflow-battery-low'), { [h('dev-h6', 'site-c', 'production')]: 'Alerting' });
@@ -241,6 +374,76 @@ describe('Grafana dashboards and alert rules on real data', () => {
     });
   });
 });
+
+const MINUTE = 60_000;
+/** Minutes before now with no device_state point at all (every ingestor down or catching up). */
+const OUTAGE = { from: 22, to: 33 } as const;
+let livenessNow = 0;
+
+interface LivenessSpec {
+  readonly device: string;
+  readonly location: string;
+  readonly group?: string;
+  /** Per instance: presence changes (minutes before now, online or not), or none (no presence source). */
+  readonly views: Readonly<Record<string, { readonly presence?: readonly (readonly [number, boolean])[]; readonly lastMessage: (tick: number) => number; readonly writtenUntil?: number }>>;
+  /** Minutes before now after which the device is no longer written (forgotten). */
+  readonly writtenUntil?: number;
+}
+
+/**
+ * device_state as the ingestor writes it (docs/liveness.md), one point per
+ * device per instance per minute over the last 2 hours, except in OUTAGE.
+ */
+async function writeLivenessHistory(influx: Influx1): Promise<void> {
+  const now = Math.floor(Date.now() / MINUTE) * MINUTE;
+  livenessNow = now;
+  const at = (minutesBeforeNow: number) => now - minutesBeforeNow * MINUTE;
+  // Reports every 10 s until `until` minutes before now.
+  const every10s = (until: number) => (tick: number) => Math.min(tick, at(until)) - (Math.min(tick, at(until)) % 10_000);
+  const online = (sinceMinutes: number): readonly (readonly [number, boolean])[] => [[sinceMinutes, true]];
+  const devices: LivenessSpec[] = [
+    { device: 'tele-stopped', location: 'hall', group: 'line-a', views: { i1: { lastMessage: every10s(30) } } },
+    { device: 'tele-7h', location: 'yard', views: { i1: { lastMessage: () => at(7 * 60) } } },
+    // Behind a gateway, reporting every 20 minutes (newest at -20 min): at most 20 minutes silent.
+    { device: 'gw-sensor', location: 'hall', group: 'gateways', views: { i1: { lastMessage: (tick) => at(20) - Math.ceil(Math.max(0, at(20) - tick) / (20 * MINUTE)) * 20 * MINUTE } } },
+    { device: 'off-90', location: 'site-a', group: 'production', views: { i1: { presence: [[300, true], [130, false]], lastMessage: every10s(130) } } },
+    { device: 'off-2', location: 'site-a', group: 'production', views: { i1: { presence: [[300, true], [2, false]], lastMessage: every10s(2) } } },
+    { device: 'back', location: 'site-b', group: 'production', views: { i1: { presence: [[300, true], [60, false], [10, true]], lastMessage: (tick) => (tick >= at(10) ? every10s(0)(tick) : Math.min(tick, at(60))) } } },
+    { device: 'talker', location: 'site-a', group: 'production', views: { i1: { presence: online(300), lastMessage: every10s(0) } } },
+    // Two instances: i1's view is stale (it saw the disconnect, not the reconnect; its share of telemetry stopped).
+    { device: 'merged', location: 'site-b', group: 'production', views: {
+      i1: { presence: [[300, true], [50, false]], lastMessage: every10s(50) },
+      i2: { presence: [[300, true], [50, false], [45, true]], lastMessage: (tick) => tick - 10_000 },
+    } },
+    // i1 never saw the disconnect and died at -15 min: once its points have left the window, i2's view decides.
+    { device: 'merged-off', location: 'site-b', group: 'production', views: {
+      i1: { presence: online(100), lastMessage: every10s(15), writtenUntil: 15 },
+      i2: { presence: [[100, true], [20, false]], lastMessage: every10s(20) },
+    } },
+    { device: 'tele-forgotten', location: 'yard', views: { i1: { lastMessage: () => at(120) } }, writtenUntil: 5 },
+  ];
+  const lines: string[] = [];
+  for (let tick = at(120); tick <= now; tick += MINUTE) {
+    const minutesBeforeNow = (now - tick) / MINUTE;
+    if (minutesBeforeNow < OUTAGE.to && minutesBeforeNow > OUTAGE.from) continue;
+    for (const spec of devices) {
+      if (spec.writtenUntil !== undefined && minutesBeforeNow < spec.writtenUntil) continue;
+      for (const [instance, view] of Object.entries(spec.views)) {
+        if (view.writtenUntil !== undefined && minutesBeforeNow < view.writtenUntil) continue;
+        const changes = (view.presence ?? []).filter(([m]) => at(m) <= tick);
+        const current = changes.at(-1);
+        const lastSeen = view.lastMessage(tick);
+        const state = current === undefined ? 'unknown' : current[1] ? 'online' : 'offline';
+        const since = current === undefined ? at(8 * 60) : at(current[0]);
+        const offline = current !== undefined && !current[1] ? Math.floor((tick - since) / 1000) : 0;
+        const tags = `device=${spec.device}${spec.group === undefined ? '' : `,group=${spec.group}`},instance=${instance},location=${spec.location}`;
+        lines.push(`device_state,${tags} state="${state}",online=${current === undefined ? -1 : current[1] ? 1 : 0}i,offline_s=${offline}i,silent_s=${Math.floor((tick - lastSeen) / 1000)}i,last_seen=${lastSeen}i,since=${since}i,source="${current === undefined ? 'none' : 'lwt'}" ${tick}`);
+      }
+    }
+  }
+  const response = await fetch(`${influx.url}/write?db=liveness&precision=ms`, { method: 'POST', body: lines.join('\n') });
+  assert.equal(response.status, 204, await response.text());
+}
 
 /** Crafted history, written as line protocol (ms). */
 let historyNow = 0;

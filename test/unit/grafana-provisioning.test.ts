@@ -14,7 +14,7 @@ import { staleFiles } from '../../grafana/src/generate.ts';
 import { DASHBOARD_UIDS, dashboards } from '../../grafana/src/dashboards.ts';
 import { loadThresholds, parseThresholds, ThresholdsError } from '../../grafana/src/thresholds.ts';
 import type { Dashboard } from '../../grafana/src/model.ts';
-import { FOLDER as RULES_FOLDER } from '../../grafana/src/alert-rules.ts';
+import { FOLDER as RULES_FOLDER, ruleGroups } from '../../grafana/src/alert-rules.ts';
 import { expandProvisioningValue, interpolateVariables, renderPanelQuery } from '../harness/grafana-eval.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -83,6 +83,30 @@ describe('generated files', () => {
     assert.throws(() => parseThresholds(text.replace('temperature: { min: 0, max: 40', 'temperature: { min: 50, max: 40')),
       (e: unknown) => e instanceof ThresholdsError && /readings\.temperature: min \(50\) must be below max \(40\)/.test(e.message));
     assert.throws(() => parseThresholds(text.replace('field: temperature', 'field: "temp\\" OR 1"')), /silence\.field: expected a field name/);
+  });
+
+  test('thresholds.yaml: per-group silence limits, and the lookbacks of the presence-based rules refused by name', () => {
+    const text = readFileSync(join(GRAFANA, 'thresholds.yaml'), 'utf8');
+    const t = parseThresholds(text.replace('after_by_group: {}', 'after_by_group: { gateways: 30m, "line.a": 1h }'));
+    assert.deepEqual([...t.silence.afterByGroup].map(([g, d]) => [g, d.seconds]), [['gateways', 1800], ['line.a', 3600]]);
+    assert.throws(() => parseThresholds(text.replace('after_by_group: {}', 'after_by_group: { gateways: soon }')), /silence\.after_by_group\.gateways: expected a duration/);
+    assert.throws(() => parseThresholds(text.replace('after_by_group: {}', 'after_by_group: [gateways]')), /silence\.after_by_group: expected a mapping of group name to duration/);
+    assert.throws(() => parseThresholds(text.replace('offline_critical_after: 1h', 'offline_critical_after: 1h\n  lookback: 30d')),
+      (e: unknown) => e instanceof ThresholdsError && /presence\.lookback: no longer used .*device_state.*remove it/.test(e.message));
+    const silence = ruleGroups(t).flatMap((g) => g.rules).find((r) => r.uid === 'sensorflow-device-silent')!;
+    const query = String(silence.data[0]!.model.query);
+    assert.match(query, /- 1800 AS "over_s"[^)]*"group" =~ \/\^\(gateways\)\$\//);
+    assert.match(query, /- 3600 AS "over_s"[^)]*"group" =~ \/\^\(line\\\.a\)\$\//, 'group names are regex-escaped');
+    assert.match(query, /- 600 AS "over_s"[^)]*"group" !~ \/\^\(gateways\|line\\\.a\)\$\//, 'the rest gets the default');
+  });
+
+  test('liveness rules: for 0s, keep last state on no data and errors, uids of the rules they replace', () => {
+    const rules = ruleGroups(loadThresholds()).flatMap((g) => g.rules);
+    for (const uid of ['sensorflow-device-offline', 'sensorflow-device-offline-critical', 'sensorflow-device-silent']) {
+      const rule = rules.find((r) => r.uid === uid)!;
+      assert.deepEqual([rule.for, rule.noDataState, rule.execErrState], ['0s', 'KeepLast', 'KeepLast'], uid);
+      assert.ok(rule.data.every((d) => d.datasourceUid === '__expr__' || (d.relativeTimeRange.from === 120 && String(d.model.query).includes('FROM "device_state"'))), uid);
+    }
   });
 });
 

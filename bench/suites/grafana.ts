@@ -1,0 +1,204 @@
+/**
+ * What the alert rules and the Fleet overview cost InfluxDB: N devices of
+ * history loaded straight into a fresh InfluxDB 1.x (telemetry every 10 s,
+ * device_state every 60 s, a few presence events), then every rule's and
+ * every Fleet overview panel's InfluxQL timed as Grafana would send it
+ * (rendered by test/harness/grafana-eval.ts), median of several runs. The old
+ * presence-based rules' queries (before device_state) are timed too, for
+ * comparison.
+ *
+ * Loading: line protocol in large gzip batches on the v1 /write endpoint,
+ * generated slice by slice in time order, two requests in flight: memory
+ * stays at a few batches whatever N.
+ */
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import { ruleGroups } from '../../grafana/src/alert-rules.ts';
+import { dashboards } from '../../grafana/src/dashboards.ts';
+import { loadThresholds } from '../../grafana/src/thresholds.ts';
+import { renderMacros, renderPanelQuery, runInfluxQL, type VariableValue } from '../../test/harness/grafana-eval.ts';
+import { startInflux1, type Influx1 } from '../../test/harness/services.ts';
+import { summarize, type Summary } from '../lib/stats.ts';
+
+const gzip = promisify(gzipCallback);
+const DB = 'iot';
+
+export interface QueryTiming {
+  /** "rule <title> / <refId>" or "panel <title> / <refId>" or "old rule …". */
+  readonly what: string;
+  readonly ms: Summary;
+  readonly series: number;
+}
+
+export interface GrafanaCostResult {
+  readonly devices: number;
+  readonly hours: number;
+  readonly points: number;
+  readonly loadSeconds: number;
+  readonly pointsPerSecond: number;
+  readonly queries: QueryTiming[];
+  /** Per rule: the sum of its queries' medians (one evaluation). */
+  readonly rules: { readonly title: string; readonly ms: number }[];
+}
+
+export interface GrafanaCostOptions {
+  readonly devices: number;
+  readonly hours: number;
+  readonly runs: number;
+  readonly log: (line: string) => void;
+}
+
+const LOCATIONS = 20;
+const GROUPS = ['production', 'gateways', 'lab'] as const;
+const TELEMETRY_STEP_MS = 10_000;
+const STATE_STEP_MS = 60_000;
+const BATCH_LINES = 50_000;
+
+/** Device i's place: 5 % without a group, like devices missing from the registry. */
+function place(i: number): { device: string; tags: string } {
+  const device = `dev-${String(i).padStart(5, '0')}`;
+  const location = `site-${i % LOCATIONS}`;
+  const group = i % 20 === 7 ? undefined : GROUPS[i % GROUPS.length];
+  return { device, tags: `device=${device}${group === undefined ? '' : `,group=${group}`},location=${location}` };
+}
+
+/** Every line of the history, in time order, in batches. */
+export function* history(devices: number, fromMs: number, toMs: number): Generator<string[]> {
+  let batch: string[] = [];
+  const offlineFrom = toMs - 3_600_000; // 2 % of devices went offline an hour ago and stayed silent
+  const isDead = (i: number) => i % 50 === 3;
+  for (let i = 0; i < devices; i += 1) {
+    const { tags } = place(i);
+    batch.push(`device_presence,${tags},source=emqx online=1i,event="connected",reason="",ip="127.0.0.1" ${fromMs + (i % 60) * 1000}`);
+    if (isDead(i)) batch.push(`device_presence,${tags},source=lwt online=0i,event="disconnected",reason="last will",ip="" ${offlineFrom}`);
+  }
+  for (let t = fromMs; t <= toMs; t += TELEMETRY_STEP_MS) {
+    for (let i = 0; i < devices; i += 1) {
+      if (isDead(i) && t > offlineFrom) continue;
+      const { tags } = place(i);
+      const wave = Math.sin((t / 3_600_000 + i) * 0.7);
+      batch.push(`telemetry,${tags} temperature=${(21 + 4 * wave).toFixed(2)},humidity=${(50 + 10 * wave).toFixed(1)},battery=${90 - (i % 80)},rssi=${-60 - (i % 30)} ${t}`);
+      if ((t - fromMs) % STATE_STEP_MS === 0) {
+        const dead = isDead(i) && t > offlineFrom;
+        const lastSeen = dead ? offlineFrom : t;
+        const since = dead ? offlineFrom : fromMs + (i % 60) * 1000;
+        batch.push(`device_state,${tags},instance=ingestor-1 state="${dead ? 'offline' : 'online'}",online=${dead ? 0 : 1}i,offline_s=${dead ? Math.floor((t - offlineFrom) / 1000) : 0}i,silent_s=${Math.floor((t - lastSeen) / 1000)}i,last_seen=${lastSeen}i,since=${since}i,source="${dead ? 'lwt' : 'emqx'}" ${t}`);
+      }
+      if (batch.length >= BATCH_LINES) {
+        yield batch;
+        batch = [];
+      }
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+export async function load(influx: Influx1, devices: number, fromMs: number, toMs: number, log: (line: string) => void): Promise<number> {
+  let points = 0;
+  let nextLog = Date.now() + 15_000;
+  const inFlight = new Set<Promise<void>>();
+  const send = async (lines: string[]): Promise<void> => {
+    const body = await gzip(lines.join('\n'), { level: 1 });
+    const response = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body, headers: { 'Content-Encoding': 'gzip' } });
+    if (response.status !== 204) throw new Error(`load: HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  };
+  for (const batch of history(devices, fromMs, toMs)) {
+    points += batch.length;
+    const request = send(batch).finally(() => inFlight.delete(request));
+    inFlight.add(request);
+    if (inFlight.size >= 2) await Promise.race(inFlight);
+    if (Date.now() > nextLog) {
+      log(`grafana cost: ${devices} devices: ${points.toLocaleString('en-US')} points loaded`);
+      nextLog = Date.now() + 15_000;
+    }
+  }
+  await Promise.all(inFlight);
+  return points;
+}
+
+/** The old presence-based rules (before device_state), as they were provisioned, for comparison. */
+const OLD_RULES: readonly { title: string; queries: readonly { refId: string; fromS: number; query: string; intervalMs: number }[] }[] = [
+  {
+    title: 'old: Device offline (30 d presence lookback)',
+    queries: [
+      { refId: 'A', fromS: 30 * 86_400, intervalMs: 60_000, query: 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device"' },
+      { refId: 'B', fromS: 30 * 86_400, intervalMs: 60_000, query: 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device", "location", "group"' },
+    ],
+  },
+  {
+    title: 'old: Device online but silent (6 h of telemetry)',
+    queries: [
+      { refId: 'A', fromS: 6 * 3600, intervalMs: 60_000, query: 'SELECT moving_average(count("temperature"), 10) FROM "telemetry" WHERE $timeFilter GROUP BY time(1m), "device" fill(0)' },
+      { refId: 'B', fromS: 30 * 86_400, intervalMs: 60_000, query: 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device"' },
+      { refId: 'C', fromS: 30 * 86_400, intervalMs: 60_000, query: 'SELECT last("online") FROM "device_presence" WHERE $timeFilter GROUP BY "device", "location", "group"' },
+    ],
+  },
+];
+
+async function time(influx: Influx1, query: string, runs: number): Promise<{ ms: Summary; series: number }> {
+  let series = (await runInfluxQL(influx.url, DB, query)).length; // warm-up, and the answer's size
+  const samples: number[] = [];
+  for (let run = 0; run < runs; run += 1) {
+    const started = performance.now();
+    series = (await runInfluxQL(influx.url, DB, query)).length;
+    samples.push(performance.now() - started);
+  }
+  return { ms: summarize(samples.map((ms) => Math.round(ms * 10) / 10)), series };
+}
+
+export async function benchGrafanaCost(options: GrafanaCostOptions): Promise<GrafanaCostResult> {
+  const { devices, hours, runs, log } = options;
+  const influx = await startInflux1();
+  try {
+    await influx.query(`CREATE DATABASE ${DB}`);
+    const now = Math.floor(Date.now() / STATE_STEP_MS) * STATE_STEP_MS;
+    const fromMs = now - hours * 3_600_000;
+    log(`grafana cost: ${devices} devices × ${hours} h: loading`);
+    const started = Date.now();
+    const points = await load(influx, devices, fromMs, now, log);
+    const loadSeconds = (Date.now() - started) / 1000;
+    log(`grafana cost: ${points.toLocaleString('en-US')} points in ${loadSeconds.toFixed(0)} s; timing queries`);
+
+    // Rules and panels are evaluated at the end of the loaded history.
+    const evaluatedAt = now + 1000;
+    const thresholds = loadThresholds();
+    const queries: QueryTiming[] = [];
+    const rules: { title: string; ms: number }[] = [];
+    const timeRule = async (title: string, list: readonly { refId: string; fromS: number; query: string; intervalMs: number }[], ruleRuns = runs) => {
+      let total = 0;
+      for (const q of list) {
+        const rendered = renderMacros(q.query, evaluatedAt - q.fromS * 1000, evaluatedAt, q.intervalMs);
+        const timing = await time(influx, rendered, ruleRuns);
+        queries.push({ what: `rule ${title} / ${q.refId}`, ...timing });
+        total += timing.ms.median;
+      }
+      rules.push({ title, ms: Math.round(total * 10) / 10 });
+      log(`grafana cost: ${devices} devices: rule ${title}: ${total.toFixed(1)} ms`);
+    };
+    for (const rule of ruleGroups(thresholds).flatMap((g) => g.rules)) {
+      const list = rule.data.filter((d) => d.datasourceUid !== '__expr__').map((d) => ({
+        refId: d.refId, fromS: d.relativeTimeRange.from, query: String(d.model.query), intervalMs: Number(d.model.intervalMs ?? 1000),
+      }));
+      await timeRule(rule.title, list);
+    }
+    // The old silence rule takes seconds per run at thousands of devices: one timed run there.
+    for (const old of OLD_RULES) await timeRule(old.title, old.queries, devices > 2000 ? 1 : runs);
+
+    const all: VariableValue = { values: [], all: true, allValue: '.*' };
+    const fleet = dashboards(thresholds).find((d) => d.uid === 'sensorflow-fleet')!;
+    const context = { fromMs: evaluatedAt - 6 * 3_600_000, toMs: evaluatedAt, minIntervalMs: 10_000, variables: { location: all, group: all, device: all } };
+    for (const variable of fleet.templating.list) {
+      const timing = await time(influx, renderPanelQuery(variable.query, context), runs);
+      queries.push({ what: `variable ${variable.name}`, ...timing });
+    }
+    for (const panel of fleet.panels) {
+      for (const target of panel.targets) {
+        const timing = await time(influx, renderPanelQuery(target.query, context), runs);
+        queries.push({ what: `panel ${panel.title} / ${target.refId}`, ...timing });
+      }
+    }
+    return { devices, hours, points, loadSeconds: Math.round(loadSeconds), pointsPerSecond: Math.round(points / loadSeconds), queries, rules };
+  } finally {
+    await influx.stop();
+  }
+}
