@@ -326,6 +326,8 @@ function pipeline(t: Thresholds): AlertRule[] {
  *   empty edge minute is allowed for. Needs STATS_INTERVAL_MS <= 60 s (10 s
  *   by default); data from an ingestor without the `catching_up` field
  *   never fires.
+ * C joins B and D by their equal label set {instance}; `&&` and letter-only
+ * refIds are what Grafana's math lexer takes (pkg/expr/mathexp/parse/lex.go).
  * A tick skipped because the write-ahead log takes nothing is not counted:
  * then the stats points are not stored either, and "Ingestor not
  * reporting" (with "Write backlog growing") pages.
