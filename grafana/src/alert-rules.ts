@@ -280,6 +280,7 @@ function pipeline(t: Thresholds): AlertRule[] {
         '采集服务已停止、无法写入 InfluxDB，或无法查询 InfluxDB。请检查 `docker compose ps`、采集服务日志和 /readyz。')),
       dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineMessages, isPaused: false,
     },
+    livenessStalled(t),
     {
       uid: 'sensorflow-no-telemetry', title: 'No telemetry at all', condition: 'C',
       data: [
@@ -299,6 +300,66 @@ function pipeline(t: Thresholds): AlertRule[] {
       dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineMessages, isPaused: false,
     },
   ];
+}
+
+/**
+ * "Device liveness stalled": an instance that keeps reporting stats but has
+ * been catching up (liveness/catch-up.ts) for `liveness_stalled_after`
+ * writes no `device_state`, so every device rule sees no data and keeps its
+ * last state: liveness alerting is frozen, silently. One store-and-forward
+ * gateway or one device with a lagging clock, in a fleet where few devices
+ * send a payload time, keeps an instance catching up for ever.
+ *
+ * Query: `ingestor_stats` per instance and minute (one series per instance,
+ * about `liveness_stalled_after` / 1 min points: the cheapest possible),
+ * `min("catching_up")`: 1 only when every stats point in that minute said
+ * catching up, i.e. no tick was written since the one before. It fires when
+ * - B, the smallest over the window, is 1: not one stats point in the
+ *   window saw a tick written (`catching_up` is 0 from a written tick to the
+ *   next one), and
+ * - D, the minutes with stats (fill(none): empty minutes are not rows), is
+ *   at least the window's minutes: the instance reported all along. So an
+ *   instance that started (or began catching up) less than the window ago
+ *   does not fire, and one that stops reporting resolves within two
+ *   minutes, before "Ingestor not reporting" fires for it: one alert per
+ *   cause. The window has one more (partial) minute than it is long, so one
+ *   empty edge minute is allowed for. Needs STATS_INTERVAL_MS <= 60 s (10 s
+ *   by default); data from an ingestor without the `catching_up` field
+ *   never fires.
+ * C joins B and D by their equal label set {instance}; `&&` and letter-only
+ * refIds are what Grafana's math lexer takes (pkg/expr/mathexp/parse/lex.go).
+ * A tick skipped because the write-ahead log takes nothing is not counted:
+ * then the stats points are not stored either, and "Ingestor not
+ * reporting" (with "Write backlog growing") pages.
+ *
+ * noDataState OK: no stats from any instance in the window is "Ingestor not
+ * reporting"'s alert; this rule has nothing to say then, and keeping a
+ * stalled instance firing would page twice for one outage. execErrState
+ * KeepLast: an InfluxDB query error says nothing about the ingestor, so a
+ * stall neither resolves ("resolved" posted for a live problem) nor fires
+ * anew; "Ingestor not reporting" pages for the unreachable InfluxDB.
+ */
+function livenessStalled(t: Thresholds): AlertRule {
+  const after = t.pipeline.livenessStalledAfter;
+  const minutes = after.seconds / 60;
+  return {
+    uid: 'sensorflow-liveness-stalled', title: 'Device liveness stalled', condition: 'C',
+    data: [
+      influx('A', after.seconds, 'SELECT min("catching_up") FROM "ingestor_stats" WHERE $timeFilter GROUP BY time(1m), "instance" fill(none)'),
+      reduce('B', 'A', 'min'),
+      reduce('D', 'A', 'count'),
+      math('C', `$B >= 1 && $D >= ${minutes}`),
+    ],
+    noDataState: 'OK', execErrState: 'KeepLast', for: '0s',
+    labels: { severity: 'critical' },
+    annotations: annotations({
+      summaryEn: `Ingestor {{ $labels.instance }} has written no device_state for ${after.text} (catching up): device offline/silent alerts are frozen. Look for a device with a lagging clock or a gateway replaying a backlog (ingestor log "catching up (backlog)"), or raise DEVICE_STATE_MAX_LAG_S`,
+      summaryZh: `采集服务 {{ $labels.instance }} 已 ${after.text} 未写入 device_state（追赶积压中）：设备离线/静默告警已冻结。请查找时钟滞后的设备或正在回放积压数据的网关（采集服务日志 "catching up (backlog)"），或调大 DEVICE_STATE_MAX_LAG_S`,
+      descriptionEn: `catching_up stayed 1 in ingestor_stats for ${after.text}: every device_state tick was skipped, so no device alert fires or resolves. The ingestor log says why: "catching up (backlog)" / "still catching up a backlog": more than half of the messages with a payload time arrive older than DEVICE_STATE_MAX_LAG_S (default 120 s): fix the device or gateway clock, or, if gateways forward late by design, raise DEVICE_STATE_MAX_LAG_S. "catching up (disconnected)": the ingestor is not connected to the broker; check the broker and MQTT_URL. "catching up (reconnected)": no message with a payload time since the reconnection. See docs/liveness.md "Catching up".`,
+      descriptionZh: `ingestor_stats 中 catching_up 已持续 ${after.text} 为 1：所有 device_state 写入都被跳过，设备告警既不会触发也不会恢复。采集服务日志说明原因："catching up (backlog)" / "still catching up a backlog"：一半以上带时间戳的消息到达时已超过 DEVICE_STATE_MAX_LAG_S（默认 120 秒），请修正设备或网关的时钟；如网关按设计延迟转发，请调大 DEVICE_STATE_MAX_LAG_S。"catching up (disconnected)"：采集服务未连接 MQTT 服务器，请检查服务器和 MQTT_URL。"catching up (reconnected)"：重连后还没有收到带时间戳的消息。见 docs/liveness.md “Catching up”。`,
+    }),
+    dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineMessages, isPaused: false,
+  };
 }
 
 export function ruleGroups(t: Thresholds): RuleGroup[] {

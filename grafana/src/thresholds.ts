@@ -36,6 +36,8 @@ export interface Thresholds {
     readonly backlogFor: Duration;
     readonly statsSilentAfter: Duration;
     readonly telemetrySilentAfter: Duration;
+    /** Catching up (no `device_state` tick) this long while reporting stats: liveness alerting is frozen. Whole minutes. */
+    readonly livenessStalledAfter: Duration;
   };
 }
 
@@ -47,6 +49,13 @@ export function parseDuration(key: string, raw: unknown): Duration {
   const seconds = Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS];
   if (seconds <= 0) throw new ThresholdsError(`${key}: must be longer than 0, got ${JSON.stringify(raw)}`);
   return { text: `${match[1]}${match[2]}`, seconds };
+}
+
+/** The stalled-liveness rule counts one-minute buckets: whole minutes, at least two. */
+function wholeMinutes(key: string, raw: unknown): Duration {
+  const duration = parseDuration(key, raw);
+  if (duration.seconds % 60 !== 0 || duration.seconds < 120) throw new ThresholdsError(`${key}: expected whole minutes, at least 2m (the rule counts one-minute buckets), got ${JSON.stringify(raw)}`);
+  return duration;
 }
 
 function section(document: unknown, key: string): Record<string, unknown> {
@@ -128,6 +137,7 @@ export function parseThresholds(text: string): Thresholds {
       backlogFor: parseDuration('pipeline.backlog_for', pipeline.backlog_for),
       statsSilentAfter: parseDuration('pipeline.stats_silent_after', pipeline.stats_silent_after),
       telemetrySilentAfter: parseDuration('pipeline.telemetry_silent_after', pipeline.telemetry_silent_after),
+      livenessStalledAfter: wholeMinutes('pipeline.liveness_stalled_after', pipeline.liveness_stalled_after),
     },
   };
 }

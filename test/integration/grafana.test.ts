@@ -6,7 +6,8 @@
  *   messages) into InfluxDB 1.x; every panel's and variable's query is
  *   expanded and run, and every rule's condition is evaluated;
  * - history: points written directly (a device offline for 3 days, one for
- *   20 minutes, one back again, a silent device, a dead and a stuck ingestor),
+ *   20 minutes, one back again, a silent device, a dead and a stuck ingestor,
+ *   ingestors catching up for 15 minutes, for 2, or since they started),
  *   rules evaluated minute by minute over the last 70 minutes with `for`.
  */
 import assert from 'node:assert/strict';
@@ -240,11 +241,11 @@ describe('Grafana dashboards and alert rules on real data', () => {
     });
 
     test('pipeline: healthy before the burst, rejects surging after it, nothing else', async () => {
-      for (const uid of ['sensorflow-write-retries', 'sensorflow-rejects', 'sensorflow-backlog', 'sensorflow-ingestor-silent', 'sensorflow-no-telemetry']) {
+      for (const uid of ['sensorflow-write-retries', 'sensorflow-rejects', 'sensorflow-backlog', 'sensorflow-ingestor-silent', 'sensorflow-no-telemetry', 'sensorflow-liveness-stalled']) {
         assert.deepEqual(await firing(influx, 'iot', uid, beforeBurst), [], `${uid} before the burst`);
       }
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-rejects'), [{ instance: INSTANCE }]);
-      for (const uid of ['sensorflow-write-retries', 'sensorflow-backlog', 'sensorflow-ingestor-silent', 'sensorflow-no-telemetry']) {
+      for (const uid of ['sensorflow-write-retries', 'sensorflow-backlog', 'sensorflow-ingestor-silent', 'sensorflow-no-telemetry', 'sensorflow-liveness-stalled']) {
         assert.deepEqual(await firing(influx, 'iot', uid), [], `${uid} after the burst`);
       }
     });
@@ -365,10 +366,29 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.deepEqual(await states('sensorflow-no-telemetry'), {});
     });
 
+    test('liveness stalled: the instance catching up for 15 minutes fires, from 10 minutes on; brief catch-ups, a new instance and flowing ticks never; a dead one is "not reporting", never both', async () => {
+      const stalled = await simulate(rule('sensorflow-liveness-stalled'), influx.url, 'history', times());
+      const silent = await simulate(rule('sensorflow-ingestor-silent'), influx.url, 'history', times());
+      assert.deepEqual(Object.fromEntries(stalled.final), { [key({ instance: 'ingestor-catching-up' })]: 'Alerting' });
+      const stuck = key({ instance: 'ingestor-catching-up' });
+      const firingFrom = stalled.timeline.find((e) => e.states.get(stuck) === 'Alerting')!.at;
+      // Catching up since 15 minutes before historyNow: fires once it has lasted the 10-minute window, not before.
+      assert.ok(firingFrom >= historyNow - 5 * 60_000 - 60_000 && firingFrom <= historyNow - 4 * 60_000, `fired ${(historyNow - firingFrom) / 60_000} min before now`);
+      const everFiring = new Set(stalled.timeline.flatMap((e) => [...e.states.keys()]));
+      for (const instance of ['ingestor-live', 'ingestor-stuck', 'ingestor-brief', 'ingestor-new']) assert.ok(!everFiring.has(key({ instance })), instance);
+      // The dead instance was stuck catching up for 20 minutes before it stopped reporting: stalled first, then only "not reporting".
+      const dead = key({ instance: 'ingestor-dead' });
+      assert.ok(stalled.timeline.some((e) => e.states.get(dead) === 'Alerting'), 'stalled while it still reported');
+      stalled.timeline.forEach((e, index) => {
+        assert.ok(!(e.states.get(dead) === 'Alerting' && silent.timeline[index]!.states.get(dead) === 'Alerting'), `both fire for ingestor-dead at ${(historyNow - e.at) / 60_000} min before now`);
+      });
+      assert.equal(silent.final.get(dead), 'Alerting');
+    });
+
     test('an empty database: no telemetry and no ingestor fire (NoData → Alerting); device rules stay quiet (NoData → OK)', async () => {
       assert.deepEqual(await states('sensorflow-no-telemetry', 'empty'), { [key({})]: 'Alerting' });
       assert.deepEqual(await states('sensorflow-ingestor-silent', 'empty'), { [key({})]: 'Alerting' });
-      for (const uid of ['sensorflow-device-offline', 'sensorflow-device-silent', 'sensorflow-temperature-out-of-range', 'sensorflow-write-retries']) {
+      for (const uid of ['sensorflow-device-offline', 'sensorflow-device-silent', 'sensorflow-temperature-out-of-range', 'sensorflow-write-retries', 'sensorflow-liveness-stalled']) {
         assert.deepEqual(await states(uid, 'empty'), {}, uid);
       }
     });
@@ -471,12 +491,33 @@ async function writeHistory(influx: Influx1): Promise<void> {
     if (t < now - 15 * min) lines.push(`telemetry,device=dev-h5,group=production,location=site-c temperature=21.5,humidity=50,battery=80,rssi=-60 ${t}`);
     lines.push(`telemetry,device=dev-h6,group=production,location=site-c temperature=22.5,humidity=55,battery=9,rssi=-65 ${t}`);
   }
+  // The liveness fields as the ingestor keeps them: a tick every 60 s, written
+  // (device_state_ticks) unless catching up (device_state_skipped, catching_up 1
+  // until the next written tick).
+  const ticks = new Map<string, { written: number; skipped: number; catchingUp: boolean }>();
   for (let i = 0, t = now - 90 * min; t <= now; i += 1, t += 10_000) {
-    const stats = (instance: string, retries: number, backlog: number) =>
-      `ingestor_stats,instance=${instance} messages_in=${i * 10},points_accepted=${i * 10},points_written=${i * 10},points_rejected_by_influx=0,write_retries=${retries},rejects=0,backlog_bytes=${backlog},wal_bytes=${backlog + 4096},mqtt_connected=1 ${t}`;
+    const stats = (instance: string, retries: number, backlog: number, catchingUp = (_: number) => false) => {
+      const tick = ticks.get(instance) ?? { written: 0, skipped: 0, catchingUp: false };
+      ticks.set(instance, tick);
+      if (i % 6 === 0) {
+        tick.catchingUp = catchingUp(t);
+        if (tick.catchingUp) tick.skipped += 1;
+        else tick.written += 1;
+      }
+      return `ingestor_stats,instance=${instance} messages_in=${i * 10},points_accepted=${i * 10},points_written=${i * 10},points_rejected_by_influx=0,write_retries=${retries},rejects=0,backlog_bytes=${backlog},wal_bytes=${backlog + 4096},mqtt_connected=1,` +
+        `device_state_ticks=${tick.written},device_state_skipped=${tick.skipped},catching_up=${tick.catchingUp ? 1 : 0} ${t}`;
+    };
+    const between = (fromMin: number, toMin: number) => (at: number) => at >= now - fromMin * min && at < now - toMin * min;
     lines.push(stats('ingestor-live', 0, 0));
     lines.push(stats('ingestor-stuck', i, 2_000_000 + i * 20_000));
-    if (t > now - 120 * min && t < now - 20 * min) lines.push(stats('ingestor-dead', 0, 0));
+    // Catching up from 40 minutes ago until it stopped reporting 20 minutes ago.
+    if (t > now - 120 * min && t < now - 20 * min) lines.push(stats('ingestor-dead', 0, 0, between(40, 0)));
+    // Stuck catching up for the last 15 minutes (a gateway replaying for ever).
+    lines.push(stats('ingestor-catching-up', 0, 0, between(15, -1)));
+    // Two short catch-ups of 2 minutes: one 30 minutes ago, one now.
+    lines.push(stats('ingestor-brief', 0, 0, (at) => between(32, 30)(at) || between(2, -1)(at)));
+    // Started 5 minutes ago, catching up since: not yet for the whole window.
+    if (t >= now - 5 * min) lines.push(stats('ingestor-new', 0, 0, () => true));
   }
   const response = await fetch(`${influx.url}/write?db=history&precision=ms`, { method: 'POST', body: lines.join('\n') });
   assert.equal(response.status, 204, await response.text());

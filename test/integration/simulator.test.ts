@@ -74,7 +74,7 @@ describe('simulator', () => {
   test('a bad flag is a clear error with exit code 2', async () => {
     const sim = startProcess('simulator-bad', process.execPath, ['--import', TSX, MAIN, '--devices', 'many'], { cwd: REPO_ROOT });
     assert.equal(await sim.exited, 2);
-    assert.match(sim.log(), /^simulator: --devices "many": expected a whole number from 1 to 100000\n/);
+    assert.match(sim.log(), /^simulator: --devices "many": expected a whole number from 1 to 100000; --help lists the flags and variables\n/);
   });
 
   test('a scenario fires on cue: a device offline (last will) for 2 s and back, another reading 45 °C for 1.5 s, a third restarting cleanly', async () => {

@@ -85,6 +85,19 @@ describe('generated files', () => {
     assert.throws(() => parseThresholds(text.replace('field: temperature', 'field: "temp\\" OR 1"')), /silence\.field: expected a field name/);
   });
 
+  test('thresholds.yaml: liveness_stalled_after is whole minutes, at least 2m, and sets the stalled rule\'s window and minute count', () => {
+    const text = readFileSync(join(GRAFANA, 'thresholds.yaml'), 'utf8');
+    for (const bad of ['90s', '1m', 'soon']) {
+      assert.throws(() => parseThresholds(text.replace(/liveness_stalled_after: \S+/, `liveness_stalled_after: ${bad}`)),
+        (e: unknown) => e instanceof ThresholdsError && /^pipeline\.liveness_stalled_after: expected /.test(e.message), bad);
+    }
+    const t = parseThresholds(text.replace(/liveness_stalled_after: \S+/, 'liveness_stalled_after: 15m'));
+    const stalled = ruleGroups(t).find((g) => g.name === 'pipeline')!.rules.find((r) => r.uid === 'sensorflow-liveness-stalled')!;
+    assert.equal(stalled.data[0]!.relativeTimeRange.from, 900);
+    assert.equal(stalled.data.find((d) => d.refId === 'C')!.model.expression, '$B >= 1 && $D >= 15');
+    assert.match(stalled.annotations.summary_en!, /15m.*lagging clock.*gateway replaying a backlog.*catching up \(backlog\).*DEVICE_STATE_MAX_LAG_S/);
+  });
+
   test('thresholds.yaml: per-group silence limits, and the lookbacks of the presence-based rules refused by name', () => {
     const text = readFileSync(join(GRAFANA, 'thresholds.yaml'), 'utf8');
     const t = parseThresholds(text.replace('after_by_group: {}', 'after_by_group: { gateways: 30m, "line.a": 1h }'));
