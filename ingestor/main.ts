@@ -91,6 +91,7 @@ async function run(config: Config): Promise<void> {
     lag,
     broker: source,
     log,
+    sharedGroup: config.liveness.sharedGroup,
   });
   const influxHealth = new InfluxHealth();
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected, influx: () => influxHealth.state });

@@ -20,17 +20,25 @@
  * last tick interval (they come back with the devices' next messages).
  *
  * The file's format: `{ locations, status, liveness }`; `liveness` maps a
- * device to `[lastSeenMs, firstSeenMs, online (1, 0, -1 unknown), sinceMs,
- * presenceAtMs, source]`. A file from before liveness (no `liveness` key)
- * loads as it is: each device with a known status starts with that status,
- * since and last seen at its time (source `lwt`); a device known only by
- * its location enters the book with its next message.
+ * device to `[lastSeenMs (null: none), firstSeenMs, online (1, 0, -1
+ * unknown), sinceMs, presenceAtMs, source, ownData (1, 0)]`. A file from
+ * before liveness (no `liveness` key) loads as it is: each device with a
+ * known status starts with that status, since and last seen at its time
+ * (source `lwt`); a device known only by its location enters the book with
+ * its next message. An entry without `ownData` (written before it existed)
+ * has it unless its presence source is EMQX: such a device's next message
+ * of its own sets it.
+ *
+ * A device name or location that line protocol cannot carry (a control
+ * character: the pipeline never learns one, an older version could) is
+ * dropped on load with a warning, so that it cannot reach a `device_state`
+ * point again.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { LivenessBook, type LivenessEntry, type LivenessSource } from '../liveness/book.ts';
-import type { DeviceStateTags } from '../liveness/to-point.ts';
+import { isWritableTag, type DeviceStateTags } from '../liveness/to-point.ts';
 import type { DeviceEntry, Registry } from './registry.ts';
 
 export const UNKNOWN = 'unknown';
@@ -77,6 +85,11 @@ export class DeviceDirectory {
   /** Whether a device's location is known (registry or learned): its points will not say "unknown". */
   hasLocation(device: string): boolean {
     return this.#registry.devices.get(device)?.location !== undefined || this.#learned.has(device);
+  }
+
+  /** The registry (DEVICES_FILE) gives the device's location. */
+  hasRegistryLocation(device: string): boolean {
+    return this.#registry.devices.get(device)?.location !== undefined;
   }
 
   /** Remembers where a device publishes from; the registry's location, if any, still wins. */
@@ -135,20 +148,32 @@ export class DeviceDirectory {
     }
     try {
       const parsed = JSON.parse(content) as { locations?: Record<string, unknown>; status?: Record<string, unknown>; liveness?: Record<string, unknown> };
+      const unwritable = new Set<string>();
+      const writable = (device: string, location?: string): boolean => {
+        if (isWritableTag(device) && (location === undefined || isWritableTag(location))) return true;
+        unwritable.add(device);
+        return false;
+      };
       for (const [device, location] of Object.entries(parsed.locations ?? {})) {
-        if (typeof location === 'string' && location !== '') this.#learned.set(device, location);
+        if (typeof location === 'string' && location !== '' && writable(device, location)) this.#learned.set(device, location);
       }
       for (const [device, status] of Object.entries(parsed.status ?? {})) {
         const { online, atMs } = (status ?? {}) as Record<string, unknown>;
-        if (typeof online === 'boolean' && typeof atMs === 'number' && Number.isFinite(atMs)) this.#status.set(device, { online, atMs });
+        if (typeof online === 'boolean' && typeof atMs === 'number' && Number.isFinite(atMs) && writable(device)) this.#status.set(device, { online, atMs });
       }
       if (parsed.liveness === undefined) {
         // A file from before liveness: what the status topics said is all there is.
-        for (const [device, status] of this.#status) this.liveness.presence(device, status.online, status.atMs, 'lwt');
+        for (const [device, status] of this.#status) {
+          this.liveness.seen(device, status.atMs, status.atMs);
+          this.liveness.presence(device, status.online, status.atMs, 'lwt', status.atMs);
+        }
       }
       for (const [device, saved] of Object.entries(parsed.liveness ?? {})) {
         const entry = livenessEntry(saved);
-        if (entry !== undefined) this.liveness.restore(device, entry);
+        if (entry !== undefined && writable(device)) this.liveness.restore(device, entry);
+      }
+      if (unwritable.size > 0) {
+        this.#log.warn({ file, devices: [...unwritable].slice(0, 10), count: unwritable.size }, 'the learned device directory names devices or locations line protocol cannot carry (a control character, an ambiguous backslash); they are dropped');
       }
     } catch (error) {
       // A damaged file costs only what it taught us; telemetry teaches it again,
@@ -186,25 +211,27 @@ export class DeviceDirectory {
 }
 
 /** A liveness entry as the file keeps it (compact: a fleet of 100,000 devices is saved at every tick). */
-type SavedLiveness = [lastSeenMs: number, firstSeenMs: number, online: 1 | 0 | -1, sinceMs: number, presenceAtMs: number, source: LivenessSource];
+type SavedLiveness = [lastSeenMs: number | null, firstSeenMs: number, online: 1 | 0 | -1, sinceMs: number, presenceAtMs: number, source: LivenessSource, ownData: 1 | 0];
 
 const SOURCES: readonly LivenessSource[] = ['emqx', 'lwt', 'sparkplug', 'none'];
 
 function savedLiveness(entry: Readonly<LivenessEntry>): SavedLiveness {
-  return [entry.lastSeenMs, entry.firstSeenMs, entry.online === undefined ? -1 : entry.online ? 1 : 0, entry.sinceMs, entry.presenceAtMs, entry.source];
+  return [entry.lastSeenMs ?? null, entry.firstSeenMs, entry.online === undefined ? -1 : entry.online ? 1 : 0, entry.sinceMs, entry.presenceAtMs, entry.source, entry.ownData ? 1 : 0];
 }
 
 /** A saved entry back, or undefined when it is damaged (that device then starts afresh with its next message). */
 function livenessEntry(saved: unknown): LivenessEntry | undefined {
   if (!Array.isArray(saved) || saved.length < 6) return undefined;
-  const [lastSeenMs, firstSeenMs, online, sinceMs, presenceAtMs, source] = saved as unknown[];
-  const times = [lastSeenMs, firstSeenMs, sinceMs, presenceAtMs];
+  const [lastSeenMs, firstSeenMs, online, sinceMs, presenceAtMs, source, ownData] = saved as unknown[];
+  const times = [firstSeenMs, sinceMs, presenceAtMs, ...(lastSeenMs === null ? [] : [lastSeenMs])];
   if (!times.every((time) => typeof time === 'number' && Number.isFinite(time))) return undefined;
   if (online !== 1 && online !== 0 && online !== -1) return undefined;
   if (!SOURCES.includes(source as LivenessSource)) return undefined;
+  if (ownData !== undefined && ownData !== 1 && ownData !== 0) return undefined;
   return {
-    lastSeenMs: lastSeenMs as number,
+    lastSeenMs: lastSeenMs === null ? undefined : lastSeenMs as number,
     firstSeenMs: firstSeenMs as number,
+    ownData: ownData === undefined ? source !== 'emqx' : ownData === 1,
     online: online === -1 ? undefined : online === 1,
     sinceMs: sinceMs as number,
     presenceAtMs: presenceAtMs as number,

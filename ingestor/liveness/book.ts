@@ -7,6 +7,17 @@
  *   timestamp when it has one, so a backlog replayed after an outage does
  *   not make a dead device look alive; else its receive time. Newest wins:
  *   an older message (a backlog, a retained status) never moves it back.
+ *   Undefined while the only thing known is a retained status without a
+ *   time of its own: the broker re-sends it at every subscription, so it
+ *   says nothing about when the device last spoke.
+ * - every time is clamped to the receive time: a device clock ahead of ours
+ *   (payload times are accepted up to TIMESTAMP_MAX_FUTURE_MS ahead) would
+ *   otherwise keep a dead device's silence at 0, or make a real last will
+ *   look older than a status "from the future".
+ * - `ownData`: a message of the device's own reached this ingestor
+ *   (telemetry, a status topic, Sparkplug), not only EMQX's client events.
+ *   In a shared group only then does a member write the device's
+ *   `device_state` (liveness/ticker.ts).
  * - presence: the newest presence event's state and since when it holds
  *   (the event's own time). A repeat of the same state keeps `sinceMs`; an
  *   event older than the newest applied is stale and changes nothing, except
@@ -24,10 +35,12 @@ import type { PresenceSource } from '../presence/event.ts';
 export type LivenessSource = PresenceSource | 'none';
 
 export interface LivenessEntry {
-  /** Epoch ms of the newest message (payload time, else receive time). */
-  lastSeenMs: number;
-  /** Epoch ms of the oldest message seen: `since` of a device without presence. */
+  /** Epoch ms of the newest message (payload time, else receive time); undefined: none with a time that says anything about now. */
+  lastSeenMs: number | undefined;
+  /** Epoch ms of the oldest message seen (or first look): `since` of a device without presence. */
   firstSeenMs: number;
+  /** A message of the device's own (not only EMQX client events) reached this ingestor. */
+  ownData: boolean;
   /** The newest presence state; undefined: no presence source (unknown). */
   online: boolean | undefined;
   /** Epoch ms of the last presence state change (the event's own time). */
@@ -73,31 +86,49 @@ export class LivenessBook {
     return this.#devices.entries();
   }
 
-  /** A message from the device at `atMs` (its payload time, else its receive time). The hot path. */
-  seen(device: string, atMs: number): void {
+  /**
+   * A message from the device at `atMs` (its payload time, else its receive
+   * time), received at `receivedAtMs`; `own`: false for an EMQX client
+   * event (the broker's word, not the device's). The hot path.
+   */
+  seen(device: string, atMs: number, receivedAtMs: number, own = true): void {
+    const at = atMs < receivedAtMs ? atMs : receivedAtMs;
     const entry = this.#devices.get(device);
     if (entry === undefined) {
-      this.#devices.set(device, { lastSeenMs: atMs, firstSeenMs: atMs, online: undefined, sinceMs: atMs, presenceAtMs: 0, source: 'none' });
+      this.#devices.set(device, { lastSeenMs: at, firstSeenMs: at, ownData: own, online: undefined, sinceMs: at, presenceAtMs: 0, source: 'none' });
       return;
     }
-    if (atMs > entry.lastSeenMs) entry.lastSeenMs = atMs;
-    else if (atMs < entry.firstSeenMs) entry.firstSeenMs = atMs;
+    if (own) entry.ownData = true;
+    if (entry.lastSeenMs === undefined || at > entry.lastSeenMs) entry.lastSeenMs = at;
+    if (at < entry.firstSeenMs) entry.firstSeenMs = at;
   }
 
-  /** A presence event (already judged by the presence tracker); it also counts as a message. */
-  presence(device: string, online: boolean, atMs: number, source: PresenceSource): void {
-    this.seen(device, atMs);
-    const entry = this.#devices.get(device) as LivenessEntry;
-    if (entry.online !== undefined && atMs < entry.presenceAtMs) {
-      if (entry.firstState === true && online === entry.online && atMs < entry.sinceMs) entry.sinceMs = atMs;
+  /**
+   * A presence event (already judged by the presence tracker) at `atMs`,
+   * received at `receivedAtMs`. It is not a message time by itself: the
+   * caller says `seen()` when it is one (a retained status without a time of
+   * its own is not).
+   */
+  presence(device: string, online: boolean, atMs: number, source: PresenceSource, receivedAtMs: number): void {
+    const at = atMs < receivedAtMs ? atMs : receivedAtMs;
+    let entry = this.#devices.get(device);
+    if (entry === undefined) {
+      entry = { lastSeenMs: undefined, firstSeenMs: at, ownData: false, online: undefined, sinceMs: at, presenceAtMs: 0, source: 'none' };
+      this.#devices.set(device, entry);
+    } else if (at < entry.firstSeenMs) {
+      entry.firstSeenMs = at;
+    }
+    if (source !== 'emqx') entry.ownData = true;
+    if (entry.online !== undefined && at < entry.presenceAtMs) {
+      if (entry.firstState === true && online === entry.online && at < entry.sinceMs) entry.sinceMs = at;
       return;
     }
     if (entry.online !== online) {
       entry.firstState = entry.online === undefined;
       entry.online = online;
-      entry.sinceMs = atMs;
+      entry.sinceMs = at;
     }
-    entry.presenceAtMs = atMs;
+    entry.presenceAtMs = at;
     entry.source = source;
   }
 
@@ -107,13 +138,14 @@ export class LivenessBook {
   }
 
   /**
-   * Removes every device whose newest message is `afterMs` or more before
-   * `nowMs`, and returns them. The only way a device leaves the book.
+   * Removes every device whose newest message (or, with none that has a
+   * time, its first look) is `afterMs` or more before `nowMs`, and returns
+   * them. The only way a device leaves the book.
    */
   forget(nowMs: number, afterMs: number): Forgotten[] {
     const forgotten: Forgotten[] = [];
     for (const [device, entry] of this.#devices) {
-      const silentMs = nowMs - entry.lastSeenMs;
+      const silentMs = nowMs - (entry.lastSeenMs ?? entry.firstSeenMs);
       if (silentMs >= afterMs) {
         this.#devices.delete(device);
         forgotten.push({ device, entry, silentMs });

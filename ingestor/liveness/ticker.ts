@@ -15,12 +15,25 @@
  * (`device_state_skipped`, `catching_up` in `ingestor_stats`); skipped too
  * while the log takes nothing (full, or the disk refuses). Never throws: a
  * timer's uncaught error would end the process.
+ *
+ * Each device on its own: one whose point cannot be written (a name or
+ * location line protocol cannot carry) is skipped, logged once and counted
+ * (`device_state_invalid`); it never costs the others their tick.
+ *
+ * In a shared group (MQTT_SHARED_GROUP) a member writes a device only when
+ * it has data of the device's own (telemetry, a status topic, Sparkplug) or
+ * the registry gives its location: EMQX's client events reach every member
+ * but name no location, and a member with only those would write a series
+ * with another label set (no location) and the silence since the connection,
+ * which the rules' min() never merges with the view of the member that has
+ * the device's data (docs/liveness.md, several ingestors).
  */
 import type { Logger } from 'pino';
 import type { LineLog } from '../contracts.ts';
 import type { DeviceDirectory } from '../directory/directory.ts';
 import { encodePoint } from '../model/line-protocol.ts';
 import type { PipelineStats } from '../pipeline/stats.ts';
+import type { LivenessEntry } from './book.ts';
 import { catchingUp, type CatchingUp, type LagCounter } from './catch-up.ts';
 import { deviceStatePoint, tickTimeMs } from './to-point.ts';
 
@@ -46,6 +59,8 @@ export interface LivenessTickerOptions {
   /** The MQTT source: connected now, and how many connections it has made so far. */
   readonly broker: { readonly connected: boolean; readonly connections: number };
   readonly log: Logger;
+  /** MQTT_SHARED_GROUP is set: write a device only with data of its own, or its location from the registry. */
+  readonly sharedGroup: boolean;
   readonly now?: () => number;
 }
 
@@ -61,6 +76,8 @@ export class LivenessTicker {
   #catchingUp: CatchingUp | undefined;
   #catchingUpSinceMs = 0;
   #warnedLongBacklog = false;
+  /** Devices whose point could not be written, logged once each. */
+  readonly #warnedInvalid = new Set<string>();
 
   constructor(options: LivenessTickerOptions) {
     this.#options = options;
@@ -92,7 +109,7 @@ export class LivenessTicker {
   }
 
   async #tick(): Promise<TickOutcome> {
-    const { directory, stats, lag, broker, log, instance, intervalMs } = this.#options;
+    const { directory, stats, lag, broker, log, intervalMs } = this.#options;
     const nowMs = (this.#options.now ?? Date.now)();
     const connections = broker.connections;
     const why = catchingUp({ brokerConnected: broker.connected, reconnected: connections !== this.#connectionsAtLastTick, timedMessages: lag.timed, lateMessages: lag.late });
@@ -126,20 +143,46 @@ export class LivenessTicker {
       bytes += line.length + 1;
     };
     for (const { device, entry, silentMs } of forgotten) {
-      log.info({ device, silentS: Math.floor(silentMs / 1000), silentFor: humanDuration(silentMs), lastSeen: new Date(entry.lastSeenMs).toISOString() }, `forgetting device ${device}: no message for ${humanDuration(silentMs)} (DEVICE_FORGET_AFTER)`);
-      await add(encodePoint(deviceStatePoint(device, entry, tickMs, instance, directory.whereIs(device), 'forgotten')));
+      const lastSeen = entry.lastSeenMs === undefined ? null : new Date(entry.lastSeenMs).toISOString();
+      log.info({ device, silentS: Math.floor(silentMs / 1000), silentFor: humanDuration(silentMs), lastSeen }, `forgetting device ${device}: no message for ${humanDuration(silentMs)} (DEVICE_FORGET_AFTER)`);
+      const line = this.#speaksFor(device, entry) ? this.#line(device, entry, tickMs, 'forgotten') : undefined;
+      if (line !== undefined) await add(line);
       directory.forgetLearned(device);
+      this.#warnedInvalid.delete(device);
       stats.devicesForgotten += 1;
     }
     // A snapshot: messages handled while a record waits for room may add devices.
     for (const [device, entry] of [...directory.liveness.entries()]) {
-      await add(encodePoint(deviceStatePoint(device, entry, tickMs, instance, directory.whereIs(device))));
+      if (!this.#speaksFor(device, entry)) continue;
+      const line = this.#line(device, entry, tickMs);
+      if (line === undefined) continue;
+      await add(line);
       devices += 1;
     }
     await flush();
     stats.deviceStateTicks += 1;
     directory.save();
     return { kind: 'written', tickMs, devices, forgotten: forgotten.map((f) => f.device) };
+  }
+
+  /** Outside a shared group always; in one, only with data of the device's own or its location from the registry. */
+  #speaksFor(device: string, entry: Readonly<LivenessEntry>): boolean {
+    return !this.#options.sharedGroup || entry.ownData || this.#options.directory.hasRegistryLocation(device);
+  }
+
+  /** The device's line, or undefined (logged once per device, counted) when line protocol cannot carry it. */
+  #line(device: string, entry: Readonly<LivenessEntry>, tickMs: number, state?: string): string | undefined {
+    const { directory, instance, stats, log } = this.#options;
+    try {
+      return encodePoint(deviceStatePoint(device, entry, tickMs, instance, directory.whereIs(device), state));
+    } catch (error) {
+      stats.deviceStateInvalid += 1;
+      if (!this.#warnedInvalid.has(device)) {
+        this.#warnedInvalid.add(device);
+        log.warn({ device, error: (error as Error).message }, 'a device\'s device_state point cannot be written; that device is skipped at every tick');
+      }
+      return undefined;
+    }
   }
 
   /** One log line when catching up starts (with why) and one when it ends; the `catching_up` gauge. */

@@ -3,6 +3,7 @@
  * The data model (types fixed: Grafana's rules and dashboards read them) is
  * in docs/liveness.md; integers are written as integers (`…i`).
  */
+import { encodePoint } from '../model/line-protocol.ts';
 import { str, type FieldValue, type Point } from '../model/point.ts';
 import { stateOf, type LivenessEntry } from './book.ts';
 
@@ -35,8 +36,8 @@ export function deviceStatePoint(device: string, entry: Readonly<LivenessEntry>,
       state: str(state),
       online: int(known ? (entry.online ? 1 : 0) : -1),
       offline_s: int(entry.online === false ? seconds(tickMs - entry.sinceMs) : 0),
-      silent_s: int(seconds(tickMs - entry.lastSeenMs)),
-      last_seen: int(entry.lastSeenMs),
+      // None without a message that has a time: InfluxQL's min() skips a missing field, so another member's view wins.
+      ...(entry.lastSeenMs !== undefined && { silent_s: int(seconds(tickMs - entry.lastSeenMs)), last_seen: int(entry.lastSeenMs) }),
       since: int(known ? entry.sinceMs : entry.firstSeenMs),
       source: str(entry.source),
     },
@@ -46,3 +47,13 @@ export function deviceStatePoint(device: string, entry: Readonly<LivenessEntry>,
 
 /** The tick's time: now floored to the interval, so a tick written twice overwrites itself. */
 export const tickTimeMs = (nowMs: number, intervalMs: number): number => Math.floor(nowMs / intervalMs) * intervalMs;
+
+/** Line protocol can carry `value` as a tag value (no control character, no ambiguous backslash, not empty): line-protocol.ts decides. */
+export function isWritableTag(value: string): boolean {
+  try {
+    encodePoint({ measurement: DEVICE_STATE_MEASUREMENT, tags: { device: value }, fields: { online: int(0) }, timestampMs: 0 });
+    return true;
+  } catch {
+    return false;
+  }
+}

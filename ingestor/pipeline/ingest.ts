@@ -176,7 +176,8 @@ export class Ingest implements MessageSink {
         continue;
       }
       lines.push(...encoded.lines);
-      directory.liveness.presence(event.device, event.online, event.atMs, event.source);
+      // Held events were received before now: now bounds their time as well as their receive time would.
+      directory.liveness.presence(event.device, event.online, event.atMs, event.source, Date.now());
     }
     if (lines.length === 0) return;
     try {
@@ -223,11 +224,15 @@ export class Ingest implements MessageSink {
   }
 
   /**
-   * Strict registry check, location learned or filled in, registry tags
-   * added; then encoded. Each device's newest message time goes into the
-   * liveness book (one map lookup): the point's time, which is the payload's
-   * when it has one. A retained message with no time of its own says nothing
-   * about now (the broker re-sends it at every subscription): not counted.
+   * Strict registry check, location filled in, registry tags added; then
+   * encoded. Only once the points encoded (a rejected message teaches
+   * nothing: a name or location line protocol cannot carry must never reach
+   * the book or the directory, whose every tick would trip on it): each
+   * device's location is learned, and its newest message time goes into the
+   * liveness book (one map lookup): the point's time, which is the
+   * payload's when it has one. A retained message with no time of its own
+   * says nothing about now (the broker re-sends it at every subscription):
+   * not counted.
    */
   #enrich(decodedPoints: readonly Point[], message: InboundMessage): Lines {
     const { directory, lag } = this.#stages;
@@ -243,13 +248,19 @@ export class Ingest implements MessageSink {
       if (device !== undefined && directory.strict && !directory.isKnown(device)) {
         return reject('unknown_device', `device ${JSON.stringify(device)} is not in DEVICES_FILE, which is strict`);
       }
-      if (device !== undefined && (!retained || point.timestampMs !== receivedAtMs)) directory.liveness.seen(device, point.timestampMs);
-      if (device !== undefined && location !== undefined && location !== '') this.#learnLocation(device, location);
       // A layout without a location level: the directory's, or "unknown", never a missing tag.
       const located = device !== undefined && location === undefined ? { ...point, tags: { ...point.tags, location: directory.tagsFor(device).location } } : point;
       points.push(withRegistryTags(located, directory));
     }
-    return encodePoints(points);
+    const encoded = encodePoints(points);
+    if (!encoded.ok) return encoded;
+    for (const point of decodedPoints) {
+      const { device, location } = point.tags;
+      if (device === undefined) continue;
+      if (!retained || point.timestampMs !== receivedAtMs) directory.liveness.seen(device, point.timestampMs, receivedAtMs);
+      if (location !== undefined && location !== '') this.#learnLocation(device, location);
+    }
+    return encoded;
   }
 
   #learnLocation(device: string, location: string): void {
@@ -270,20 +281,25 @@ export class Ingest implements MessageSink {
     // A gateway user's client (a health check, or one connection per device it speaks for): a device only once the data says so.
     const unproven = this.#needsDevice(event) && !this.#isDevice(event.device);
     if (unproven && (this.#held === undefined || (message.qos ?? 0) !== 0)) return ignore('not_a_device');
-    // Any presence message is a message from the device, except a retained one without a time of its own (it says nothing about now).
-    if (!unproven && (event.retained !== true || event.timeFromPayload === true)) directory.liveness.seen(event.device, event.atMs);
     // After every (re)subscription the broker re-sends each retained status: the known state, not news.
-    if (event.retained === true && judgeRetainedStatus(directory.lastStatus(event.device), event) === 'known') return ignore('retained_known');
+    if (event.retained === true && judgeRetainedStatus(directory.lastStatus(event.device), event) === 'known') {
+      this.#seen(event, message);
+      return ignore('retained_known');
+    }
     // What a status topic said is remembered (persistently) once its point is logged.
     const remember = event.source === 'lwt' ? () => directory.rememberStatus(event.device, { online: event.online, atMs: event.atMs }) : undefined;
     // Judged on arrival, in arrival order, like every event: a held event is not judged again when released.
-    const verdict = presence.judge(event);
-    if (!verdict.apply) return ignore(verdict.why, remember);
-    if (event.location !== undefined && event.location !== '') this.#learnLocation(event.device, event.location);
-    // Encoded now, even when held: a point that cannot be written is a reject of this message.
-    const timed = verdict.atMs === event.atMs ? event : { ...event, atMs: verdict.atMs };
-    const encoded = encodePoints([presencePoint(timed, directory.tagsFor(event.device))]);
+    const verdict = presence.judge(event, message.receivedAtMs);
+    const timed = !verdict.apply || verdict.atMs === event.atMs ? event : { ...event, atMs: verdict.atMs };
+    // Encoded first, even when held or ignored: a point that cannot be written is a reject of this message,
+    // and its device name or location must reach neither the book nor the directory.
+    const location = event.location !== undefined && event.location !== '' ? event.location : undefined;
+    const tags = directory.tagsFor(event.device);
+    const encoded = encodePoints([presencePoint(timed, location !== undefined && !directory.hasRegistryLocation(event.device) ? { ...tags, location } : tags)]);
     if (!encoded.ok) return encoded;
+    if (!unproven) this.#seen(event, message);
+    if (!verdict.apply) return ignore(verdict.why, remember);
+    if (location !== undefined) this.#learnLocation(event.device, location);
     if (unproven) {
       if (this.#held?.hold(timed) !== true) {
         presence.forget(event.device);
@@ -297,8 +313,18 @@ export class Ingest implements MessageSink {
       log.debug({ device: event.device, source: event.source, online: event.online, reason: event.reason }, 'presence event held until the device\'s location is known');
       return { ok: true, lines: [] };
     }
-    directory.liveness.presence(event.device, event.online, timed.atMs, event.source);
+    directory.liveness.presence(event.device, event.online, timed.atMs, event.source, message.receivedAtMs);
     return { ...encoded, ...(remember && { afterLogged: remember }) };
+  }
+
+  /**
+   * Any presence message is a message from the device, except a retained one
+   * without a time of its own (it says nothing about now). An EMQX client
+   * event is the broker's word, not data of the device's own.
+   */
+  #seen(event: PresenceEvent, message: InboundMessage): void {
+    if (event.retained === true && event.timeFromPayload !== true) return;
+    this.#stages.directory.liveness.seen(event.device, event.atMs, message.receivedAtMs, event.source !== 'emqx');
   }
 
   /** An EMQX event about a client logged in as a gateway user: its client id must prove to be a device. */

@@ -16,6 +16,8 @@ export interface PipelineStats {
   deviceStateTicks: number;
   /** `device_state` ticks skipped: catching up, or the log took nothing. */
   deviceStateSkipped: number;
+  /** `device_state` points skipped because line protocol cannot carry them (a device's name or location). */
+  deviceStateInvalid: number;
   /** Devices removed by DEVICE_FORGET_AFTER. */
   devicesForgotten: number;
   /** Whether the last tick found the ingestor catching up (liveness/catch-up.ts). */
@@ -32,6 +34,7 @@ export const emptyStats = (): PipelineStats => ({
   presenceIgnored: 0,
   deviceStateTicks: 0,
   deviceStateSkipped: 0,
+  deviceStateInvalid: 0,
   devicesForgotten: 0,
   catchingUp: false,
 });
@@ -69,6 +72,7 @@ export function statsPoint(instance: string, stats: PipelineStats, gauges: Stats
       devices_forgotten: float(stats.devicesForgotten),
       device_state_ticks: float(stats.deviceStateTicks),
       device_state_skipped: float(stats.deviceStateSkipped),
+      device_state_invalid: float(stats.deviceStateInvalid),
       catching_up: float(stats.catchingUp ? 1 : 0),
     },
     timestampMs: nowMs,

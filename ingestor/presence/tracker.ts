@@ -12,6 +12,11 @@
  * first in InfluxDB and the timeline would lose a transition. A repeat of the
  * same state at the same time keeps its time, so a redelivered event still
  * overwrites itself.
+ *
+ * "Older" is judged on each event's time clamped to when it was received: a
+ * device clock ahead of ours (payload times are accepted up to
+ * TIMESTAMP_MAX_FUTURE_MS ahead) must not make the real last will that
+ * follows look stale. The point keeps the event's own time.
  */
 import type { PresenceEvent } from './event.ts';
 
@@ -21,6 +26,8 @@ export type Verdict =
 
 interface DeviceState {
   lastAtMs: number;
+  /** `lastAtMs` clamped to its receive time: what "older" is judged against. */
+  lastOrderMs: number;
   lastOnline: boolean | undefined;
   lastConnectedAtMs: number;
 }
@@ -33,18 +40,21 @@ export class PresenceTracker {
     this.#devices.delete(device);
   }
 
-  judge(event: PresenceEvent): Verdict {
+  /** `receivedAtMs`: when the message that said it arrived (its time is clamped to it for ordering). */
+  judge(event: PresenceEvent, receivedAtMs = Number.POSITIVE_INFINITY): Verdict {
     if (event.sessionMoved) return { apply: false, why: 'session_moved' };
     const state = this.#devices.get(event.device);
+    const orderMs = Math.min(event.atMs, receivedAtMs);
     if (state !== undefined) {
-      if (event.atMs < state.lastAtMs) return { apply: false, why: 'stale' };
+      if (orderMs < state.lastOrderMs) return { apply: false, why: 'stale' };
       if (!event.online && event.connectedAtMs !== undefined && event.connectedAtMs < state.lastConnectedAtMs) {
         return { apply: false, why: 'stale' };
       }
     }
-    const next = state ?? { lastAtMs: 0, lastOnline: undefined, lastConnectedAtMs: 0 };
+    const next = state ?? { lastAtMs: 0, lastOrderMs: 0, lastOnline: undefined, lastConnectedAtMs: 0 };
     const atMs = state !== undefined && event.atMs === state.lastAtMs && event.online !== state.lastOnline ? event.atMs + 1 : event.atMs;
     next.lastAtMs = atMs;
+    next.lastOrderMs = Math.min(atMs, receivedAtMs);
     next.lastOnline = event.online;
     if (event.online && event.connectedAtMs !== undefined) next.lastConnectedAtMs = Math.max(next.lastConnectedAtMs, event.connectedAtMs);
     this.#devices.set(event.device, next);

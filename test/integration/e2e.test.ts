@@ -80,6 +80,7 @@ async function stopAndCheckStats(ingestor: Ingestor): Promise<void> {
     // device_state ticks are off in the harness (DEVICE_STATE_INTERVAL_S=3600): nothing but the messages is counted
     deviceStateTicks: 0,
     deviceStateSkipped: 0,
+    deviceStateInvalid: 0,
     devicesForgotten: 0,
     catchingUp: false,
     rejects: expectedRejects(),

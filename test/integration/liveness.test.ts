@@ -14,8 +14,13 @@
  *   and nothing else forgets a device;
  * - catching up: ticks are skipped while most messages arrive late, and
  *   written again once they arrive on time;
- * - two ingestors in one shared group agree on every device's presence, and
- *   min(silent_s) across them is the newest message's;
+ * - a point without silent_s (known only by a timeless retained status):
+ *   InfluxDB 1.6 gives the silence rule's arithmetic null, min() takes the
+ *   other member's value, and the provisioned rule does not fire for it;
+ * - two ingestors in one shared group agree on every device's presence;
+ *   merged with the rules' own grouping (device, location, group) each
+ *   device is one series, and min(silent_s) across them is the newest
+ *   message's;
  * - clients of the stack itself (the image's health check, a monitor login,
  *   a gateway login that speaks for no device) never become devices, through
  *   the development broker's EMQX events; real devices still do.
@@ -31,6 +36,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
+import { offlineSecondsQuery, PLACE_TAGS, silenceOverLimitQuery } from '../../grafana/src/device-state.ts';
+import { ruleGroups } from '../../grafana/src/alert-rules.ts';
+import { loadThresholds } from '../../grafana/src/thresholds.ts';
+import { evaluateRule, isFiring } from '../harness/grafana-eval.ts';
 import { waitFor } from '../harness/process.ts';
 import { connectPublisher } from '../harness/publisher.ts';
 import { DEV_BROKER_GATEWAY, DEV_BROKER_MONITOR, startDevBroker, startInflux1, startMosquitto, type Influx1 } from '../harness/services.ts';
@@ -232,6 +241,35 @@ describe('device_state on Mosquitto', () => {
     }
   });
 
+  test('a point without silent_s (a device known only by a timeless retained status) yields no silence value, and the other member\'s view wins', async () => {
+    await influx.query('CREATE DATABASE m');
+    const tickNs = 1_732_279_980_000 * 1e6;
+    // What the ingestor writes (ingestor/liveness/to-point.ts): A is a fresh member that has only the retained "offline"; B has the device's data.
+    const lines = [
+      `device_state,device=both,instance=A,location=site state="offline",online=0i,offline_s=60i,since=1i,source="lwt" ${tickNs}`,
+      `device_state,device=both,instance=B,location=site state="offline",online=0i,offline_s=5400i,silent_s=5400i,last_seen=2i,since=2i,source="lwt" ${tickNs}`,
+      `device_state,device=lone,instance=A,location=site state="offline",online=0i,offline_s=60i,since=1i,source="lwt" ${tickNs}`,
+      `device_state,device=talks,instance=B,location=site state="unknown",online=-1i,offline_s=0i,silent_s=900i,last_seen=3i,since=3i,source="none" ${tickNs}`,
+    ];
+    const written = await fetch(`${influx.url}/write?db=m&precision=ns`, { method: 'POST', body: lines.join('\n') });
+    assert.equal(written.status, 204, await written.text());
+    const where = `time = ${tickNs}`;
+    // The silence rule's arithmetic: min() skips the missing field; with none at all the expression is null (Grafana drops a null sample).
+    const over = await influx.query(silenceOverLimitQuery(600, new Map(), where), 'm');
+    const overByDevice = new Map(over.map((row) => [row.device as string, row.over_s]));
+    assert.equal(overByDevice.get('talks'), 300);
+    assert.equal(overByDevice.get('lone'), null, 'InfluxDB 1.6 returns the series with a null over_s');
+    assert.ok((overByDevice.get('both') as number) < -1e11, 'offline: far below 0');
+    const offline = new Map((await influx.query(offlineSecondsQuery(where), 'm')).map((row) => [row.device as string, row.offline_s]));
+    assert.deepEqual([offline.get('both'), offline.get('lone')], [60, 60]);
+    const table = new Map((await influx.query(`SELECT min("silent_s") AS "silent_s", max("last_seen") AS "last_seen" FROM device_state WHERE ${where} GROUP BY ${PLACE_TAGS}`, 'm')).map((row) => [row.device as string, [row.silent_s, row.last_seen]]));
+    assert.deepEqual(table.get('both'), [5400, 2]);
+    // The provisioned silence rule, evaluated as Grafana 12 does (reduce dropNN: the null sample is dropped): only the talking-but-silent device fires.
+    const silenceRule = ruleGroups(loadThresholds()).flatMap((g) => g.rules).find((r) => r.uid === 'sensorflow-device-silent') ?? assert.fail('no silence rule');
+    const evaluation = await evaluateRule(silenceRule, influx.url, 'm', tickNs / 1e6 + 30_000);
+    assert.deepEqual([...evaluation.instances.values()].filter(isFiring).map((i) => i.labels.device), ['talks']);
+  });
+
   test('two ingestors in one shared group agree on every device\'s presence; min(silent_s) is the newest message\'s', async () => {
     const broker = await startMosquitto();
     await influx.query('CREATE DATABASE c');
@@ -283,9 +321,14 @@ describe('device_state on Mosquitto', () => {
         const full = [...devicesAt].filter(([time, devices]) => devices.size === newest.size && instancesAt.get(time)!.size === 2).map(([time]) => time);
         return full.length > 0 ? Math.min(...full) : undefined;
       });
-      const merged = await influx.query(`SELECT min("silent_s") AS silent FROM device_state WHERE time = ${tick * 1e6} AND "device" =~ /^t-/ GROUP BY "device"`, 'c');
+      // Grouped as the rules group (device, location, group): the members' series join into one per device, with its location.
+      const merged = await influx.query(`SELECT min("silent_s") AS silent FROM device_state WHERE time = ${tick * 1e6} AND "device" =~ /^t-/ GROUP BY ${PLACE_TAGS}`, 'c');
+      assert.deepEqual(merged.map((row) => `${row.device as string} ${row.location as string} ${row.group as string}`).sort(), [...newest.keys()].sort().map((device) => `${device} site `));
       const byDevice = new Map(merged.map((row) => [row.device as string, row.silent as number]));
       for (const [device, ts] of newest) assert.equal(byDevice.get(device), Math.floor((tick - ts) / 1000), device);
+      // The offline rule's own query over both members' points: one series per presence device, offline_s from its last will's time.
+      const offline = await influx.query(offlineSecondsQuery(`time = ${tick * 1e6} AND "device" =~ /^p-/`), 'c');
+      assert.deepEqual(offline.map((row) => [row.device, row.location, row.offline_s]).sort(), [...presence].map(([device, { online, atMs }]) => [device, 'site', online ? 0 : Math.floor((tick - atMs) / 1000)]).sort());
     } finally {
       publisher.end(true);
       for (const member of members) {

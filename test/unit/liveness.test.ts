@@ -42,28 +42,29 @@ const message = (topic: string, payload: unknown, extra: Partial<InboundMessage>
 describe('LivenessBook', () => {
   test('the newest message wins: an older one (a backlog) never moves last seen back; first seen is the oldest', () => {
     const book = new LivenessBook();
-    book.seen('d', NOW - 5000);
-    book.seen('d', NOW - 9000);
-    book.seen('d', NOW - 7000);
-    assert.deepEqual({ ...book.get('d') }, { lastSeenMs: NOW - 5000, firstSeenMs: NOW - 9000, online: undefined, sinceMs: NOW - 5000, presenceAtMs: 0, source: 'none' });
+    book.seen('d', NOW - 5000, NOW);
+    book.seen('d', NOW - 9000, NOW);
+    book.seen('d', NOW - 7000, NOW);
+    assert.deepEqual({ ...book.get('d') }, { lastSeenMs: NOW - 5000, firstSeenMs: NOW - 9000, ownData: true, online: undefined, sinceMs: NOW - 5000, presenceAtMs: 0, source: 'none' });
   });
 
   test('presence: since is the time of the last change, a repeat keeps it, an older event is stale', () => {
     const book = new LivenessBook();
-    book.seen('d', NOW - 60_000);
-    book.presence('d', true, NOW - 50_000, 'emqx');
-    book.presence('d', true, NOW - 40_000, 'lwt');
+    book.seen('d', NOW - 60_000, NOW);
+    book.presence('d', true, NOW - 50_000, 'emqx', NOW);
+    book.presence('d', true, NOW - 40_000, 'lwt', NOW);
     assert.deepEqual([book.get('d')!.online, book.get('d')!.sinceMs, book.get('d')!.source], [true, NOW - 50_000, 'lwt']);
-    book.presence('d', false, NOW - 30_000, 'emqx');
-    book.presence('d', true, NOW - 35_000, 'emqx'); // stale: older than the newest applied
-    assert.deepEqual([book.get('d')!.online, book.get('d')!.sinceMs, book.get('d')!.lastSeenMs], [false, NOW - 30_000, NOW - 30_000]);
+    book.presence('d', false, NOW - 30_000, 'emqx', NOW);
+    book.presence('d', true, NOW - 35_000, 'emqx', NOW); // stale: older than the newest applied
+    // A presence event alone is no message time: the caller says seen() when it is one.
+    assert.deepEqual([book.get('d')!.online, book.get('d')!.sinceMs, book.get('d')!.lastSeenMs], [false, NOW - 30_000, NOW - 60_000]);
   });
 
   test('forget: only devices silent for at least the given time leave, and are returned with their silence', () => {
     const book = new LivenessBook();
-    book.seen('old', NOW - 31 * 86_400_000);
-    book.seen('edge', NOW - 30 * 86_400_000);
-    book.seen('young', NOW - 29 * 86_400_000);
+    book.seen('old', NOW - 31 * 86_400_000, NOW);
+    book.seen('edge', NOW - 30 * 86_400_000, NOW);
+    book.seen('young', NOW - 29 * 86_400_000, NOW);
     const gone = book.forget(NOW, 30 * 86_400_000);
     assert.deepEqual(gone.map((f) => [f.device, f.silentMs]), [['old', 31 * 86_400_000], ['edge', 30 * 86_400_000]]);
     assert.deepEqual([...book.entries()].map(([device]) => device), ['young']);
@@ -72,10 +73,11 @@ describe('LivenessBook', () => {
 
 describe('device_state point', () => {
   const book = new LivenessBook();
-  book.seen('tel', NOW - 95_500);
-  book.presence('off', false, NOW - 90 * MINUTE, 'lwt');
-  book.presence('on', true, NOW - 10_000, 'emqx');
-  book.seen('on', NOW - 2000);
+  book.seen('tel', NOW - 95_500, NOW);
+  book.seen('off', NOW - 90 * MINUTE, NOW);
+  book.presence('off', false, NOW - 90 * MINUTE, 'lwt', NOW);
+  book.presence('on', true, NOW - 10_000, 'emqx', NOW);
+  book.seen('on', NOW - 2000, NOW);
   const line = (device: string, where = {}, state?: string): string => encodePoint(deviceStatePoint(device, book.get(device)!, NOW, 'ing-1', where, state));
 
   test('unknown: online -1, since first seen, no presence source; absent tags omitted', () => {
@@ -93,7 +95,7 @@ describe('device_state point', () => {
 
   test('a device clock ahead of ours never gives a negative silence', () => {
     const ahead = new LivenessBook();
-    ahead.seen('fast', NOW + 30_000);
+    ahead.seen('fast', NOW + 30_000, NOW + 30_000);
     assert.match(encodePoint(deviceStatePoint('fast', ahead.get('fast')!, NOW, 'i', {})), /silent_s=0i/);
   });
 
@@ -135,17 +137,17 @@ describe('LivenessTicker', () => {
     const broker = { connected: options.connected ?? true, connections: 0 };
     let now = NOW;
     const ticker = new LivenessTicker({
-      intervalMs: 60_000, forgetAfterMs: options.forgetAfterMs, instance: 'i1', directory, wal, canAppend: () => true, stats, lag, broker, log: silent, now: () => now,
+      intervalMs: 60_000, forgetAfterMs: options.forgetAfterMs, instance: 'i1', directory, wal, canAppend: () => true, stats, lag, broker, log: silent, now: () => now, sharedGroup: false,
     });
     return { directory, wal, stats, lag, broker, ticker, setNow: (ms: number) => void (now = ms) };
   };
 
   test('one point per device at the floored tick time, registry location and group; counted', async () => {
     const { directory, wal, stats, ticker } = setup();
-    directory.liveness.seen('a', NOW - 1000);
+    directory.liveness.seen('a', NOW - 1000, NOW);
     directory.learnLocation('b', 'yard');
-    directory.liveness.seen('b', NOW - 2000);
-    directory.liveness.seen('c', NOW - 3000);
+    directory.liveness.seen('b', NOW - 2000, NOW);
+    directory.liveness.seen('c', NOW - 3000, NOW);
     const outcome = await ticker.tick();
     assert.deepEqual(outcome, { kind: 'written', tickMs: NOW, devices: 3, forgotten: [] });
     assert.deepEqual(wal.lines.map((line) => line.split(' ')[0]), [
@@ -158,7 +160,7 @@ describe('LivenessTicker', () => {
 
   test('skipped while catching up: disconnected, a backlog, a reconnection with nothing timed since', async () => {
     const { directory, wal, stats, lag, broker, ticker } = setup({ connected: false });
-    directory.liveness.seen('a', NOW);
+    directory.liveness.seen('a', NOW, NOW);
     assert.deepEqual(await ticker.tick(), { kind: 'skipped', why: 'disconnected' });
     broker.connected = true;
     broker.connections = 1;
@@ -180,7 +182,7 @@ describe('LivenessTicker', () => {
     const lag = new LagCounter(60_000);
     let now = NOW;
     const ticker = new LivenessTicker({
-      intervalMs: 60_000, forgetAfterMs: undefined, instance: 'i1', directory, wal: new MemoryLog(), canAppend: () => true, stats: emptyStats(), lag, broker: { connected: true, connections: 0 }, log, now: () => now,
+      intervalMs: 60_000, forgetAfterMs: undefined, instance: 'i1', directory, wal: new MemoryLog(), canAppend: () => true, stats: emptyStats(), lag, broker: { connected: true, connections: 0 }, log, now: () => now, sharedGroup: false,
     });
     for (let tick = 0; tick < 11; tick += 1) {
       lag.count(now, now - 10 * MINUTE);
@@ -200,8 +202,8 @@ describe('LivenessTicker', () => {
   test('forget: a last point state="forgotten", gone from the book and the learned directory, counted; the others stay', async () => {
     const { directory, wal, stats, ticker } = setup({ forgetAfterMs: 30 * 86_400_000 });
     directory.learnLocation('old', 'cellar');
-    directory.liveness.seen('old', NOW - 31 * 86_400_000);
-    directory.liveness.seen('a', NOW - 29 * 86_400_000);
+    directory.liveness.seen('old', NOW - 31 * 86_400_000, NOW);
+    directory.liveness.seen('a', NOW - 29 * 86_400_000, NOW);
     const outcome = await ticker.tick();
     assert.deepEqual(outcome, { kind: 'written', tickMs: NOW, devices: 1, forgotten: ['old'] });
     assert.match(wal.lines[0]!, /^device_state,device=old,instance=i1,location=cellar state="forgotten",online=-1i,offline_s=0i,silent_s=2678400i,/);
@@ -213,14 +215,14 @@ describe('LivenessTicker', () => {
 
   test('without a forget rule nothing is ever forgotten', async () => {
     const { directory, ticker } = setup();
-    directory.liveness.seen('ancient', NOW - 3650 * 86_400_000);
+    directory.liveness.seen('ancient', NOW - 3650 * 86_400_000, NOW);
     assert.equal((await ticker.tick()).kind, 'written');
     assert.equal(directory.liveness.has('ancient'), true);
   });
 
   test('a large fleet goes in records of at most 32 KiB', async () => {
     const { directory, wal, ticker } = setup();
-    for (let i = 0; i < 2000; i += 1) directory.liveness.seen(`device-${i}`, NOW - i);
+    for (let i = 0; i < 2000; i += 1) directory.liveness.seen(`device-${i}`, NOW - i, NOW);
     await ticker.tick();
     assert.equal(wal.lines.length, 2000);
     assert.ok(wal.records.length > 1);
@@ -248,7 +250,7 @@ describe('liveness through Ingest', () => {
     const { ingest, directory } = memoryIngest();
     assert.equal(ingest.accept(message('sensors/roof/d/status', { online: false, ts: NOW - 90 * MINUTE })), undefined);
     assert.equal(ingest.accept(message('sensors/roof/d/status', { online: true, ts: NOW - 100 * MINUTE })), undefined);
-    assert.deepEqual({ ...directory.liveness.get('d') }, { lastSeenMs: NOW - 90 * MINUTE, firstSeenMs: NOW - 100 * MINUTE, online: false, sinceMs: NOW - 90 * MINUTE, presenceAtMs: NOW - 90 * MINUTE, source: 'lwt', firstState: true });
+    assert.deepEqual({ ...directory.liveness.get('d') }, { lastSeenMs: NOW - 90 * MINUTE, firstSeenMs: NOW - 100 * MINUTE, ownData: true, online: false, sinceMs: NOW - 90 * MINUTE, presenceAtMs: NOW - 90 * MINUTE, source: 'lwt', firstState: true });
   });
 
   const emqx = (clientid: string, username: string, kind: 'connected' | 'disconnected' = 'connected'): InboundMessage => message(`$SYS/brokers/n/clients/${clientid}/${kind}`, {
@@ -292,9 +294,9 @@ describe('the directory file keeps liveness', () => {
 
   test('saved and loaded: every time kept', () => {
     const first = new DeviceDirectory(registry, file, silent);
-    first.liveness.seen('tel', NOW - 5000);
-    first.liveness.seen('tel', NOW - 9000);
-    first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx');
+    first.liveness.seen('tel', NOW - 5000, NOW);
+    first.liveness.seen('tel', NOW - 9000, NOW);
+    first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx', NOW);
     first.save();
     const second = new DeviceDirectory(registry, file, silent);
     // Everything but firstState, which is not saved (late events never move since after a restart).
@@ -307,12 +309,12 @@ describe('the directory file keeps liveness', () => {
     writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
     const directory = new DeviceDirectory(registry, file, silent);
     assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
-      ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
+      ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, ownData: true, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
     ]);
     assert.equal(directory.tagsFor('dev-b').location, 'yard');
     directory.save();
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
-    assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt'] });
+    assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt', 1] });
   });
 
   test('a damaged liveness entry is skipped, the others load', () => {
@@ -325,7 +327,8 @@ describe('the directory file keeps liveness', () => {
 describe('liveness settings', () => {
   test('defaults: 60 s ticks, 120 s lag, forget after 30 days; gateway and service users', () => {
     const config = loadConfig({}, noFiles);
-    assert.deepEqual(config.liveness, { intervalMs: 60_000, maxLagMs: 120_000, forgetAfterMs: 30 * 86_400_000 });
+    assert.deepEqual(config.liveness, { intervalMs: 60_000, maxLagMs: 120_000, forgetAfterMs: 30 * 86_400_000, sharedGroup: false });
+    assert.equal(loadConfig({ MQTT_SHARED_GROUP: 'ingestors' }, noFiles).liveness.sharedGroup, true);
     assert.deepEqual([config.devices.serviceUsers, config.devices.gatewayUsers], [['monitor', 'commander'], ['gateway']]);
     assert.deepEqual(loadConfig({ MQTT_USERNAME: 'ingest-bot' }, noFiles).devices.serviceUsers, ['monitor', 'commander', 'ingest-bot']);
   });

@@ -128,7 +128,7 @@ describe('ingestor_stats', () => {
     const gauges = { rejects: 0, walBytes: 10, walUnreadBytes: 5, brokerConnected: true, influxUp: false };
     assert.equal(
       encodePoint(statsPoint('ingestor-1', emptyStats(), gauges, SINCE)),
-      `ingestor_stats,instance=ingestor-1 messages_in=0,points_accepted=0,points_written=0,points_rejected_by_influx=0,write_retries=0,rejects=0,backlog_bytes=5,wal_bytes=10,mqtt_connected=1,influx_up=0,devices_known=0,devices_forgotten=0,device_state_ticks=0,device_state_skipped=0,catching_up=0 ${SINCE}`,
+      `ingestor_stats,instance=ingestor-1 messages_in=0,points_accepted=0,points_written=0,points_rejected_by_influx=0,write_retries=0,rejects=0,backlog_bytes=5,wal_bytes=10,mqtt_connected=1,influx_up=0,devices_known=0,devices_forgotten=0,device_state_ticks=0,device_state_skipped=0,device_state_invalid=0,catching_up=0 ${SINCE}`,
     );
   });
 });
