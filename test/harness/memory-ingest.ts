@@ -4,7 +4,7 @@
  * would send to InfluxDB. For unit and golden tests; no services.
  */
 import { pino } from 'pino';
-import type { DecodeBounds, Handler, LineLog } from '../../ingestor/contracts.ts';
+import type { DecodeBounds, Handler, InboundMessage, LineLog } from '../../ingestor/contracts.ts';
 import { DeviceDirectory } from '../../ingestor/directory/directory.ts';
 import { parseRegistry } from '../../ingestor/directory/registry.ts';
 import type { LagCounter } from '../../ingestor/liveness/catch-up.ts';
@@ -17,6 +17,11 @@ import type { Route } from '../../ingestor/routes/route.ts';
 import { DEFAULT_ROUTES_YAML, parseRoutes } from '../../ingestor/routes/routes-file.ts';
 import { RecordTooLargeError } from '../../ingestor/wal/wal.ts';
 import { DEFAULT_BOUNDS } from './decode.ts';
+
+/** An MQTT message as the source hands it over: a string payload as is, anything else as JSON. */
+export function inboundMessage(topic: string, payload: unknown, receivedAtMs: number, extra: Partial<InboundMessage> = {}): InboundMessage {
+  return { topic, payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)), receivedAtMs, ...extra };
+}
 
 /** Records in append order; refuses a record over `maxRecordBytes` as the write-ahead log does. */
 export class MemoryLog implements LineLog {

@@ -19,20 +19,14 @@ import { LagCounter } from '../../ingestor/liveness/catch-up.ts';
 import { LivenessTicker } from '../../ingestor/liveness/ticker.ts';
 import { encodePoint } from '../../ingestor/model/line-protocol.ts';
 import { emptyStats, statsPoint } from '../../ingestor/pipeline/stats.ts';
-import { memoryIngest, MemoryLog } from '../harness/memory-ingest.ts';
+import { inboundMessage, memoryIngest, MemoryLog } from '../harness/memory-ingest.ts';
 
 /** A whole minute, so that 60 s ticks fall on it. */
 const NOW = 1732279980000;
 const HOUR = 3_600_000;
 const silent = pino({ level: 'silent' });
 
-const message = (topic: string, payload: unknown, extra: Partial<InboundMessage> = {}): InboundMessage => ({
-  topic,
-  payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
-  receivedAtMs: NOW,
-  qos: 1,
-  ...extra,
-});
+const message = (topic: string, payload: unknown, extra: Partial<InboundMessage> = {}): InboundMessage => inboundMessage(topic, payload, NOW, { qos: 1, ...extra });
 
 const emqxConnected = (clientid: string, atMs: number): InboundMessage => message(`$SYS/brokers/n/clients/${clientid}/connected`, {
   clientid, username: clientid, ipaddress: '10.0.0.1', connected_at: atMs, ts: atMs,

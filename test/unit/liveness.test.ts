@@ -21,7 +21,7 @@ import { LivenessTicker } from '../../ingestor/liveness/ticker.ts';
 import { deviceStatePoint, tickTimeMs } from '../../ingestor/liveness/to-point.ts';
 import { encodePoint } from '../../ingestor/model/line-protocol.ts';
 import { emptyStats } from '../../ingestor/pipeline/stats.ts';
-import { memoryIngest, MemoryLog } from '../harness/memory-ingest.ts';
+import { inboundMessage, memoryIngest, MemoryLog } from '../harness/memory-ingest.ts';
 
 /** A whole minute, so that 60 s ticks fall on it. */
 const NOW = 1732279980000;
@@ -31,13 +31,7 @@ const noFiles = (): Buffer => {
   throw new Error('no files in this test');
 };
 
-const message = (topic: string, payload: unknown, extra: Partial<InboundMessage> = {}): InboundMessage => ({
-  topic,
-  payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
-  receivedAtMs: NOW,
-  qos: 1,
-  ...extra,
-});
+const message = (topic: string, payload: unknown, extra: Partial<InboundMessage> = {}): InboundMessage => inboundMessage(topic, payload, NOW, { qos: 1, ...extra });
 
 describe('LivenessBook', () => {
   test('the newest message wins: an older one (a backlog) never moves last seen back; first seen is the oldest', () => {

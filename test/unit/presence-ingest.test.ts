@@ -15,7 +15,7 @@ import type { PipelineStats } from '../../ingestor/pipeline/stats.ts';
 import type { PresenceEvent } from '../../ingestor/presence/event.ts';
 import { PresenceHold } from '../../ingestor/presence/hold.ts';
 import { judgeRetainedStatus } from '../../ingestor/presence/retained.ts';
-import { memoryIngest } from '../harness/memory-ingest.ts';
+import { inboundMessage, memoryIngest } from '../harness/memory-ingest.ts';
 
 const NOW = 1732280000000;
 const DAY = 24 * 3_600_000;
@@ -85,9 +85,7 @@ function harness(options: { holdMs?: number; registry?: string; directoryFile?: 
   return { ingest, lines: log.lines, stats, directory };
 }
 
-const msg = (topic: string, payload: string | object, extra: Partial<InboundMessage> = {}): InboundMessage => ({
-  topic, payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)), receivedAtMs: Date.now(), ...extra,
-});
+const msg = (topic: string, payload: string | object, extra: Partial<InboundMessage> = {}): InboundMessage => inboundMessage(topic, payload, Date.now(), extra);
 const emqxConnected = (clientid: string, at: number): InboundMessage =>
   msg(`$SYS/brokers/emqx@n/clients/${clientid}/connected`, { clientid, ipaddress: '10.0.0.9', connected_at: at, ts: at }, { qos: 0 });
 

@@ -9,14 +9,11 @@ import { presencePoint } from '../../ingestor/presence/to-point.ts';
 import { PresenceTracker } from '../../ingestor/presence/tracker.ts';
 
 import { decodeWith } from '../harness/decode.ts';
+import { inboundMessage } from '../harness/memory-ingest.ts';
 
 const NOW = 1732280000000;
 const DAY = 24 * 3_600_000;
-const message = (topic: string, payload: string | object) => ({
-  topic,
-  payload: Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
-  receivedAtMs: NOW,
-});
+const message = (topic: string, payload: string | object) => inboundMessage(topic, payload, NOW);
 
 /** A presence handler's one event (presence handlers yield no points), or its rejection. */
 function presenceOf(handler: Handler, message: InboundMessage, maxFutureMs: number): { ok: true; event: PresenceEvent } | Rejection {
