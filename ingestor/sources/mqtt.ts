@@ -22,7 +22,7 @@
  *   for room and the socket stays corked until they are written; dropped
  *   instead (the connection closed, shutdown), the socket is destroyed with
  *   the turn's PUBACKs in it.
- * - A turn takes at most MESSAGES_PER_TURN messages, then mqtt.js's pump
+ * - A turn takes at most MESSAGES_PER_TURN messages (the default budget), then mqtt.js's pump
  *   waits for the next turn, so the shipper's HTTP writes and the timers get
  *   the event loop too. Without it, points reached InfluxDB only once the
  *   backlog was nearly all in the log.
@@ -90,6 +90,7 @@ export class MqttSource {
   /** The socket is corked for this turn: nothing acknowledged leaves before the turn's end. */
   #corkedTurn = false;
   #messagesThisTurn = 0;
+  readonly #messagesPerTurn: number;
   /** Acknowledgements deferred to the turn's end: the done callbacks of turns' last messages. */
   readonly #deferred: ((error?: Error) => void)[] = [];
   /** The stream of the connection messages last came on, and its controller (aborted when it closes). */
@@ -104,10 +105,21 @@ export class MqttSource {
   #lastDropAtMs = 0;
   #connections = 0;
 
-  constructor(config: MqttConfig, sink: MessageSink, log: Logger) {
+  /**
+   * @param options.messagesPerTurn the turn's budget, @default MESSAGES_PER_TURN.
+   *   Tests set it small to reach a turn's end at a message they choose:
+   *   how many messages one socket read holds is up to the broker and the
+   *   machine's load, not to the test.
+   */
+  constructor(config: MqttConfig, sink: MessageSink, log: Logger, options: { messagesPerTurn?: number } = {}) {
+    const messagesPerTurn = options.messagesPerTurn ?? MESSAGES_PER_TURN;
+    if (!Number.isInteger(messagesPerTurn) || messagesPerTurn < 1) {
+      throw new RangeError(`MqttSource: messagesPerTurn must be a whole number ≥ 1, got ${String(options.messagesPerTurn)}`);
+    }
     this.#config = config;
     this.#sink = sink;
     this.#log = log;
+    this.#messagesPerTurn = messagesPerTurn;
   }
 
   get connected(): boolean {
@@ -221,7 +233,7 @@ export class MqttSource {
     }
     this.#beginTurn();
     this.#messagesThisTurn += 1;
-    const lastOfTurn = this.#messagesThisTurn === MESSAGES_PER_TURN;
+    const lastOfTurn = this.#messagesThisTurn === this.#messagesPerTurn;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let pending: Promise<void> | undefined;
     try {
