@@ -7,7 +7,8 @@
  * publish as any other by connecting with that device's id.
  *
  * - monitor (the ingestor): subscribes to presence events
- *   (`$SYS/brokers/+/clients/#`) and `sensors/#`; publishes nothing.
+ *   (`$SYS/brokers/+/clients/#`), `sensors/#` and Sparkplug B (`spBv1.0/#`);
+ *   publishes nothing.
  * - device: publishes only under `sensors/+/{its user name}/#`; subscribes
  *   only within its own command topics `sensors/+/{its user name}/commands/#`.
  * - gateway (a field gateway bridging many sensors, or the simulator): trusted
@@ -64,9 +65,9 @@ export function mayPublish(identity: Identity, topic: string): boolean {
 export function maySubscribe(identity: Identity, filter: string): boolean {
   const plain = unshared(filter);
   if (identity.role === 'monitor') {
-    // EMQX's acl.conf: `$SYS/brokers/+/clients/#` (presence events) and `sensors/#`.
+    // EMQX's acl.conf: `$SYS/brokers/+/clients/#` (presence events), `sensors/#` and `spBv1.0/#`.
     const levels = plain.split('/');
-    return plain.startsWith('sensors/') || (levels.length >= 4 && levels[0] === '$SYS' && levels[1] === 'brokers' && levels[2] !== '#' && levels[3] === 'clients');
+    return plain.startsWith('sensors/') || plain === 'spBv1.0' || plain.startsWith('spBv1.0/') || (levels.length >= 4 && levels[0] === '$SYS' && levels[1] === 'brokers' && levels[2] !== '#' && levels[3] === 'clients');
   }
   if (identity.role !== 'device' && identity.role !== 'gateway') return false;
   const levels = sensorLevels(plain, 4);

@@ -9,6 +9,14 @@
  * id is replaced by its user name, so no device can take over another's
  * session (or the ingestor's) by choosing its client id.
  *
+ * A client that breaks the ACL is disconnected, as EMQX does with the
+ * compose stack's `authorization.deny_action = disconnect`: a refused publish
+ * closes the connection, and so does a SUBSCRIBE holding any denied filter,
+ * with none of its filters subscribed (EMQX 5.8.6,
+ * apps/emqx/src/emqx_channel.erl, do_check_sub_authzs: `{error, {disconnect,
+ * ?RC_NOT_AUTHORIZED}}` for the whole packet; to an MQTT 3.1.1 client,
+ * handle_out(disconnect, …) just closes the socket, as aedes does here).
+ *
  * What it does not do: clustering, shared subscriptions, persistence across
  * restarts (sessions live in memory), TLS, websockets, `kicked`/`discarded`.
  *
@@ -68,6 +76,10 @@ interface Session {
   endedBy?: DisconnectReason;
 }
 const sessions = new WeakMap<Client, Session>();
+/** Each filter of a SUBSCRIBE → that packet's filters: EMQX judges the packet as a whole. */
+const subscribePackets = new WeakMap<object, readonly string[]>();
+/** SUBSCRIBE packets (by their filter list) already logged as denied. */
+const deniedSubscribes = new WeakSet<object>();
 const pendingConnects = new WeakMap<Client, { identity: Identity | undefined; info: Omit<ConnectionInfo, 'connectedAt'> }>();
 
 const broker = await Aedes.createBroker({
@@ -121,9 +133,17 @@ const broker = await Aedes.createBroker({
   },
   authorizeSubscribe(client, subscription, callback) {
     const session = sessions.get(client);
-    if (session === undefined || !maySubscribe(session.identity, subscription.topic)) {
-      log.warn({ clientid: client.id, username: session?.identity.username, topic: subscription.topic }, 'subscription denied by the ACL');
-      callback(null, null);
+    const filters = subscribePackets.get(subscription) ?? [subscription.topic];
+    const denied = filters.filter((filter) => session === undefined || !maySubscribe(session.identity, filter));
+    if (denied.length > 0) {
+      // Every filter of the packet gets the error: aedes then closes the
+      // connection (its handler's error) before storing any of them.
+      const packet: object = subscribePackets.get(subscription) ?? subscription;
+      if (!deniedSubscribes.has(packet)) {
+        deniedSubscribes.add(packet);
+        log.warn({ clientid: client.id, username: session?.identity.username, denied, filters }, 'subscription denied by the ACL: disconnecting the client (deny_action = disconnect), none of its filters subscribed');
+      }
+      callback(new Error(`not authorized to subscribe to ${denied.join(', ')}`), null);
       return;
     }
     callback(null, subscription);
@@ -159,7 +179,15 @@ broker.on('clientDisconnect', (client) => {
   log.info({ clientid: client.id, reason }, 'client disconnected');
 });
 
-const server = createServer((socket) => broker.handle(socket));
+const server = createServer((socket) => {
+  const client = broker.handle(socket) as unknown as { _parser: { prependListener(event: 'packet', listener: (packet: { cmd: string; subscriptions?: { topic: string }[] }) => void): void } };
+  // Before aedes handles a SUBSCRIBE: note which packet each filter belongs to.
+  client._parser.prependListener('packet', (packet) => {
+    if (packet.cmd !== 'subscribe' || packet.subscriptions === undefined) return;
+    const filters = packet.subscriptions.map((sub) => sub.topic);
+    for (const sub of packet.subscriptions) subscribePackets.set(sub, filters);
+  });
+});
 server.listen(port, host, () => {
   const address = server.address();
   log.info({ host, port: typeof address === 'object' && address ? address.port : port, node, users: users.users.size }, 'development broker listening');

@@ -6,8 +6,9 @@
  *
  * Environment: MQTT_MONITOR_PASSWORD, MQTT_GATEWAY_PASSWORD (or _FILE),
  * MQTT_DEVICES_FILE, EMQX_BOOTSTRAP_FILE (settings.ts). Exit 2 with one line
- * on a missing password, a bad devices file or, with SENSORFLOW_ENV=production,
- * a development default.
+ * on a missing password, a bad devices file, an EMQX_DASHBOARD_PASSWORD or
+ * EMQX_NODE_COOKIE that EMQX would misread (hocon-env.ts) or, with
+ * SENSORFLOW_ENV=production, a development default.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,6 +16,7 @@ import { refuseDevelopmentSecrets } from '../../common/production.ts';
 import { read } from '../../common/config/schema.ts';
 import { commandLine } from '../../common/cli.ts';
 import { COMMON_SCHEMA } from '../../common/settings.ts';
+import { emqxEnvProblems } from './hocon-env.ts';
 import { EMQX_USERS, EMQX_USERS_REFUSES, EMQX_USERS_SCHEMA } from './settings.ts';
 import { BootstrapError, bootstrapFileContent, bootstrapUsers, hashedBootstrapUsers } from './users.ts';
 
@@ -34,6 +36,12 @@ Flags
   schemas: [EMQX_USERS_SCHEMA, COMMON_SCHEMA],
 });
 refuseDevelopmentSecrets(process.env, EMQX_USERS_REFUSES, 'emqx-users');
+// In every environment: EMQX would read these cut short, without a word (hocon-env.ts).
+const misread = emqxEnvProblems(process.env);
+if (misread.length > 0) {
+  for (const problem of misread) process.stderr.write(`emqx-users: invalid configuration: ${problem}\n`);
+  process.exit(2);
+}
 try {
   const path = read(process.env, EMQX_USERS.EMQX_BOOTSTRAP_FILE);
   const users = bootstrapUsers(process.env);

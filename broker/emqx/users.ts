@@ -18,8 +18,21 @@
  * every user gave that warning at every start. With `hash` the record is
  * taken as written (`find_password_hash(hash, …)`); keeping each user's salt
  * from the previous file while its password is unchanged makes the record
- * identical, and EMQX skips it silently. A warning now means something: that
- * user's password in .env differs from the one EMQX holds.
+ * identical, and EMQX skips it silently. A warning means the record EMQX
+ * holds differs from the file's, not that the passwords differ: a password
+ * set through the REST API (`update_user`, `do_update_user` →
+ * emqx_authn_password_hashing:hash with a fresh salt) never equals the
+ * file's record, even when it is the same password, so that user's warning
+ * comes at every start until the file's records are imported through the
+ * REST API (`POST /authentication/:id/import_users?type=hash`, which
+ * overrides: docs/installation.md, "Broker users").
+ *
+ * The file is written from .env and MQTT_DEVICES_FILE alone: a user left out
+ * of them (revoked) is not in it, whatever the previous file held. That
+ * matters because EMQX imports every user it lacks from the file at every
+ * start and every authentication config update (`create/1`, which `update/2`
+ * calls): a user deleted through the REST API but still in the file comes
+ * back at the next restart, crash or reboot.
  *
  * The users, matching broker/emqx/acl.conf:
  * - `monitor`: the ingestor (reads `$SYS` presence events and `sensors/#`);

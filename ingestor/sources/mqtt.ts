@@ -29,6 +29,15 @@
  *
  * Reconnection is ours, not mqtt.js's fixed-period timer: capped exponential
  * backoff with jitter, reset on every successful connection.
+ *
+ * Subscriptions go one filter per SUBSCRIBE, each after the previous one's
+ * SUBACK. EMQX with `authorization.deny_action = disconnect` (the compose
+ * stack's broker/emqx/base.hocon) answers a SUBSCRIBE holding any denied
+ * filter with a DISCONNECT and subscribes none of its filters
+ * (apps/emqx/src/emqx_channel.erl, do_check_sub_authzs, tag v5.8.6): one
+ * SUBACK-less filter per connection names the culprit. It is logged once
+ * ("check the ACL"), and skipped on later connections until the ingestor
+ * restarts, so the other filters keep working instead of an endless reconnect.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { redactUrl } from '../config.ts';
@@ -41,6 +50,14 @@ import { backoffDelayMs, type BackoffOptions } from '../util/backoff.ts';
 const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000 };
 /** Refusals further apart than this are not a streak. */
 const REFUSAL_STREAK_RESET_MS = 60_000;
+/** MQTT 5 reason code 0x87, "Not authorized", in the DISCONNECT EMQX sends for a denied filter. */
+const NOT_AUTHORIZED = 0x87;
+/**
+ * An MQTT 3.1.1 broker closes the connection without a word: the same filter
+ * cut this many times in a row is taken for denied (once could be a broker
+ * restart that happened to fall on the SUBSCRIBE).
+ */
+const CUTS_TO_DENY_WITHOUT_REASON = 2;
 
 /** Why a message was dropped unacknowledged: its connection closed, and the broker redelivers it. */
 export class ConnectionClosedError extends Error {
@@ -104,6 +121,16 @@ export class MqttSource {
   #drops = 0;
   #lastDropAtMs = 0;
   #connections = 0;
+  /** The filter whose SUBSCRIBE is unanswered on the current connection. */
+  #pendingFilter: string | undefined;
+  /** The current connection was closed by this side (keepalive timeout, a dropped connection, stop). */
+  #closedByUs = false;
+  /** The reason code of a DISCONNECT the broker sent on the current connection (MQTT 5). */
+  #disconnectReason: number | undefined;
+  /** Filters whose SUBSCRIBE the broker answered by closing the connection, in a row: filter → times. */
+  readonly #cuts = new Map<string, number>();
+  /** Filters the broker's ACL denies: skipped until the ingestor restarts. */
+  readonly #deniedFilters = new Set<string>();
 
   /**
    * @param options.messagesPerTurn the turn's budget, @default MESSAGES_PER_TURN.
@@ -135,6 +162,11 @@ export class MqttSource {
     return this.#disconnectedSinceMs;
   }
 
+  /** Filters found denied by the broker's ACL, skipped until restart. */
+  get deniedFilters(): readonly string[] {
+    return [...this.#deniedFilters];
+  }
+
   /** Starts connecting; never fails: an unreachable broker is retried with backoff. */
   start(): void {
     // mqtt.js calls its `debug` logger a dozen times per packet, which costs
@@ -150,11 +182,19 @@ export class MqttSource {
       this.#disconnectedSinceMs = undefined;
       this.#attempt = 0;
       this.#lastErrorKey = undefined;
+      this.#closedByUs = false;
+      this.#disconnectReason = undefined;
       // MQTT_URL may carry user:password@; log it the way describeConfig() does.
       this.#log.info({ url: redactUrl(this.#config.url), sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker');
       this.#subscribe(client);
     });
+    client.on('disconnect', (packet) => {
+      this.#disconnectReason = packet.reasonCode ?? 0;
+    });
     client.on('close', () => {
+      const cut = this.#pendingFilter;
+      this.#pendingFilter = undefined;
+      if (cut !== undefined && !this.#stopping) this.#subscriptionCut(client, cut);
       if (this.#connected) {
         this.#log.warn('disconnected from the MQTT broker');
         this.#disconnectedSinceMs = Date.now();
@@ -163,6 +203,7 @@ export class MqttSource {
       this.#scheduleReconnect(client);
     });
     client.on('error', (error: Error & { code?: number | string }) => {
+      if (error.message === 'Keepalive timeout') this.#closedByUs = true;
       if (error.code === 1 && client.options.protocolVersion === 5) {
         // CONNACK 1, "unacceptable protocol version": an MQTT 3.1.1 broker
         // (aedes, older Mosquitto setups). Speak 3.1.1 from the next attempt.
@@ -184,16 +225,27 @@ export class MqttSource {
   }
 
   #subscribe(client: MqttClient): void {
-    const topics = Object.fromEntries(this.#config.topics.map((topic) => [topic, { qos: this.#config.qos }]));
-    client.subscribe(topics, (error, granted) => {
+    const filters = this.#config.topics.filter((filter) => !this.#deniedFilters.has(filter));
+    this.#subscribeFrom(client, client.stream, filters, 0);
+  }
+
+  /** One filter per SUBSCRIBE, the next after this one's SUBACK (see the header). */
+  #subscribeFrom(client: MqttClient, stream: MqttClient['stream'], filters: readonly string[], index: number): void {
+    const filter = filters[index];
+    if (filter === undefined || client.stream !== stream || this.#stopping) return;
+    this.#pendingFilter = filter;
+    client.subscribe({ [filter]: { qos: this.#config.qos } }, (error, granted) => {
+      if (client.stream !== stream) return; // a later connection subscribes for itself
       if (error) {
-        // The connection closed before the SUBACK was read: expected when a
-        // full log holds the packet pump (the SUBACK queues behind the
-        // redelivered messages) until the keepalive drops the connection.
-        const level = client.stream.destroyed ? 'info' : 'error';
-        this.#log[level]({ error: error.message }, 'subscribing failed; will retry on the next connection');
+        // The connection closed before the SUBACK was read: the 'close'
+        // handler (#subscriptionCut) says why, once.
+        if (stream.destroyed) return;
+        this.#pendingFilter = undefined;
+        this.#log.error({ topic: filter, error: error.message }, 'subscribing failed; will retry on the next connection');
         return;
       }
+      this.#pendingFilter = undefined;
+      this.#cuts.delete(filter);
       for (const grant of granted ?? []) {
         if (grant.qos === 128 || grant.qos > 2) {
           this.#log.error({ topic: grant.topic }, `the broker refused the subscription to ${grant.topic}: check the ACL for MQTT_USERNAME`);
@@ -201,7 +253,37 @@ export class MqttSource {
           this.#log.info({ topic: grant.topic, qos: grant.qos }, 'subscribed');
         }
       }
+      this.#subscribeFrom(client, stream, filters, index + 1);
     });
+  }
+
+  /**
+   * The connection closed with `filter`'s SUBSCRIBE unanswered. A denial when
+   * the broker said so (MQTT 5: DISCONNECT 0x87), or, from an MQTT 3.1.1
+   * broker, which closes without a word (EMQX: emqx_channel:handle_out/3 sends
+   * a DISCONNECT to MQTT 5 clients only), when the same filter is cut again.
+   * Not when this side closed the connection (keepalive timeout: a full log
+   * holds the packet pump, and the SUBACK waits behind redelivered messages).
+   */
+  #subscriptionCut(client: MqttClient, filter: string): void {
+    const reason = this.#disconnectReason;
+    const cuts = (this.#cuts.get(filter) ?? 0) + 1;
+    const mqtt5 = client.options.protocolVersion === 5;
+    const denied = !this.#closedByUs && (mqtt5 ? reason === NOT_AUTHORIZED : reason === undefined && cuts >= CUTS_TO_DENY_WITHOUT_REASON);
+    if (!denied) {
+      const silentClose = !this.#closedByUs && !mqtt5 && reason === undefined;
+      this.#cuts.set(filter, silentClose ? cuts : 0);
+      this.#log.info({ topic: filter, disconnectReason: reason }, 'the connection closed before the broker answered the subscription; will retry on the next connection');
+      return;
+    }
+    this.#cuts.delete(filter);
+    this.#deniedFilters.add(filter);
+    this.#log.error(
+      { topic: filter, username: this.#config.username, disconnectReason: reason },
+      `the broker closed the connection in answer to the subscription to ${filter} (EMQX does so when its ACL denies a filter: deny_action = disconnect): ` +
+        `check the broker's ACL for MQTT_USERNAME, or take ${filter} out of MQTT_TOPICS (or ROUTES_FILE, SPARKPLUG, PRESENCE_EMQX, whichever adds it); ` +
+        'the other filters are subscribed, this one is skipped until the ingestor restarts',
+    );
   }
 
   #scheduleReconnect(client: MqttClient): void {
@@ -319,6 +401,7 @@ export class MqttSource {
     this.#lastDropAtMs = now;
     const stream = this.#client?.stream;
     if (stream === undefined) return;
+    this.#closedByUs = true;
     // Closed with FIN, not reset: a reset makes the broker discard the
     // PUBACKs it has not read yet, and redeliver messages already in the log.
     // And only once the turn's records are written and its PUBACKs out.
@@ -367,6 +450,7 @@ export class MqttSource {
         (error: unknown) => {
           this.#turnsWaiting -= 1;
           this.#log.debug({ error: (error as Error).message }, 'the messages of a turn were not written: not acknowledging them');
+          if (stream === this.#client?.stream) this.#closedByUs = true;
           stream?.destroy();
         },
       );

@@ -4,11 +4,15 @@
  * which cannot run here: a client certificate required, its CN the user
  * name, the shipped ACL) with the script's server certificate, the ingestor
  * with `monitor`'s, the simulator with `gateway`'s (publishing for three
- * devices, as it does in compose), and a device with its own.
+ * devices, as it does in compose), and a device with its own. This one
+ * Mosquitto listener trusts both of the script's CAs (the devices' ca.crt and
+ * services-ca.crt), as EMQX's listeners together do; that each EMQX listener
+ * trusts only its own CA is checked with a TLS server per listener below.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -31,10 +35,11 @@ describe('scripts/make-certs.sh certificates on a real TLS broker', () => {
     dir = mkdtempSync(join(tmpdir(), 'sensorflow-make-certs-'));
     const made = spawnSync('bash', [join(REPO_ROOT, 'scripts', 'make-certs.sh'), 'dev-001'], { env: { ...process.env, CERTS_DIR: dir }, encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
+    writeFileSync(file('both-cas.crt'), readFileSync(file('ca.crt'), 'utf8') + readFileSync(file('services-ca.crt'), 'utf8'));
     [broker, influx] = await Promise.all([
       startMosquitto({
         extraConfig: [
-          `cafile ${file('ca.crt')}`, `certfile ${file('server.crt')}`, `keyfile ${file('server.key')}`,
+          `cafile ${file('both-cas.crt')}`, `certfile ${file('server.crt')}`, `keyfile ${file('server.key')}`,
           'require_certificate true', 'use_identity_as_username true', `acl_file ${SHIPPED_MOSQUITTO_ACL}`,
         ],
       }),
@@ -98,5 +103,30 @@ describe('scripts/make-certs.sh certificates on a real TLS broker', () => {
     const withoutCertificate = healthcheck({ MQTT_CA_FILE: file('ca.crt') });
     assert.equal(withoutCertificate.status, 1);
     assert.match(withoutCertificate.stderr, /^unhealthy: mqtts:\/\/localhost:\d+: /);
+  });
+
+  test('each EMQX TLS listener trusts only its own CA: no service certificate on 8883, no device certificate on 8884/8885', async () => {
+    // A TLS server per listener, configured as docker-compose.tls.yml configures EMQX's
+    // (verify_peer, fail_if_no_peer_cert, cacertfile): ca.crt on 8883, services-ca.crt on 8884/8885.
+    const pem = (name: string): Buffer => readFileSync(file(name));
+    const handshake = async (trusted: string, client: string): Promise<'accepted' | 'refused'> => {
+      const server = createServer({ cert: pem('server.crt'), key: pem('server.key'), ca: pem(trusted), requestCert: true, rejectUnauthorized: true }, (socket) => socket.end());
+      const accepted = new Promise<'accepted'>((resolve) => server.once('secureConnection', () => resolve('accepted')));
+      const refused = new Promise<'refused'>((resolve) => server.once('tlsClientError', () => resolve('refused')));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      const socket: TLSSocket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: pem('ca.crt'), cert: pem(`${client}.crt`), key: pem(`${client}.key`) });
+      socket.on('error', () => {});
+      const verdict = await Promise.race([accepted, refused]);
+      socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return verdict;
+    };
+    assert.equal(await handshake('ca.crt', 'dev-001'), 'accepted', '8883: a device');
+    assert.equal(await handshake('ca.crt', 'monitor'), 'refused', '8883: monitor.crt (would read everything without a password)');
+    assert.equal(await handshake('ca.crt', 'gateway'), 'refused', '8883: gateway.crt (would publish as every device without a password)');
+    assert.equal(await handshake('services-ca.crt', 'monitor'), 'accepted', '8884: monitor');
+    assert.equal(await handshake('services-ca.crt', 'gateway'), 'accepted', '8885: gateway');
+    assert.equal(await handshake('services-ca.crt', 'dev-001'), 'refused', '8884/8885: a device certificate');
   });
 });

@@ -28,7 +28,7 @@ const base = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
 
 const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<Record<string, unknown>>;
 type Listener = { enable: boolean; bind: string; zone?: string; enable_authn?: boolean; ssl_options?: Record<string, string> };
-const hocon = (await parseHocon({ text: read('broker/emqx/base.hocon'), strict: true })) as { listeners: { ssl: Record<string, Listener>; tcp: Record<string, Listener> } };
+const hocon = (await parseHocon({ text: read('broker/emqx/base.hocon'), strict: true })) as { listeners: { ssl: Record<string, Listener>; tcp: Record<string, Listener> }; zones: Record<string, { mqtt: Record<string, unknown> } | undefined> };
 
 /** `/run/…` or `/opt/…` path inside a container → the ./certs file mounted there (as a compose secret). */
 function mounts(service: Service): Map<string, string> {
@@ -79,9 +79,12 @@ describe('docker-compose.tls.yml', () => {
     for (const [listener, settings] of byListener) {
       const paths: Record<string, string> = { ...settings };
       assert.equal(hocon.listeners.ssl[listener]!.enable, false, `listeners.ssl.${listener} is off without the override`);
+      // Devices' certificates come from ca.crt, the services' (monitor, gateway) from services-ca.crt:
+      // each listener trusts only its own (scripts/make-certs.sh), so a service certificate is refused
+      // on 8883, where a certificate alone logs in (enable_authn = false), and a device's on 8884/8885.
       assert.deepEqual(settings, {
         enable: 'true',
-        'ssl_options.cacertfile': '/opt/emqx/etc/sensorflow-certs/ca.crt',
+        'ssl_options.cacertfile': `/opt/emqx/etc/sensorflow-certs/${listener === 'default' ? 'ca.crt' : 'services-ca.crt'}`,
         'ssl_options.certfile': '/opt/emqx/etc/sensorflow-certs/server.crt',
         'ssl_options.keyfile': '/opt/emqx/etc/sensorflow-certs/server.key',
         'ssl_options.verify': 'verify_peer',
@@ -99,6 +102,13 @@ describe('docker-compose.tls.yml', () => {
     }
     assert.equal(hocon.listeners.ssl.ingestor!.zone, hocon.listeners.tcp.ingestor!.zone);
     assert.equal(hocon.listeners.ssl.gateway!.zone, hocon.listeners.tcp.gateway!.zone);
+    // On 8884/8885 the certificate's CN is the user name, so a certificate logs in only as itself, with
+    // that user's password (emqx_channel:set_peercert_infos then set_username keeps it, EMQX 5.8.6).
+    for (const listener of ['ingestor', 'gateway'] as const) {
+      const zone = hocon.listeners.ssl[listener]!.zone ?? 'default';
+      assert.equal(hocon.zones[zone]?.mqtt.peer_cert_as_username, 'cn', `zone ${zone} of listeners.ssl.${listener}`);
+      assert.equal(hocon.listeners.ssl[listener]!.enable_authn, undefined, `listeners.ssl.${listener} asks for the password`);
+    }
   });
 
   test('the ingestor and the simulator dial their TLS listeners with their own certificate, CA and key files mounted', () => {
@@ -134,10 +144,10 @@ describe('docker-compose.tls.yml', () => {
     for (const service of ['emqx', 'ingestor', 'simulator']) {
       const volumes = JSON.stringify(merged.services[service]?.volumes ?? []);
       assert.doesNotMatch(volumes, /certs/, `${service}: no bind mount of ./certs`);
-      assert.equal(merged.services[service]?.secrets?.length, 3, service);
+      assert.equal(merged.services[service]?.secrets?.length, service === 'emqx' ? 4 : 3, service);
     }
     assert.deepEqual(Object.entries(merged.secrets ?? {}).filter(([name]) => name.startsWith('tls-')).map(([, secret]) => secret.file).sort(),
-      ['ca.crt', 'gateway.crt', 'gateway.key', 'monitor.crt', 'monitor.key', 'server.crt', 'server.key'].map((file) => join(ROOT, 'certs', file)));
+      ['ca.crt', 'gateway.crt', 'gateway.key', 'monitor.crt', 'monitor.key', 'server.crt', 'server.key', 'services-ca.crt'].map((file) => join(ROOT, 'certs', file)));
   });
 });
 
@@ -151,11 +161,16 @@ describe('scripts/make-certs.sh', () => {
     return result.stdout;
   };
 
-  test('a CA, a server certificate for the compose host names, one client certificate per user with CN = user name', () => {
+  const verifies = (ca: string, name: string): boolean => spawnSync('openssl', ['verify', '-CAfile', join(dir, ca), join(dir, `${name}.crt`)]).status === 0;
+
+  test('two CAs, a server certificate for the compose host names, one client certificate per user with CN = user name', () => {
     const made = run();
     assert.equal(made.status, 0, made.stderr);
-    for (const name of ['server', 'monitor', 'gateway', 'dev-001']) {
-      assert.match(openssl('verify', '-CAfile', join(dir, 'ca.crt'), join(dir, `${name}.crt`)), /: OK\n$/, name);
+    // Devices (and servers) from ca.crt, the services from services-ca.crt, never the other way round:
+    // 8883 trusts ca.crt alone and asks no password, 8884/8885 trust services-ca.crt alone.
+    for (const [name, ca, other] of [['server', 'ca.crt', 'services-ca.crt'], ['dev-001', 'ca.crt', 'services-ca.crt'], ['monitor', 'services-ca.crt', 'ca.crt'], ['gateway', 'services-ca.crt', 'ca.crt']] as const) {
+      assert.equal(verifies(ca, name), true, `${name} signed by ${ca}`);
+      assert.equal(verifies(other, name), false, `${name} not trusted by ${other}`);
       assert.equal(statSync(join(dir, `${name}.key`)).mode & 0o077, 0, `${name}.key is private`);
     }
     for (const user of ['monitor', 'gateway', 'dev-001']) {
@@ -177,5 +192,25 @@ describe('scripts/make-certs.sh', () => {
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /^make-certs: "lab\/dev-3": a user name is one topic level/m);
     assert.equal(existsSync(join(dir, 'lab')), false);
+    for (const service of ['monitor', 'gateway', 'commander']) {
+      const asDevice = run(service);
+      assert.equal(asDevice.status, 2, `${service} is never issued from the devices' CA`);
+      assert.match(asDevice.stderr, new RegExp(`^make-certs: "${service}" is a service, not a device`, 'm'));
+    }
+    assert.equal(verifies('ca.crt', 'monitor'), false);
+  });
+
+  test('a service certificate from the single-CA layout (signed by ca.crt) is issued anew from services-ca.crt', () => {
+    // What an earlier make-certs.sh left: monitor.crt signed by the devices' CA.
+    const key = join(dir, 'old-monitor.key');
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key);
+    openssl('req', '-new', '-key', key, '-out', join(dir, 'old.csr'), '-subj', '/CN=monitor');
+    openssl('x509', '-req', '-in', join(dir, 'old.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'), '-CAcreateserial', '-days', '1', '-out', join(dir, 'monitor.crt'));
+    assert.equal(verifies('ca.crt', 'monitor'), true);
+    const again = run();
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /monitor\.crt was not signed by services-ca\.crt: issuing it anew/);
+    assert.equal(verifies('services-ca.crt', 'monitor'), true);
+    assert.equal(verifies('ca.crt', 'monitor'), false);
   });
 });

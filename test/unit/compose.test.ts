@@ -344,7 +344,8 @@ describe('EMQX configuration (broker/emqx)', () => {
     // The ingestor's listener and zone; compose sizes it through EMQX_ variables (__ = .).
     assert.deepEqual(base.listeners.tcp.ingestor, { bind: '0.0.0.0:1884', zone: 'ingestor' });
     assert.deepEqual(base.listeners.tcp.default, { bind: '0.0.0.0:1883', zone: 'devices' });
-    assert.deepEqual(base.listeners.tcp.gateway, { bind: '0.0.0.0:1885' });
+    // Zone gateway: on 8885 a certificate's CN is the user name (peer_cert_as_username; no effect without TLS).
+    assert.deepEqual(base.listeners.tcp.gateway, { bind: '0.0.0.0:1885', zone: 'gateway' });
     assert.ok('ingestor' in base.zones);
     // Devices: the client id is the user name (EMQX 5 `mqtt.use_username_as_clientid`, a zone setting), so a
     // device cannot take over another's session, or the ingestor's (sensorflow-ingestor is no device's name).
@@ -356,7 +357,7 @@ describe('EMQX configuration (broker/emqx)', () => {
     assert.deepEqual(base.listeners.ssl, {
       default: { enable: false, bind: '0.0.0.0:8883', zone: 'devices_tls', enable_authn: false, ssl_options: imageCerts },
       ingestor: { enable: false, bind: '0.0.0.0:8884', zone: 'ingestor', ssl_options: imageCerts },
-      gateway: { enable: false, bind: '0.0.0.0:8885', ssl_options: imageCerts },
+      gateway: { enable: false, bind: '0.0.0.0:8885', zone: 'gateway', ssl_options: imageCerts },
     });
     assert.deepEqual([base.listeners.ws.default.enable, base.listeners.wss.default.enable], [false, false]);
     // Shared-subscription dispatch: EMQX 5.8 reads it under `mqtt` (broker.* is deprecated since 5.1); docs/scaling.md rests on this line.

@@ -58,6 +58,19 @@ describe('EMQX bootstrap records (broker/emqx/users.ts)', () => {
     }
   });
 
+  test('a revoked device leaves the file: written without it, whatever the previous file held', () => {
+    // EMQX 5.8.6 imports every user it lacks from the bootstrap file at every start and every
+    // authentication config update (apps/emqx_auth_mnesia/src/emqx_authn_mnesia.erl: create/1 →
+    // boostrap_user_from_file → import_users(…, #{override => false}); update/2 calls create/1).
+    // A user deleted through the REST API but still in the file comes back at the next restart,
+    // so revoking must take it out of the file: the file is made from .env and MQTT_DEVICES_FILE alone.
+    const device = { user_id: 'dev-007', password: 'dev-007-long-secret', is_superuser: false };
+    const withDevice = bootstrapFileContent(hashedBootstrapUsers([...users, device]));
+    assert.ok((JSON.parse(withDevice) as { user_id: string }[]).some((user) => user.user_id === 'dev-007'));
+    const revoked = JSON.parse(bootstrapFileContent(hashedBootstrapUsers(users, withDevice))) as { user_id: string }[];
+    assert.deepEqual(revoked.map((user) => user.user_id), ['monitor', 'gateway']);
+  });
+
   test('base.hocon imports hashed records with the algorithm the records are made with', async () => {
     const parseHocon = createRequire(import.meta.url)('@pushcorn/hocon-parser') as (options: { text: string; strict: boolean }) => Promise<{ authentication: Record<string, unknown>[] }>;
     const [authn] = (await parseHocon({ text: readFileSync(join(ROOT, 'broker', 'emqx', 'base.hocon'), 'utf8'), strict: true })).authentication;

@@ -70,6 +70,6 @@ describe('the shipped Mosquitto ACL', () => {
   test('gives the ingestor\'s user read rules only, and keeps it from posing as a device', () => {
     const monitor = rules.slice(rules.indexOf('user monitor') + 1);
     const block = monitor.slice(0, monitor.findIndex((rule) => !rule.startsWith('topic')));
-    assert.deepEqual(block, ['topic deny sensors/+/monitor/#', 'topic read sensors/#', 'topic read $SYS/#']);
+    assert.deepEqual(block, ['topic deny sensors/+/monitor/#', 'topic read sensors/#', 'topic read spBv1.0/#', 'topic read $SYS/#'], 'Sparkplug B too (SPARKPLUG=true), as in broker/emqx/acl.conf');
   });
 });
