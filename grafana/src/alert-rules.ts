@@ -108,9 +108,9 @@ const annotations = (text: Text) => ({
 //   path through `resultKeepLast`.
 // - one series disappears while others remain (a device the ingestor forgot):
 //   its instance is "missing series" and is resolved once it has been absent
-//   for two evaluation intervals (manager.go `processMissingSeriesStates` /
-//   `deleteStaleStatesFromCache`, `stateIsStale`): the intended end of a
-//   forgotten device's alert.
+//   for two evaluation intervals (12.0.2 manager.go `deleteStaleStatesFromCache`,
+//   `stateIsStale`; its successor `processMissingSeriesStates` reached 12.0.x
+//   only in 12.0.3): the intended end of a forgotten device's alert.
 // `for` is 0s: offline_s and silent_s already measure the duration from the
 // data, so a device offline for 90 minutes before the first evaluation fires
 // critical at that evaluation, and one that comes back resolves at the next.
