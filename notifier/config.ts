@@ -280,6 +280,17 @@ class FileReader {
     const path = `routes[${index}]`;
     const match: Record<string, string[]> = {};
     for (const [label, values] of Object.entries(raw.match as Plain)) {
+      // Grafana drops every label whose value is empty before it notifies
+      // (grafana/alerting notify/grafana_alertmanager.go PostableAlertsToAlertmanagerAlerts,
+      // called by PutAlerts): an alert of a device without a group has no `group`
+      // label at all, so a route for "" could never match. Say so instead of
+      // "expected a non-empty string".
+      const items: unknown[] = Array.isArray(values) ? (values as unknown[]) : [values];
+      items.forEach((item, index) => {
+        if (item === '' || (typeof item === 'string' && item.trim() === '')) {
+          this.fail(`${path}.match.${label}${Array.isArray(values) ? `[${index}]` : ''}`, undefined, `an empty value never matches: Grafana drops empty labels before it notifies, so an alert without ${label} has no ${label} label; such alerts go to the bots of a route that does not match on ${label}, else to default`);
+        }
+      });
       match[label] = this.strings(`${path}.match.${label}`, values);
       if (match[label].length === 0) this.fail(`${path}.match.${label}`, undefined, 'expected a label value or a list of values');
     }

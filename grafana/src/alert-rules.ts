@@ -108,9 +108,9 @@ const annotations = (text: Text) => ({
 //   path through `resultKeepLast`.
 // - one series disappears while others remain (a device the ingestor forgot):
 //   its instance is "missing series" and is resolved once it has been absent
-//   for two evaluation intervals (manager.go `processMissingSeriesStates` /
-//   `deleteStaleStatesFromCache`, `stateIsStale`): the intended end of a
-//   forgotten device's alert.
+//   for two evaluation intervals (12.0.2 manager.go `deleteStaleStatesFromCache`,
+//   `stateIsStale`; its successor `processMissingSeriesStates` reached 12.0.x
+//   only in 12.0.3): the intended end of a forgotten device's alert.
 // `for` is 0s: offline_s and silent_s already measure the duration from the
 // data, so a device offline for 90 minutes before the first evaluation fires
 // critical at that evaluation, and one that comes back resolves at the next.
@@ -266,13 +266,14 @@ function pipeline(t: Thresholds): AlertRule[] {
     {
       uid: 'sensorflow-ingestor-silent', title: 'Ingestor not reporting', condition: 'C',
       data: [
-        influx('A', 3600, `SELECT moving_average(count("messages_in"), ${statsMinutes}) FROM "ingestor_stats" WHERE $timeFilter GROUP BY time(1m), "instance" fill(0)`),
+        influx('A', p.instanceRememberedFor.seconds, ingestorReportingQuery(statsMinutes)),
         reduce('B', 'A', 'last'),
         // Below half a stats point per window: exactly none.
         threshold('C', 'B', { type: 'lt', params: [0.5 / statsMinutes] }),
       ],
-      // No stats from any instance for an hour, or InfluxDB unreachable:
-      // nobody can see the fleet, which is worth waking someone for.
+      // No stats from any instance within instance_remembered_for, or
+      // InfluxDB unreachable: nobody can see the fleet, which is worth waking
+      // someone for.
       noDataState: 'Alerting', execErrState: 'Alerting', for: '0s',
       labels: { severity: 'critical' },
       annotations: annotations(pipelineText(`no stats for ${p.statsSilentAfter.text}`, `${p.statsSilentAfter.text} 内没有上报运行状态`,
@@ -300,6 +301,31 @@ function pipeline(t: Thresholds): AlertRule[] {
       dashboardUid: DASHBOARD_UIDS.pipeline, panelId: PANEL_IDS.pipelineMessages, isPaused: false,
     },
   ];
+}
+
+/**
+ * "Ingestor not reporting", per instance: stats points per minute over
+ * `instance_remembered_for` (30 days by default), fill(0), averaged over the
+ * last `stats_silent_after` minutes; the outer query keeps only the newest
+ * value of each instance, so Grafana gets one point per instance, not a month
+ * of minutes.
+ *
+ * Why the long look-back: a series exists only while it has a point in the
+ * query's range. With the old one-hour range, an instance that died left the
+ * result an hour later, and Grafana resolved it as a missing series two
+ * evaluations after that (12.0.2 manager.go `deleteStaleStatesFromCache`,
+ * `stateIsStale`), telling the bots "resolved" while it was still down. Now a
+ * dead instance keeps its series, at 0, and keeps firing, until its last stats
+ * leave the look-back or an operator forgets it by deleting its stats
+ * (docs/grafana.md "Ingestor not reporting").
+ *
+ * Cost: InfluxDB counts the window's stats points (one every STATS_INTERVAL_MS
+ * per instance) once a minute; the answer is one row per instance.
+ * Multiple-level subqueries are InfluxQL on 1.x and on 3.x
+ * (iox_query_influxql planner, `subquery_to_plan`).
+ */
+export function ingestorReportingQuery(statsMinutes: number): string {
+  return `SELECT last("reported") FROM (SELECT moving_average(count("messages_in"), ${statsMinutes}) AS "reported" FROM "ingestor_stats" WHERE $timeFilter GROUP BY time(1m), "instance" fill(0)) WHERE $timeFilter GROUP BY "instance"`;
 }
 
 /**

@@ -143,7 +143,7 @@ function variable(name: string, label: string, description: string, query: strin
 export const placeVariables: readonly QueryVariable[] = [
   variable('location', 'Location', 'Where devices are (the topic\'s location level or the registry).',
     'SHOW TAG VALUES FROM "device_state" WITH KEY = "location"'),
-  variable('group', 'Group', 'The registry group (DEVICES_FILE); "unknown" for devices not in it.',
+  variable('group', 'Group', 'The registry group (DEVICES_FILE). Devices without a group (not in the registry, or listed without one) have no group tag, so no choice lists them: they show under All only.',
     'SHOW TAG VALUES FROM "device_state" WITH KEY = "group" WHERE "location" =~ /^$location$/'),
   variable('device', 'Device', 'Devices at the chosen locations and groups.',
     'SHOW TAG VALUES FROM "device_state" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/'),

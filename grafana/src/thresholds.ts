@@ -35,6 +35,12 @@ export interface Thresholds {
     readonly backlogMaxBytes: number;
     readonly backlogFor: Duration;
     readonly statsSilentAfter: Duration;
+    /**
+     * How far back "Ingestor not reporting" looks for instances: one that
+     * reported within this and not for `statsSilentAfter` fires, for as long as
+     * it stays dead, up to this long after its last stats. Optional, 30d.
+     */
+    readonly instanceRememberedFor: Duration;
     readonly telemetrySilentAfter: Duration;
     /** Catching up (no `device_state` tick) this long while reporting stats: liveness alerting is frozen. Whole minutes. */
     readonly livenessStalledAfter: Duration;
@@ -136,6 +142,7 @@ export function parseThresholds(text: string): Thresholds {
       backlogMaxBytes: number('pipeline.backlog_max_bytes', pipeline.backlog_max_bytes),
       backlogFor: parseDuration('pipeline.backlog_for', pipeline.backlog_for),
       statsSilentAfter: parseDuration('pipeline.stats_silent_after', pipeline.stats_silent_after),
+      instanceRememberedFor: pipeline.instance_remembered_for === undefined ? { text: '30d', seconds: 30 * 86_400 } : parseDuration('pipeline.instance_remembered_for', pipeline.instance_remembered_for),
       telemetrySilentAfter: parseDuration('pipeline.telemetry_silent_after', pipeline.telemetry_silent_after),
       livenessStalledAfter: wholeMinutes('pipeline.liveness_stalled_after', pipeline.liveness_stalled_after),
     },

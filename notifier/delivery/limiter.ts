@@ -6,6 +6,16 @@ export const PATIENCE_MS = 10_000;
  * `windowMs`", for each window at once (Feishu: 5 per second AND 100 per
  * minute). It does not sleep; the worker asks how long to wait and how many
  * sends are left, and merges queued notifications when they outnumber what is left.
+ *
+ * The platforms count a message when it ARRIVES, which is some time after we
+ * send it (a slow network, a slow TLS handshake, a platform slow to read).
+ * So a send occupies its slot from the moment it leaves (record) until its
+ * reply is back (settle): the platform received it at some time in between,
+ * and the next send that this slot gates leaves at least a full window after
+ * the reply, hence arrives at least a full window after the platform counted
+ * this one. Counting the send only when it left let a send that arrived late
+ * and the next ones, sent on time, land in the same platform window (Feishu:
+ * more than 5 within one second).
  */
 export interface RateWindow {
   readonly limit: number;
@@ -21,10 +31,15 @@ export const PLATFORM_LIMITS = {
   ],
 } as const satisfies Record<string, readonly RateWindow[]>;
 
+/** One send's place in the windows: when it left, then when its reply came back. */
+export interface SendSlot {
+  time: number;
+}
+
 export class RateLimiter {
   readonly #windows: readonly RateWindow[];
-  /** Send times, oldest first, kept as long as the longest window. */
-  readonly #sent: number[] = [];
+  /** Send times (the reply's time once settled), oldest first, kept as long as the longest window. */
+  readonly #sent: SendSlot[] = [];
 
   constructor(windows: readonly RateWindow[]) {
     if (windows.length === 0) throw new Error('RateLimiter: windows must not be empty');
@@ -36,11 +51,11 @@ export class RateLimiter {
 
   #prune(now: number): void {
     const longest = Math.max(...this.#windows.map((window) => window.windowMs));
-    while (this.#sent.length > 0 && (this.#sent[0] ?? 0) <= now - longest) this.#sent.shift();
+    while (this.#sent.length > 0 && (this.#sent[0]?.time ?? 0) <= now - longest) this.#sent.shift();
   }
 
   #inWindow(now: number, windowMs: number): number[] {
-    return this.#sent.filter((time) => time > now - windowMs);
+    return this.#sent.map((slot) => slot.time).filter((time) => time > now - windowMs);
   }
 
   /** Milliseconds until one more send is allowed (0: now). */
@@ -81,7 +96,7 @@ export class RateLimiter {
     if (count > this.remaining(now) - reserve) return false;
     // Simulate the sends on a copy: when would the last of them go?
     const copy = new RateLimiter(this.#windows);
-    copy.#sent.push(...this.#sent);
+    copy.#sent.push(...this.#sent.map((slot) => ({ time: slot.time })));
     let time = now;
     for (let index = 0; index < count; index += 1) {
       time += copy.waitMs(time);
@@ -91,8 +106,20 @@ export class RateLimiter {
     return true;
   }
 
-  /** Call once per HTTP request to the platform, retries included. */
-  record(now: number): void {
-    this.#sent.push(now);
+  /** Call once per HTTP request to the platform, retries included, when it leaves; then settle() it. */
+  record(now: number): SendSlot {
+    const slot = { time: now };
+    this.#sent.push(slot);
+    return slot;
+  }
+
+  /**
+   * The request's reply (or its failure) came back at `now`: from here on it
+   * counts from then, the latest the platform can have received it.
+   */
+  settle(slot: SendSlot, now: number): void {
+    if (now <= slot.time) return;
+    slot.time = now;
+    this.#sent.sort((a, b) => a.time - b.time);
   }
 }

@@ -8,7 +8,9 @@
  *                  a notification still failing after giveUpAfterMs moves to dead/
  *   misconfigured  moves to dead/ at once with ONE error line saying what to fix
  *   rejected       moves to dead/ at once
- * Every HTTP request counts against the limiter, retries included.
+ * Every HTTP request counts against the limiter, retries included, from the
+ * moment it leaves until its reply is back (see limiter.ts: the platforms count
+ * it when it arrives).
  */
 import type { Logger } from 'pino';
 import { redactWebhookUrl, type BotConfig } from '../config.ts';
@@ -104,10 +106,15 @@ export class BotWorker {
     const { bot, clock, journal, log, metrics } = this.#options;
     const now = clock.now();
     const { jobs, rendered } = chooseBatch(bot, queued, this.#limiter.canSendSeparately(queued.length, now), this.#options.message);
-    this.#limiter.record(now);
+    const slot = this.#limiter.record(now);
     // Debug lines for an operator chasing a delivery; the URL is redacted (it holds the bot's token).
     log.debug({ bot: bot.name, url: redactWebhookUrl(bot.url), notifications: jobs.length, alerts: rendered.total }, 'sending');
-    const outcome = await this.#send(rendered.body, now);
+    let outcome: SendOutcome;
+    try {
+      outcome = await this.#send(rendered.body, now);
+    } finally {
+      this.#limiter.settle(slot, clock.now());
+    }
     log.debug({ bot: bot.name, outcome: outcome.kind, ...('status' in outcome && { status: outcome.status }), durationMs: clock.now() - now }, 'sent');
     const labels = { bot: bot.name };
     if (outcome.kind === 'delivered') {

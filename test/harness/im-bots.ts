@@ -16,12 +16,18 @@
  *   sign wrong / > 1 h off     {"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}
  *   IP not allowed             {"code":19022,"msg":"Ip Not Allowed"}
  *   keyword missing            {"code":19024,"msg":"Key Words Not Found"}
- *   > 5/s or > 100/min         {"code":11232,"msg":"frequency limited"}
+ *   > 5/s or > 100/min         {"code":11232,"msg":"frequency limited psm[lark.oapi.app_platform_runtime]appID[1]"}
  *   body over 20 KB            {"code":19036,"msg":"request body too large"}
  *   success                    {"code":0,"msg":"success","data":{}}
  *
- * Rate limits are judged on the signed timestamp when there is one, so a test
- * with a fake clock is judged on the time the notifier believed it was.
+ * Rate limits are judged as the platforms judge them: on the time each request
+ * ARRIVES (the stand-in's clock, `now`, when the request reaches it), over
+ * sliding windows: DingTalk refuses the 21st message within any 60 s, Feishu
+ * the 6th within any 1 s and the 101st within any 60 s. Not on the signed
+ * timestamp: Feishu's is in whole seconds, so judging on it let 10 messages
+ * through within a few milliseconds across a second boundary, and a request
+ * that left on time but arrived late (a slow network) is counted when it
+ * arrives. With a fake clock (`now`), a test is judged on that clock.
  * Scripted replies (failNext) come first: HTTP errors, rate-limit codes, or a dropped connection.
  * With `tls` the stand-in serves https with a certificate from test/harness/certs.ts.
  */
@@ -38,6 +44,8 @@ export interface ReceivedRequest {
   readonly body: Record<string, unknown> | undefined;
   /** The time the request was signed at (ms), or the stand-in's clock when unsigned. */
   readonly timeMs: number;
+  /** The stand-in's clock when the request arrived: what the rate limits are judged on. */
+  readonly arrivedMs: number;
   readonly status: number;
   readonly reply: string;
   /** True when the stand-in accepted it as a delivered message. */
@@ -147,6 +155,7 @@ export class BotStandIn {
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const arrivedMs = this.#now();
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const rawBody = Buffer.concat(chunks).toString('utf8');
@@ -161,31 +170,32 @@ export class BotStandIn {
     const scripted = this.#script.shift() ?? this.#alwaysFail;
     if (scripted !== undefined) {
       if ('dropConnection' in scripted) {
-        this.requests.push({ url, rawBody, body, timeMs: this.#now(), status: 0, reply: '(connection dropped)', accepted: false });
+        this.requests.push({ url, rawBody, body, timeMs: this.#now(), arrivedMs, status: 0, reply: '(connection dropped)', accepted: false });
         request.socket.destroy();
         return;
       }
-      this.#answer(response, { url, rawBody, body, timeMs: this.#now() }, scripted.status, scripted.body, false);
+      this.#answer(response, { url, rawBody, body, timeMs: this.#now(), arrivedMs }, scripted.status, scripted.body, false);
       return;
     }
-    const verdict = this.platform === 'dingtalk' ? this.#dingtalk(url, rawBody, body) : this.#feishu(url, rawBody, body);
-    this.#answer(response, { url, rawBody, body, timeMs: verdict.timeMs }, 200, verdict.reply, verdict.accepted);
+    const verdict = this.platform === 'dingtalk' ? this.#dingtalk(url, rawBody, body, arrivedMs) : this.#feishu(url, rawBody, body, arrivedMs);
+    this.#answer(response, { url, rawBody, body, timeMs: verdict.timeMs, arrivedMs }, 200, verdict.reply, verdict.accepted);
   }
 
   #answer(response: ServerResponse, seen: Omit<ReceivedRequest, 'status' | 'reply' | 'accepted'>, status: number, replyBody: unknown, accepted: boolean): void {
     const reply = typeof replyBody === 'string' ? replyBody : JSON.stringify(replyBody);
     this.requests.push({ ...seen, status, reply, accepted });
-    if (accepted) this.#acceptedTimes.push(seen.timeMs);
+    if (accepted) this.#acceptedTimes.push(seen.arrivedMs);
     response.writeHead(status, { 'content-type': 'application/json' }).end(reply);
     const delivered = this.delivered.length;
     this.#waiters = this.#waiters.filter((waiter) => (waiter.count <= delivered ? (waiter.resolve(), false) : true));
   }
 
-  #overLimit(timeMs: number, limits: readonly { limit: number; windowMs: number }[]): boolean {
-    return limits.some((window) => this.#acceptedTimes.filter((time) => time > timeMs - window.windowMs && time <= timeMs).length >= window.limit);
+  /** Sliding windows: `limit` accepted messages that arrived within the `windowMs` before this one (inclusive) refuse it. */
+  #overLimit(arrivedMs: number, limits: readonly { limit: number; windowMs: number }[]): boolean {
+    return limits.some((window) => this.#acceptedTimes.filter((time) => time > arrivedMs - window.windowMs && time <= arrivedMs).length >= window.limit);
   }
 
-  #dingtalk(url: URL, rawBody: string, body: Record<string, unknown> | undefined): { reply: unknown; accepted: boolean; timeMs: number } {
+  #dingtalk(url: URL, rawBody: string, body: Record<string, unknown> | undefined, arrivedMs: number): { reply: unknown; accepted: boolean; timeMs: number } {
     const now = this.#now();
     const fail = (errcode: number, errmsg: string, timeMs = now): { reply: unknown; accepted: boolean; timeMs: number } => ({ reply: { errcode, errmsg }, accepted: false, timeMs });
     if (url.pathname !== '/robot/send' || url.searchParams.get('access_token') !== this.token) return fail(300001, 'token is not exist');
@@ -209,11 +219,11 @@ export class BotStandIn {
       return fail(40035, '缺少参数 json');
     }
     if (Buffer.byteLength(rawBody) > 20_000) return fail(460101, 'message too long, exceed 20000 bytes');
-    if (this.#overLimit(timeMs, DINGTALK_LIMITS)) return fail(130101, 'send too fast, exceed 20 times per minute', timeMs);
+    if (this.#overLimit(arrivedMs, DINGTALK_LIMITS)) return fail(130101, 'send too fast, exceed 20 times per minute', timeMs);
     return { reply: { errcode: 0, errmsg: 'ok' }, accepted: true, timeMs };
   }
 
-  #feishu(url: URL, rawBody: string, body: Record<string, unknown> | undefined): { reply: unknown; accepted: boolean; timeMs: number } {
+  #feishu(url: URL, rawBody: string, body: Record<string, unknown> | undefined, arrivedMs: number): { reply: unknown; accepted: boolean; timeMs: number } {
     const now = this.#now();
     const fail = (code: number, msg: string, timeMs = now): { reply: unknown; accepted: boolean; timeMs: number } => ({ reply: { code, data: {}, msg }, accepted: false, timeMs });
     if (url.pathname !== `/open-apis/bot/v2/hook/${this.token}`) return fail(19001, 'param invalid: incoming webhook access token invalid');
@@ -235,7 +245,7 @@ export class BotStandIn {
     if (body.msg_type !== 'interactive' || typeof card?.header?.title?.content !== 'string' || !Array.isArray(card.elements)) {
       return fail(19002, 'params error, msg_type need');
     }
-    if (this.#overLimit(timeMs, FEISHU_LIMITS)) return fail(11232, 'frequency limited', timeMs);
+    if (this.#overLimit(arrivedMs, FEISHU_LIMITS)) return fail(11232, 'frequency limited psm[lark.oapi.app_platform_runtime]appID[1]', timeMs);
     return { reply: { code: 0, data: {}, msg: 'success' }, accepted: true, timeMs };
   }
 }

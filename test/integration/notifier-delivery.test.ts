@@ -256,7 +256,7 @@ describe('notifier storm', () => {
       const digests = standIn.delivered.filter((request) => /告警汇总/.test(messageText(request))).length;
       t.diagnostic(`${standIn.platform}: ${standIn.delivered.length} messages (${digests} digests) for 100 alerts, largest body ${Math.max(...standIn.delivered.map((r) => Buffer.byteLength(r.rawBody)))} bytes`);
     }
-    const times = (standIn: BotStandIn): number[] => standIn.delivered.map((r) => r.timeMs);
+    const times = (standIn: BotStandIn): number[] => standIn.delivered.map((r) => r.arrivedMs);
     const maxInWindow = (values: number[], windowMs: number): number => Math.max(...values.map((t) => values.filter((u) => u >= t && u < t + windowMs).length));
     assert.ok(maxInWindow(times(dingtalk), 60_000) <= 20);
     assert.ok(maxInWindow(times(feishu), 1_000) <= 5);
@@ -264,5 +264,58 @@ describe('notifier storm', () => {
     assert.equal(await settledMetric(notifier, 'notifier_notifications_delivered_total', 'bot="dingtalk"', 100), 100);
     assert.equal(await settledMetric(notifier, 'notifier_notifications_delivered_total', 'bot="feishu"', 100), 100);
     assert.ok((await metric(notifier, 'notifier_notifications_merged_total', 'bot="dingtalk"')) > 0);
+  });
+});
+
+describe('notifier storm of 2,000 devices', () => {
+  /**
+   * 2,000 devices at 40 locations go offline at once: Grafana posts one
+   * notification per device (the policy groups by alertname, device,
+   * instance), 20 at a time, while the bots are already sending. The
+   * stand-ins judge each message on its ARRIVAL time over sliding windows, as
+   * the platforms do (test/harness/im-bots.ts): Feishu refuses the 6th within
+   * any second and the 101st within any minute, DingTalk the 21st within any
+   * minute. The clock jumps, so a request can arrive (and be answered) well
+   * after it left: a send counts against the window until its reply is back.
+   */
+  test('every device and location reaches each bot exactly once, never refused for rate, within 5/s and 100/min (Feishu) and 20/min (DingTalk)', async (t) => {
+    const { notifier, dingtalk, feishu, logs } = await rig();
+    const devices = Array.from({ length: 2000 }, (_, index) => ({ device: `storm-${String(index).padStart(4, '0')}`, location: `site-${String(index % 40).padStart(2, '0')}` }));
+    const posting = performance.now();
+    const statuses = new Set<number>();
+    for (let index = 0; index < devices.length; index += 20) {
+      const slice = devices.slice(index, index + 20);
+      for (const reply of await Promise.all(slice.map(({ device, location }) => postWebhook(notifier.port, notification([deviceAlert(device, { labels: { location } })]))))) statuses.add(reply.status);
+    }
+    t.diagnostic(`2,000 notifications posted and fsync'd in ${Math.round(performance.now() - posting)} ms`);
+    assert.deepEqual(statuses, new Set([200]));
+
+    // The line naming a device also names its location: "设备 storm-0001 离线 (storm-0001 · site-01 · production)" or the detailed block.
+    const named = (standIn: BotStandIn, device: string): number => standIn.delivered.filter((request) => messageText(request).includes(`设备 ${device} 离线`)).length;
+    const allNamed = (standIn: BotStandIn): boolean => devices.every(({ device }) => named(standIn, device) > 0);
+    await until('every device delivered to DingTalk', () => allNamed(dingtalk), 120_000);
+    await until('every device delivered to Feishu', () => allNamed(feishu), 120_000);
+
+    const arrivals = (standIn: BotStandIn): number[] => standIn.requests.map((r) => r.arrivedMs);
+    const maxInWindow = (values: number[], windowMs: number): number => Math.max(...values.map((time) => values.filter((other) => other >= time && other < time + windowMs).length));
+    for (const standIn of [dingtalk, feishu]) {
+      const refused = standIn.requests.filter((r) => !r.accepted);
+      assert.deepEqual(refused.map((r) => r.reply), [], `${standIn.platform}: refused messages`);
+      for (const { device, location } of devices) {
+        assert.equal(named(standIn, device), 1, `${standIn.platform}: ${device} delivered ${named(standIn, device)} times`);
+        const text = standIn.delivered.map(messageText).find((message) => message.includes(`设备 ${device} 离线`))!;
+        const block = text.slice(text.indexOf(`设备 ${device} 离线`), text.indexOf(`设备 ${device} 离线`) + 200);
+        assert.ok(block.includes(location), `${standIn.platform}: ${device}'s location ${location} is named beside it`);
+      }
+      const span = (Math.max(...arrivals(standIn)) - Math.min(...arrivals(standIn))) / 1000;
+      t.diagnostic(`${standIn.platform}: ${standIn.delivered.length} messages over ${span.toFixed(1)} s (fake clock) for 2,000 alerts; busiest second ${maxInWindow(arrivals(standIn), 1000)}, busiest minute ${maxInWindow(arrivals(standIn), 60_000)}`);
+    }
+    // Every request counts, accepted or not (none was refused above).
+    assert.ok(maxInWindow(arrivals(dingtalk), 60_000) <= 20, 'DingTalk: at most 20 in any minute');
+    assert.ok(maxInWindow(arrivals(feishu), 1000) <= 5, 'Feishu: at most 5 in any second');
+    assert.ok(maxInWindow(arrivals(feishu), 60_000) <= 100, 'Feishu: at most 100 in any minute');
+    assert.equal(await settledMetric(notifier, 'notifier_notifications_delivered_total', 'bot="dingtalk"', 2000), 2000);
+    assert.equal(await settledMetric(notifier, 'notifier_notifications_delivered_total', 'bot="feishu"', 2000), 2000);
+    assert.deepEqual(logs.lines().filter((line) => line.msg === 'delivery failed; will retry'), [], 'no retry: nothing was refused');
   });
 });

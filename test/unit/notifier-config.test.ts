@@ -138,6 +138,7 @@ default: [production]
       ['bots:\n  A B: { platform: dingtalk, url_env: PROD_URL }\n', 'bots."A B": expected a bot name of lower-case letters, digits, "-" and "_", got "A B"'],
       ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - match: { group: x }\n    bots: [b]\ndefault: [a]\n', 'routes[0].bots="b": no such bot; the bots are a'],
       ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - match: { group: x }\n    bots: [a]\n', 'default: routes need a default: the bots for alerts no route matches (write default: [] to drop those on purpose)'],
+      ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - match: { group: [x, ""] }\n    bots: [a]\ndefault: [a]\n', 'routes[0].match.group[1]: an empty value never matches: Grafana drops empty labels before it notifies, so an alert without group has no group label; such alerts go to the bots of a route that does not match on group, else to default'],
       ['bots:\n  a: { platform: dingtalk, url_env: PROD_URL }\nroutes:\n  - bots: [a]\ndefault: [a]\n', 'routes[0]: "match" is required: expected label matchers such as { group: production }'],
       ['bots:\n  a: { platform: feishu, url_env: PROD_URL, mention: { mobiles: [1] } }\n', 'bots.a.mention: unknown key "mobiles" (expected user_ids, all)'],
       ['bots: {}\n', 'bots: expected at least one bot: bots: { name: { platform: dingtalk, url_env: … } }, got {}'],

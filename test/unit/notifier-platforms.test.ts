@@ -102,6 +102,21 @@ describe('RateLimiter', () => {
     assert.equal(limiter.waitMs(now), 60_000 - now + 0);
   });
 
+  test('a send counts from when its reply came back (settle): a late arrival does not let the next ones crowd it', () => {
+    const limiter = new RateLimiter([{ limit: 5, windowMs: 1000 }]);
+    for (let i = 0; i < 4; i += 1) limiter.settle(limiter.record(0), 0);
+    const slow = limiter.record(0);
+    assert.equal(limiter.waitMs(0), 1000, 'five in flight or sent at 0');
+    // The fifth took 700 ms to be answered: Feishu may have counted it at 700.
+    limiter.settle(slow, 700);
+    assert.equal(limiter.waitMs(1000), 0, 'the four at 0 have left the window');
+    limiter.record(1000);
+    for (let i = 0; i < 3; i += 1) limiter.record(1000);
+    assert.equal(limiter.waitMs(1000), 700, 'the sixth after 700 waits for the slow one to leave: 1700');
+    limiter.settle(limiter.record(1000), 900); // a reply never moves a slot back in time
+    assert.equal(limiter.waitMs(1700), 300, 'five at 1000 (the one settled "at 900" included): the next at 2000');
+  });
+
   test('canSendSeparately: within 10 s and not into the last quarter of the minute budget', () => {
     const dingtalk = new RateLimiter([{ limit: 20, windowMs: 60_000 }]);
     assert.equal(dingtalk.canSendSeparately(15, 0), true);
