@@ -99,7 +99,7 @@ describe('InfluxDB 3 (stand-in, v3.10.1) with the real ingestor', () => {
       assert.equal(record?.fields.error?.value, rejected.error);
       const partials = standIn.writes.filter((w) => w.status === 400 && w.body.includes('partial write'));
       assert.equal(partials.length, 1, 'one partial write, answered once');
-      assert.deepEqual(JSON.parse(partials[0]!.body).data.map((d: { line_number: number }) => typeof d.line_number), ['number']);
+      assert.equal((JSON.parse(partials[0]!.body) as { data: { line_number: number }[] }).data.length, 1, 'one line named');
       assert.ok(standIn.writes.some((w) => w.status === 500 && w.body.includes('wal buffer full')), 'the buffer-full answers were seen');
       assert.ok(standIn.writes.some((w) => w.status === 400 && w.body.includes('soft-deleted')), 'the 400s naming no line were seen');
       assert.ok(standIn.writes.every((w) => w.path === '/api/v3/write_lp'), 'only /api/v3/write_lp');
