@@ -65,6 +65,8 @@ export interface WriteRecord {
 }
 
 export interface Influx3StandInOptions {
+  /** The admin token, as `--admin-token-file` gives it (must start with `apiv3_`, serve.rs l. 1808–1813). @default random */
+  readonly adminToken?: string;
   /** `--without-auth`: no token needed (serve.rs l. 275–277). @default false */
   readonly withoutAuth?: boolean;
   /** `--disable-authz`: these paths answer without a token (serve.rs l. 279–281). */
@@ -133,7 +135,8 @@ const seriesKey = (table: string, tags: Readonly<Record<string, string>>, timeNs
   `${table}\u0000${Object.keys(tags).sort().map((k) => `${k}=${tags[k]}`).join('\u0000')}\u0000${timeNs}`;
 
 export async function startInflux3StandIn(options: Influx3StandInOptions = {}): Promise<Influx3StandIn> {
-  const adminToken = `apiv3_${randomBytes(32).toString('base64url')}`;
+  const adminToken = options.adminToken ?? `apiv3_${randomBytes(32).toString('base64url')}`;
+  if (!adminToken.startsWith('apiv3_')) throw new Error("Invalid token format: must start with 'apiv3_'");
   const tokens = new Set([adminToken]);
   const flushMs = options.walFlushIntervalMs ?? 1000;
   const maxRequestBytes = options.maxRequestBytes ?? 10 * 1024 * 1024;
