@@ -19,9 +19,10 @@
  *
  * Stored points stay queryable for assertions (`points()`), with InfluxDB's
  * overwrite semantics: a point is identified by table, tag set and time, and
- * a repeat overwrites it. Line protocol is parsed with the ingestor's strict
- * reader (ingestor/decoders/line-protocol-parse.ts): its error texts are not
- * InfluxDB's parser's, and nothing asserts on them.
+ * a repeat overwrites it. Field sets are parsed with the ingestor's strict
+ * reader (ingestor/decoders/line-protocol-parse.ts), tag sets here (a `"` in a
+ * tag value is literal): parse error texts are not InfluxDB's parser's, and
+ * nothing asserts on them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -129,6 +130,46 @@ interface LineError {
   readonly line_number: number;
   /** Cut to 20 bytes when serialized (`influxdb3_types/src/write.rs` l. 156–185). */
   readonly original_line: string;
+}
+
+/** Splits on `separator` where it is not backslash-escaped. */
+function splitEscaped(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    if (text[i] === '\\') i += 1;
+    else if (text[i] === separator) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
+const unescapeName = (text: string): string => text.replace(/\\([,= ])/g, '$1');
+
+/**
+ * One line, as InfluxDB reads it: in the measurement and the tag set a `"` is
+ * an ordinary character (only `\,` `\=` `\ ` are escapes); the field set and
+ * the time go to the ingestor's strict reader.
+ */
+function parseV3Line(line: string): ParsedLine {
+  let end = 0;
+  for (; end < line.length; end += 1) {
+    if (line[end] === '\\') end += 1;
+    else if (line[end] === ' ') break;
+  }
+  const [measurement = '', ...tagParts] = splitEscaped(line.slice(0, end), ',');
+  if (measurement === '') throw new Error('the measurement is empty');
+  const tags: Record<string, string> = {};
+  for (const part of tagParts) {
+    const [key = '', ...value] = splitEscaped(part, '=');
+    if (key === '' || value.length !== 1 || value[0] === '') throw new Error(`tag ${JSON.stringify(part)} is not key=value`);
+    tags[unescapeName(key)] = unescapeName(value[0]!);
+  }
+  const rest = parseLine(`m${line.slice(end)}`);
+  return { measurement: unescapeName(measurement), tags, fields: rest.fields, timestamp: rest.timestamp };
 }
 
 const seriesKey = (table: string, tags: Readonly<Record<string, string>>, timeNs: bigint): string =>
@@ -248,7 +289,7 @@ export async function startInflux3StandIn(options: Influx3StandInOptions = {}): 
       let error: string | undefined;
       let parsed: ParsedLine | undefined;
       try {
-        parsed = parseLine(line);
+        parsed = parseV3Line(line);
       } catch (parseError) {
         error = (parseError as Error).message;
       }

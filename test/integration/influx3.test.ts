@@ -63,7 +63,8 @@ describe('InfluxDB 3 (stand-in, v3.10.1) with the real ingestor', () => {
       await waitUntilSubscribed(ingestor, TELEMETRY);
       const publisher = await connectPublisher(broker.url);
       // 1. The first 5,000 readings in; the table's types are fixed by them.
-      const fleet = makeFleet(50, 200, BASE_MS);
+      // 100 devices: every hostile name of the fleet (a `"` in a tag value, `,` `=` and spaces) goes through.
+      const fleet = makeFleet(100, 100, BASE_MS);
       await publishAll(publisher, fleet.messages.slice(0, 5000));
       await waitFor('the first 5,000 stored', () => (standIn.points('iot3', 'telemetry').length >= 5000 ? true : undefined), 60_000, 200);
 
