@@ -25,6 +25,7 @@ export const DEVELOPMENT_SECRETS: Readonly<Record<string, string>> = {
   EMQX_NODE_COOKIE: 'sensorflow-dev-cookie',
   INFLUX_ADMIN_PASSWORD: 'sensorflow-dev-password',
   INFLUX_ADMIN_TOKEN: 'sensorflow-dev-admin-token',
+  INFLUX_CORE_ADMIN_TOKEN: 'apiv3_sensorflow-dev-admin-token',
   GRAFANA_ADMIN_PASSWORD: 'sensorflow-dev-password',
   NOTIFIER_TOKEN: 'notifier-dev-token',
 };

@@ -15,13 +15,13 @@ export const retention: Parser<number> = (raw) => {
 };
 
 export const SETUP = {
-  INFLUX_API: required({ name: 'INFLUX_API', parse: oneOf(['v2', 'v1'] as const, 'expected v2 (InfluxDB 2) or v1 (InfluxDB 1.x)'), default: 'v2', doc: '`v2`: organization, bucket, scoped tokens, InfluxQL mapping; `v1`: the database and its retention' }),
+  INFLUX_API: required({ name: 'INFLUX_API', parse: oneOf(['v2', 'v1', 'v3'] as const, 'expected v2 (InfluxDB 2), v1 (InfluxDB 1.x) or v3 (InfluxDB 3)'), default: 'v2', doc: '`v2`: organization, bucket, scoped tokens, InfluxQL mapping; `v1`: the database and its retention; `v3`: the database and its retention (Core has admin tokens only)' }),
   INFLUX_URL: INGESTOR.INFLUX_URL,
   INFLUX_CA_FILE: INGESTOR.INFLUX_CA_FILE,
   INFLUX_ORG: INGESTOR.INFLUX_ORG,
   INFLUX_BUCKET: INGESTOR.INFLUX_BUCKET,
   INFLUX_RETENTION: required({ name: 'INFLUX_RETENTION', parse: retention, default: '30d', doc: 'how long InfluxDB keeps data (`30d`, `12h`, `2w`; `0` or `infinite` keeps everything; at least `1h`)' }),
-  INFLUX_ADMIN_TOKEN: optional({ name: 'INFLUX_ADMIN_TOKEN', parse: (raw) => raw, secret: true, defaultDoc: 'required with `v2`', doc: 'the InfluxDB 2 operator token (`DOCKER_INFLUXDB_INIT_ADMIN_TOKEN` in compose); only setup gets it' }),
+  INFLUX_ADMIN_TOKEN: optional({ name: 'INFLUX_ADMIN_TOKEN', parse: (raw) => raw, secret: true, defaultDoc: 'required with `v2` and `v3`', doc: 'the InfluxDB 2 operator token (`DOCKER_INFLUXDB_INIT_ADMIN_TOKEN` in compose), or an InfluxDB 3 admin token; only setup gets it' }),
   INFLUX_USERNAME: INGESTOR.INFLUX_USERNAME,
   INFLUX_PASSWORD: INGESTOR.INFLUX_PASSWORD,
   SETUP_TOKEN_DIR: required({ name: 'SETUP_TOKEN_DIR', parse: path, default: 'data/tokens', doc: 'where the ingestor\'s write token and Grafana\'s read token are written (v2)' }),

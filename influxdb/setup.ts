@@ -28,11 +28,13 @@ import { ConfigError, read } from '../common/config/schema.ts';
 import { SETUP, SETUP_REFUSES, SETUP_SCHEMA } from './settings.ts';
 import { setupV1 } from './setup-v1.ts';
 import { setupV2, type Step, type TokenGrant } from './setup-v2.ts';
+import { setupV3, V3SetupError } from './setup-v3.ts';
+import { V3_DATABASE_NAME_RULE, v3DatabaseNameProblem } from '../ingestor/writer/influxdb3-rules.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 export interface SetupConfig {
-  readonly api: 'v1' | 'v2';
+  readonly api: 'v1' | 'v2' | 'v3';
   readonly url: string;
   readonly org: string;
   readonly bucket: string;
@@ -82,6 +84,11 @@ export function loadSetupConfig(env: Env, readFile: (path: string) => string = (
     if (api === 'v2' && adminToken === undefined) {
       throw new ConfigError('INFLUX_ADMIN_TOKEN', undefined, 'expected the InfluxDB 2 operator token (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN in compose), or INFLUX_ADMIN_TOKEN_FILE');
     }
+    if (api === 'v3') {
+      if (adminToken === undefined) throw new ConfigError('INFLUX_ADMIN_TOKEN', undefined, 'expected an InfluxDB 3 admin token (influxdb3 create token --admin), or INFLUX_ADMIN_TOKEN_FILE');
+      const problem = v3DatabaseNameProblem(config.bucket);
+      if (problem !== undefined) throw new ConfigError('INFLUX_BUCKET', config.bucket, `expected ${V3_DATABASE_NAME_RULE} (InfluxDB 3 says: ${problem})`);
+    }
     return config;
   } catch (error) {
     if (error instanceof ConfigError) throw new SetupConfigError(error.message);
@@ -108,11 +115,12 @@ export function writeTokenFile(dir: string, name: string, token: string): string
  * waitSeconds. A TLS problem ends the wait at once: it will not go away by
  * waiting, and its explanation is what the user needs.
  */
-async function waitForInflux(url: string, waitSeconds: number, ca: Buffer | undefined): Promise<void> {
+async function waitForInflux(url: string, waitSeconds: number, ca: Buffer | undefined, headers: Record<string, string> = {}): Promise<void> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
     try {
-      const reply = await requestText(new URL('/ping', url), { timeoutMs: 2000, ...(ca !== undefined && { ca }) });
+      // InfluxDB 3 asks for a token on /ping unless started with --disable-authz ping (http.rs l. 2713–2722, v3.10.1).
+      const reply = await requestText(new URL('/ping', url), { timeoutMs: 2000, headers, ...(ca !== undefined && { ca }) });
       if (reply.status === 204 || (reply.status >= 200 && reply.status < 300)) return;
     } catch (error) {
       if (tlsErrorLine(error, INFLUX_TLS_PEER) !== undefined) throw error;
@@ -128,7 +136,17 @@ export function describeStep(step: Step): string {
 }
 
 export async function runSetup(config: SetupConfig, print: (line: string) => void): Promise<void> {
-  await waitForInflux(config.url, config.waitSeconds, config.ca);
+  await waitForInflux(config.url, config.waitSeconds, config.ca, config.api === 'v3' ? { authorization: `Bearer ${config.adminToken ?? ''}` } : {});
+  if (config.api === 'v3') {
+    const steps = await setupV3({ url: config.url, database: config.bucket, retentionSeconds: config.retentionSeconds, adminToken: config.adminToken ?? '', ca: config.ca });
+    for (const step of steps) print(describeStep(step));
+    // Core has admin tokens only: what the ingestor and Grafana get is the admin token itself.
+    for (const user of ['ingestor', 'grafana'] as const) {
+      const path = writeTokenFile(config.tokenDir, TOKEN_FILES[user], config.adminToken ?? '');
+      print(`setup: ${user} token written to ${path} (the admin token: InfluxDB 3 Core has no scoped tokens; Enterprise's database-scoped tokens: docs/security.md#influxdb-3-tokens)`);
+    }
+    return;
+  }
   if (config.api === 'v1') {
     const steps = await setupV1({ url: config.url, database: config.bucket, retentionSeconds: config.retentionSeconds, username: config.username, password: config.password, ca: config.ca });
     for (const step of steps) print(describeStep(step));
@@ -145,6 +163,7 @@ export async function runSetup(config: SetupConfig, print: (line: string) => voi
 
 /** What went wrong, in one line that says what to check. */
 export function explainFailure(error: unknown, config: SetupConfig): string {
+  if (error instanceof V3SetupError) return error.message;
   if (error instanceof HttpError) {
     if (error.statusCode === 401) return `InfluxDB refused INFLUX_ADMIN_TOKEN (401): it must be the operator token InfluxDB was set up with (DOCKER_INFLUXDB_INIT_ADMIN_TOKEN)`;
     if (error.statusCode === 403) return `INFLUX_ADMIN_TOKEN lacks a permission (403): use the operator token, not a scoped one (${error.message})`;

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readCaFile } from '../common/config/certificates.ts';
-import { ConfigError, describeEnv, read, readSettingFile, type Env, type ReadFile } from '../common/config/schema.ts';
+import { ConfigError, describeEnv, isSet, read, readSettingFile, type Env, type ReadFile } from '../common/config/schema.ts';
 import { STATUS_TOPIC_FILTER } from './decoders/presence-status.ts';
 import { SPARKPLUG_FILTER } from './decoders/sparkplug.ts';
 import type { Route } from './routes/route.ts';
@@ -19,6 +19,16 @@ import { DEFAULT_ROUTES_YAML, parseRoutes, RoutesError } from './routes/routes-f
 import { parseRegistry, RegistryError, type Registry } from './directory/registry.ts';
 import { INGESTOR, INGESTOR_SCHEMA, LOG_LEVELS, type LogLevel } from './settings.ts';
 import { defaultSegmentBytes } from './wal/wal.ts';
+import { V3_DATABASE_NAME_RULE, v3DatabaseNameProblem } from './writer/influxdb3-rules.ts';
+
+/**
+ * WRITE_CONCURRENCY when INFLUX_API=v3 and it is unset. InfluxDB 3 answers a
+ * write only after its write-ahead-log flush (`--wal-flush-interval`, 1 s by
+ * default): each write in flight then carries at most BATCH_SIZE lines a
+ * second, and 2 × 5,000 would not keep up with 20,000 msg/s. 8 keeps up with
+ * room to catch up a backlog (docs/installation.md#influxdb-3 has the figures).
+ */
+export const V3_WRITE_CONCURRENCY = 8;
 
 export { ConfigError, LOG_LEVELS, type Env, type LogLevel, type ReadFile };
 
@@ -273,11 +283,15 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     timeoutMs: read(env, INGESTOR.INFLUX_TIMEOUT_MS),
     ca: caFile(env, INGESTOR.INFLUX_CA_FILE, readFile),
   };
+  if (api === 'v3') {
+    const problem = v3DatabaseNameProblem(influx.bucket);
+    if (problem !== undefined) throw new ConfigError('INFLUX_BUCKET', influx.bucket, `expected ${V3_DATABASE_NAME_RULE} (InfluxDB 3 says: ${problem})`);
+  }
 
   const pipeline: PipelineConfig = {
     batchSize: read(env, INGESTOR.BATCH_SIZE),
     flushIntervalMs: read(env, INGESTOR.FLUSH_INTERVAL_MS),
-    writeConcurrency: read(env, INGESTOR.WRITE_CONCURRENCY),
+    writeConcurrency: api === 'v3' && !isSet(env, INGESTOR.WRITE_CONCURRENCY) ? V3_WRITE_CONCURRENCY : read(env, INGESTOR.WRITE_CONCURRENCY),
     maxPayloadBytes: read(env, INGESTOR.MAX_PAYLOAD_BYTES),
     shutdownTimeoutMs: read(env, INGESTOR.SHUTDOWN_TIMEOUT_MS),
     writeRetryMaxMs: read(env, INGESTOR.WRITE_RETRY_MAX_MS),

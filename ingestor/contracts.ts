@@ -75,7 +75,9 @@ export type RejectReason =
   | 'bad_line_protocol'
   | 'bad_sparkplug'
   | 'unknown_alias'
-  | 'unknown_device';
+  | 'unknown_device'
+  /** Not a message's: a line InfluxDB refused for good (writer/refused-lines.ts). */
+  | 'influx_rejected';
 
 /** A message that yields nothing storable, and why: a value, never an exception. */
 export interface Rejection {

@@ -34,6 +34,8 @@ import { WalError, WriteAheadLog } from './wal/wal.ts';
 import { Delivery } from './writer/delivery.ts';
 import { describeInfluxState, InfluxHealth } from './writer/influx-health.ts';
 import { createInfluxSender, type SendLines } from './writer/influx-http.ts';
+import { RefusedLineRecorder } from './writer/refused-lines.ts';
+import { guardAgainstInfluxdb3, probeServer, wrongApiMessage, type ServerIdentity } from './writer/server-identity.ts';
 
 const EXIT_CONFIG = 2;
 
@@ -96,7 +98,17 @@ async function run(config: Config): Promise<void> {
   const influxHealth = new InfluxHealth();
   const metrics = createMetrics({ stats, rejects, wal, brokerConnected: () => source.connected, influx: () => influxHealth.state });
 
-  const send = createInfluxSender(config.influx);
+  // INFLUX_API=v1/v2 pointed at InfluxDB 3 is refused (writer/server-identity.ts):
+  // at start when it answers; else before the first write, keeping the data.
+  let send = createInfluxSender(config.influx);
+  if (config.influx.api !== 'v3') {
+    const probe = (): Promise<ServerIdentity> => probeServer(config.influx);
+    // A short wait: an InfluxDB that does not answer now is asked again before the first write.
+    const atStart = await probeServer(config.influx, 2000).catch(() => undefined);
+    if (atStart?.kind === 'influxdb3') fail(`invalid configuration: ${wrongApiMessage(config.influx, atStart)}`);
+    send = guardAgainstInfluxdb3(send, async () => atStart ?? probe(), config.influx, (message) => log.error({ target: influxTarget }, message));
+  }
+  const refusedLines = new RefusedLineRecorder({ wal, log, onAppended: () => void (stats.pointsAccepted += 1) });
   const timedSend: SendLines = async (lines) => {
     const stop = metrics.writeDuration.startTimer();
     const outcome = await send(lines);
@@ -117,6 +129,7 @@ async function run(config: Config): Promise<void> {
       rejected: (line, reason) => {
         stats.pointsRejectedByInflux += 1;
         log.warn({ line: line.slice(0, 300), error: reason }, 'InfluxDB rejected a point for good');
+        refusedLines.record(line, reason);
       },
       retrying: () => {
         stats.writeRetries += 1;

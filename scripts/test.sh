@@ -62,6 +62,7 @@ if command -v docker-compose >/dev/null 2>&1; then
   docker-compose -f docker-compose.yml config --quiet
   docker-compose -f docker-compose.yml -f docker-compose.tls.yml config --quiet
   docker-compose -f docker-compose.yml -f docker-compose.influx-tls.yml config --quiet
+  docker-compose -f docker-compose.yml -f docker-compose.influx3.yml config --quiet
   docker-compose -f docker-compose.yml -f test/docker/compose.stand-ins.yml config --quiet
 elif [ "$unit_only" = 0 ]; then
   echo "scripts/test.sh: docker-compose is missing" >&2; exit 1

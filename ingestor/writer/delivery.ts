@@ -8,6 +8,7 @@
  * | written        | done                                                        |
  * | too_large      | split in halves, deliver each (in order)                    |
  * | rejected       | bisect down to the bad lines; store the rest, reject those  |
+ * | partial        | InfluxDB 3 stored all but the lines it names: reject those  |
  * | throttled      | wait max(backoff, Retry-After), retry                       |
  * | server_error   | capped exponential backoff with jitter, retry forever       |
  * | network_error  | same                                                        |
@@ -88,17 +89,26 @@ export class Delivery {
         await this.deliver(lines.slice(0, lines.length >> 1));
         await this.deliver(lines.slice(lines.length >> 1));
         return;
+      case 'partial': {
+        // Only the lines named are refused; the rest are stored already (classifyV3Response checked the numbers).
+        for (const { index, reason } of outcome.refused) this.#options.events.rejected(lines[index] as string, reason);
+        const stored = lines.length - outcome.refused.length;
+        if (stored > 0) this.#options.events.written(stored);
+        return;
+      }
     }
   }
 
-  /** Sends until the outcome is final for these lines (written, too large, rejected). */
-  async #sendUntilDecided(lines: readonly string[]): Promise<Extract<WriteOutcome, { kind: 'written' | 'too_large' | 'rejected' }>> {
+  /** Sends until the outcome is final for these lines (written, partially written, too large, rejected). */
+  async #sendUntilDecided(lines: readonly string[]): Promise<Extract<WriteOutcome, { kind: 'written' | 'too_large' | 'rejected' | 'partial' }>> {
     const backoff = this.#options.backoff ?? DEFAULT_BACKOFF;
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await this.#options.send(lines);
       let delayMs: number;
       switch (outcome.kind) {
         case 'written':
+        case 'partial':
+          // A partial write is an answer from a server that stores: any failing streak is over.
           this.#noteWritten();
           return outcome;
         case 'too_large':
@@ -139,6 +149,11 @@ export class Delivery {
     const { log } = this.#options;
     if (!this.#health.failed(outcome)) {
       log.debug({ outcome: outcome.kind, error: outcome.message, delayMs }, 'write failed; retrying');
+      return;
+    }
+    if (outcome.kind === 'misconfigured' && outcome.status === 0) {
+      // Refused before any request (server-identity.ts): the message says what to set.
+      log.error({ error: outcome.message, target: this.#target }, `${outcome.message}; keeping the data and retrying every ${this.#slowRetryPeriod()}`);
       return;
     }
     if (outcome.kind === 'misconfigured') {

@@ -6,7 +6,7 @@
  */
 import type { WriteOutcome } from './outcome.ts';
 
-export type FailedOutcome = Exclude<WriteOutcome, { kind: 'written' | 'too_large' | 'rejected' }>;
+export type FailedOutcome = Exclude<WriteOutcome, { kind: 'written' | 'too_large' | 'rejected' | 'partial' }>;
 
 export type InfluxState =
   /** No write has been tried yet. */

@@ -8,15 +8,19 @@
  * policy must see (and memory it must bound).
  *
  * Endpoints:
- * - v2 and v3: `POST /api/v2/write?org=…&bucket=…&precision=ms`
- *   (InfluxDB 3 serves the same v2-compatible endpoint);
+ * - v2: `POST /api/v2/write?org=…&bucket=…&precision=ms`;
+ * - v3: `POST /api/v3/write_lp?db=…&precision=ms&accept_partial=true`: InfluxDB 3
+ *   stores the good lines of a batch and names the others (outcome.ts,
+ *   classifyV3Response). Its v2-compatible endpoint is not used: it forces
+ *   `accept_partial=false` and answers server faults with 400
+ *   (server-identity.ts says why and refuses it);
  * - v1: `POST /write?db=…&precision=ms`, with basic auth when a user is set.
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { errorCode, tlsErrorLine, type TlsPeer } from '../../common/tls-error.ts';
 import type { InfluxConfig } from '../config.ts';
 import type { SendLines } from '../contracts.ts';
-import { classifyResponse, parseRetryAfterMs, type WriteOutcome } from './outcome.ts';
+import { classifyResponse, classifyV3Response, parseRetryAfterMs, type WriteOutcome } from './outcome.ts';
 
 /** The contract lives in contracts.ts; re-exported for the wiring in main.ts. */
 export type { SendLines };
@@ -49,6 +53,11 @@ export function writePath(config: InfluxConfig): string {
   if (config.api === 'v1') {
     return `/write?${new URLSearchParams({ db: config.bucket, precision: 'ms' }).toString()}`;
   }
+  if (config.api === 'v3') {
+    // `precision=ms` is the serde alias of Millisecond (influxdb3_types/src/write.rs l. 17–30, v3.10.1);
+    // accept_partial defaults to true there (http.rs l. 1091) but is spelled out.
+    return `/api/v3/write_lp?${new URLSearchParams({ db: config.bucket, precision: 'ms', accept_partial: 'true' }).toString()}`;
+  }
   return `/api/v2/write?${new URLSearchParams({ org: config.org, bucket: config.bucket, precision: 'ms' }).toString()}`;
 }
 
@@ -78,11 +87,10 @@ export function createInfluxSender(config: InfluxConfig): SendLines {
     } catch (error) {
       if (error instanceof HttpError) {
         const retryAfter = error.headers?.['retry-after'];
-        return classifyResponse(
-          error.statusCode,
-          error.body,
-          parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now()),
-        );
+        const retryAfterMs = parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now());
+        return config.api === 'v3'
+          ? classifyV3Response(error.statusCode, error.body, retryAfterMs, lines.length)
+          : classifyResponse(error.statusCode, error.body, retryAfterMs);
       }
       return transportFailure(error);
     }

@@ -15,6 +15,11 @@ export type WriteOutcome =
    * repeated point overwrites itself.
    */
   | { readonly kind: 'rejected'; readonly status: number; readonly message: string }
+  /**
+   * InfluxDB 3 with `accept_partial=true`: every line but `refused` is
+   * stored, and InfluxDB says which ones and why. Drop exactly those.
+   */
+  | { readonly kind: 'partial'; readonly status: number; readonly message: string; readonly refused: readonly RefusedLine[] }
   /** 429 / 503: the server asks us to wait. */
   | { readonly kind: 'throttled'; readonly status: number; readonly retryAfterMs: number; readonly message: string }
   /** Other 5xx: retry with backoff. */
@@ -32,7 +37,8 @@ export type WriteOutcome =
   /**
    * 401 / 403 / 404 and any other 4xx: configuration is wrong (token, org,
    * bucket, database). Retrying fast cannot help; keep the data, say what to
-   * fix, retry slowly.
+   * fix, retry slowly. Status 0: refused before any request was sent
+   * (INFLUX_API=v2 at an InfluxDB 3, server-identity.ts); `message` says why.
    */
   | { readonly kind: 'misconfigured'; readonly status: number; readonly message: string };
 
@@ -80,4 +86,77 @@ export function misconfigurationHint(status: number): string {
     default:
       return 'check INFLUX_URL and INFLUX_API';
   }
+}
+
+/** One line InfluxDB 3 refused in a partial write: its index in the batch (0-based) and InfluxDB's reason. */
+export interface RefusedLine {
+  readonly index: number;
+  readonly reason: string;
+}
+
+/**
+ * The InfluxDB 3 (`/api/v3/write_lp?accept_partial=true`) reading of an
+ * answer, read at influxdata/influxdb v3.10.1:
+ *
+ * - 204: every line stored (`influxdb3_server/src/http.rs`, `write_lp_inner`, l. 1076–1110).
+ * - 400, or 422 when a schema limit was hit, with `{"error": "partial write of line
+ *   protocol occurred", "data": [{"error_message", "line_number", "original_line"}]}`:
+ *   the other lines ARE stored; `line_number` counts from 1 and `original_line`
+ *   is cut to 20 bytes, so the number is what names the line
+ *   (`http.rs` `Error::PartialLpWrite` l. 843–867; `influxdb3_types/src/write.rs`
+ *   `WriteLineError` l. 160–185; `influxdb3_write/src/write_buffer/validator.rs` l. 123–170).
+ * - 400 with `"data"` a single line error: `accept_partial=false` (the v1/v2
+ *   endpoints force it): nothing is stored (`validator.rs` l. 158–161,
+ *   `http.rs` `WriteBufferError::ParseError` l. 750–761). Bisected like a 1.x/2.x 400.
+ * - 400 or 422 naming no line: the database is soft-deleted (`http.rs` l. 778–789),
+ *   the write was empty, the 5-database limit of Core (`CatalogError::TooManyDbs`,
+ *   `http.rs` l. 669–686), a bad database name. None says a line is bad: retried with
+ *   backoff as a server fault, the data kept.
+ * - 500: every other write-buffer fault, e.g. `wal buffer full with N ops`,
+ *   `wal is shutdown and not accepting writes`, object-store errors (`http.rs` l. 975–991,
+ *   `influxdb3_wal/src/lib.rs` `Error` l. 36–60): retried.
+ * - 413 (`--max-http-request-size`, 10 MiB), 429, 401/403/404 as for 2.x.
+ *
+ * `lineCount` is the number of lines sent: a line number outside 1..lineCount
+ * cannot be trusted, and the batch is then bisected instead (resending good
+ * lines is harmless: a repeated point overwrites itself).
+ */
+export function classifyV3Response(status: number, body: string | undefined, retryAfterMs: number, lineCount: number): WriteOutcome {
+  if (status !== 400 && status !== 422) return classifyResponse(status, body, retryAfterMs);
+  const message = errorMessage(body);
+  const named = namedLines(body);
+  if (named === 'one_line_nothing_stored') return { kind: 'rejected', status, message };
+  if (named === undefined || named.length === 0) return { kind: 'server_error', status, message: `${message} (HTTP ${status} naming no line: not bad data)` };
+  const refused: RefusedLine[] = [];
+  const seen = new Set<number>();
+  for (const line of named) {
+    if (!Number.isInteger(line.line_number) || line.line_number < 1 || line.line_number > lineCount || seen.has(line.line_number)) {
+      return { kind: 'rejected', status, message: `${message} (line numbers out of range: bisecting)` };
+    }
+    seen.add(line.line_number);
+    refused.push({ index: line.line_number - 1, reason: line.error_message });
+  }
+  return { kind: 'partial', status, message, refused };
+}
+
+interface V3LineError {
+  readonly line_number: number;
+  readonly error_message: string;
+}
+
+/** The lines a v3 error body names; 'one_line_nothing_stored' for a non-partial parse error; undefined when it names none. */
+function namedLines(body: string | undefined): readonly V3LineError[] | 'one_line_nothing_stored' | undefined {
+  if (body === undefined || body === '') return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const data = (json as { data?: unknown } | null)?.data;
+  const isLineError = (value: unknown): value is V3LineError =>
+    typeof value === 'object' && value !== null && typeof (value as V3LineError).line_number === 'number' && typeof (value as V3LineError).error_message === 'string';
+  if (Array.isArray(data)) return data.every(isLineError) ? data : undefined;
+  if (isLineError(data)) return 'one_line_nothing_stored';
+  return undefined;
 }

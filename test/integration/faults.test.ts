@@ -475,8 +475,14 @@ describe('delivery under failure', () => {
       assert.deepEqual(stored, messages.map((_, i) => [BASE_MS + i, i]).filter(([, i]) => i !== 50));
       assert.equal(await ingestor.stop(), 0);
       const stopped = ingestor.logLines().find((line) => line.msg === 'stopped') as { stats: { pointsWritten: number; pointsRejectedByInflux: number } };
-      assert.equal(stopped.stats.pointsWritten, 99);
+      // 99 telemetry points and the refused line's ingest_rejects record (writer/refused-lines.ts).
+      assert.equal(stopped.stats.pointsWritten, 100);
       assert.equal(stopped.stats.pointsRejectedByInflux, 1);
+      const [record] = await influx.query('SELECT "error", "payload", "reason", "route" FROM ingest_rejects', 'conflict');
+      assert.equal(record?.reason, 'influx_rejected');
+      assert.equal(record?.route, 'influxdb');
+      assert.equal(record?.payload, rejected.line);
+      assert.equal(record?.error, rejected.error);
       ingestor.cleanup();
     } finally {
       await ingestor.stop();

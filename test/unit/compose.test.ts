@@ -297,6 +297,12 @@ describe('.env and SENSORFLOW_ENV=production', () => {
         covered.add(/\$\{([A-Z_]+)/.exec(compose.services[service]!.environment![variable]!)![1]!);
       }
     }
+    // docker-compose.influx3.yml hands INFLUX_CORE_ADMIN_TOKEN to setup as INFLUX_ADMIN_TOKEN, which setup checks.
+    const influx3 = parse(read('docker-compose.influx3.yml')) as { services: Record<string, { environment?: Record<string, string> }> };
+    assert.equal(influx3.services.setup?.environment?.INFLUX_ADMIN_TOKEN, '${INFLUX_CORE_ADMIN_TOKEN}');
+    assert.ok(SETUP_REFUSES.includes('INFLUX_ADMIN_TOKEN'));
+    assert.equal(developmentSecretProblem({ SENSORFLOW_ENV: 'production', INFLUX_ADMIN_TOKEN: env.INFLUX_CORE_ADMIN_TOKEN }, ['INFLUX_ADMIN_TOKEN'])?.variable, 'INFLUX_ADMIN_TOKEN');
+    covered.add('INFLUX_CORE_ADMIN_TOKEN');
     // Every development secret reaches at least one check before the service that uses it starts.
     for (const name of Object.keys(DEVELOPMENT_SECRETS)) assert.ok(covered.has(name), `${name} is never checked`);
     // Secrets from files count too, and real secrets pass.

@@ -151,7 +151,7 @@ describe('setup configuration', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ INFLUX_ADMIN_TOKEN: 't', INFLUX_RETENTION: '30 days' }, /^INFLUX_RETENTION="30 days": expected a duration/],
       [{ INFLUX_ADMIN_TOKEN: 't', INFLUX_RETENTION: '30m' }, /^INFLUX_RETENTION="30m": expected at least 1h/],
-      [{ INFLUX_ADMIN_TOKEN: 't', INFLUX_API: 'v3' }, /^INFLUX_API="v3": expected v2/],
+      [{ INFLUX_ADMIN_TOKEN: 't', INFLUX_API: 'v4' }, /^INFLUX_API="v4": expected v2 \(InfluxDB 2\), v1 \(InfluxDB 1.x\) or v3/],
       [{ INFLUX_ADMIN_TOKEN: 't', INFLUX_URL: 'localhost:8086' }, /^INFLUX_URL="localhost:8086"/],
       [{}, /^INFLUX_ADMIN_TOKEN: expected the InfluxDB 2 operator token/],
     ];
