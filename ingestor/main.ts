@@ -83,6 +83,7 @@ async function run(config: Config): Promise<void> {
   const liveness = new LivenessTicker({
     intervalMs: config.liveness.intervalMs,
     forgetAfterMs: config.liveness.forgetAfterMs,
+    troubleSilentAfterMs: config.liveness.troubleSilentAfterMs,
     instance: config.mqtt.clientId,
     directory,
     wal,
