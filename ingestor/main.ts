@@ -199,7 +199,7 @@ async function run(config: Config): Promise<void> {
         ]);
     shipper.stop();
     wal.close();
-    directory.save();
+    await directory.save();
     server?.close();
     const summary = { ...stats, messagesByRoute: Object.fromEntries(stats.messagesByRoute), rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unconfirmedBytes };
     if (ended === 'drained') log.info({ stats: summary }, 'stopped');

@@ -189,7 +189,8 @@ export class LivenessTicker {
     await flush();
     this.#troubled = troubled;
     stats.deviceStateTicks += 1;
-    directory.save();
+    // Not awaited: the file is written off the event loop while messages flow; a save still running makes this one wait for it.
+    void directory.save();
     return { kind: 'written', tickMs, devices, forgotten: forgotten.map((f) => f.device), inTrouble: troubled.size };
   }
 

@@ -288,12 +288,12 @@ describe('the directory file keeps liveness', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('saved and loaded: every time kept', () => {
+  test('saved and loaded: every time kept', async () => {
     const first = new DeviceDirectory(registry, file, silent);
     first.liveness.seen('tel', NOW - 5000, NOW);
     first.liveness.seen('tel', NOW - 9000, NOW);
     first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx', NOW);
-    first.save();
+    await first.save();
     const second = new DeviceDirectory(registry, file, silent);
     // Everything but firstState, which is not saved (late events never move since after a restart).
     const kept = (directory: DeviceDirectory) => [...directory.liveness.entries()].map(([device, { firstState: _firstState, ...entry }]) => [device, entry]);
@@ -301,14 +301,14 @@ describe('the directory file keeps liveness', () => {
     assert.equal(kept(second).length, 2);
   });
 
-  test('a file in the format from before liveness loads: statuses become presence, since and last seen at their time', () => {
+  test('a file in the format from before liveness loads: statuses become presence, since and last seen at their time', async () => {
     writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
     const directory = new DeviceDirectory(registry, file, silent);
     assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
       ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, ownData: true, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
     ]);
     assert.equal(directory.tagsFor('dev-b').location, 'yard');
-    directory.save();
+    await directory.save();
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
     assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt', 1] });
   });
