@@ -115,6 +115,8 @@ export interface LivenessConfig {
   readonly maxLagMs: number;
   /** DEVICE_FORGET_AFTER in ms; undefined: off. */
   readonly forgetAfterMs: number | undefined;
+  /** DEVICE_TROUBLE_SILENT_AFTER in ms: a device this silent is in `device_trouble`. */
+  readonly troubleSilentAfterMs: number;
   /** MQTT_SHARED_GROUP is set: a member writes a device's device_state only with data of the device's own (liveness/ticker.ts). */
   readonly sharedGroup: boolean;
 }
@@ -336,6 +338,7 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     intervalMs: read(env, INGESTOR.DEVICE_STATE_INTERVAL_S) * 1000,
     maxLagMs: read(env, INGESTOR.DEVICE_STATE_MAX_LAG_S) * 1000,
     forgetAfterMs: read(env, INGESTOR.DEVICE_FORGET_AFTER),
+    troubleSilentAfterMs: read(env, INGESTOR.DEVICE_TROUBLE_SILENT_AFTER)!,
     sharedGroup: read(env, INGESTOR.MQTT_SHARED_GROUP) !== undefined,
   };
   const both = devices.gatewayUsers.filter((user) => devices.serviceUsers.includes(user));

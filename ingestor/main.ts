@@ -85,6 +85,7 @@ async function run(config: Config): Promise<void> {
   const liveness = new LivenessTicker({
     intervalMs: config.liveness.intervalMs,
     forgetAfterMs: config.liveness.forgetAfterMs,
+    troubleSilentAfterMs: config.liveness.troubleSilentAfterMs,
     instance: config.mqtt.clientId,
     directory,
     wal,
@@ -211,7 +212,7 @@ async function run(config: Config): Promise<void> {
         ]);
     shipper.stop();
     wal.close();
-    directory.save();
+    await directory.save();
     server?.close();
     const summary = { ...stats, messagesByRoute: Object.fromEntries(stats.messagesByRoute), rejects: rejects.counts(), walBytes: wal.totalBytes, unsentBytes: wal.unconfirmedBytes };
     if (ended === 'drained') log.info({ stats: summary }, 'stopped');

@@ -27,6 +27,10 @@ export interface SimulatorOptions {
   /** Load mode when set: messages per second over all connections; 0 = as fast as possible. */
   readonly rate: number | undefined;
   readonly connections: number;
+  /** Load mode: shares of the devices that go offline / fall silent at `troubleAtS`. */
+  readonly offlineShare: number;
+  readonly silentShare: number;
+  readonly troubleAtS: number;
   readonly scenario: string | undefined;
   /** Unplanned drops, restarts and anomalies per device per hour; 0 turns them off. */
   readonly churnPerHour: number;
@@ -62,6 +66,10 @@ Run
   --seed N               reproducible profiles, noise and churn (SIM_SEED, default 1)
   --rate N               load mode: N messages/s in all, 0 = as fast as possible (SIM_RATE)
   --connections N        load mode connections        (SIM_CONNECTIONS, default 4)
+  --offline-share X      load mode: share of the devices that go offline at --trouble-at
+                         (retained "offline" status, then nothing) (SIM_OFFLINE_SHARE, default 0)
+  --silent-share X       load mode: share that fall silent at --trouble-at (SIM_SILENT_SHARE, default 0)
+  --trouble-at S         load mode: seconds after the start (SIM_TROUBLE_AT, default 0)
   --quiet                no progress line, no event log
 `;
 
@@ -72,6 +80,7 @@ const PARSE_OPTIONS = {
   devices: { type: 'string' }, locations: { type: 'string' }, 'interval-ms': { type: 'string' },
   qos: { type: 'string' }, format: { type: 'string' }, duration: { type: 'string' }, seed: { type: 'string' },
   rate: { type: 'string' }, connections: { type: 'string' }, scenario: { type: 'string' },
+  'offline-share': { type: 'string' }, 'silent-share': { type: 'string' }, 'trouble-at': { type: 'string' },
   'churn-per-hour': { type: 'string' }, quiet: { type: 'boolean' },
 } as const;
 
@@ -108,7 +117,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  return {
+  const options: SimulatorOptions = {
     url: option('url', values.url, SIMULATOR.MQTT_URL, env),
     username: option('username', values.username, SIMULATOR.MQTT_USERNAME, env),
     password: option('password', values.password, SIMULATOR.MQTT_PASSWORD, env),
@@ -124,8 +133,15 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     seed: option('seed', values.seed, SIMULATOR.SIM_SEED, env),
     rate: option('rate', values.rate, SIMULATOR.SIM_RATE, env),
     connections: option('connections', values.connections, SIMULATOR.SIM_CONNECTIONS, env),
+    offlineShare: option('offline-share', values['offline-share'], SIMULATOR.SIM_OFFLINE_SHARE, env),
+    silentShare: option('silent-share', values['silent-share'], SIMULATOR.SIM_SILENT_SHARE, env),
+    troubleAtS: option('trouble-at', values['trouble-at'], SIMULATOR.SIM_TROUBLE_AT, env),
     scenario: option('scenario', values.scenario, SIMULATOR.SIM_SCENARIO, env),
     churnPerHour: option('churn-per-hour', values['churn-per-hour'], SIMULATOR.SIM_CHURN_PER_HOUR, env),
     quiet: values.quiet ?? false,
   };
+  if (options.offlineShare + options.silentShare > 1) {
+    throw new UsageError(`--offline-share (${options.offlineShare}) + --silent-share (${options.silentShare}): expected at most 1 together`);
+  }
+  return options;
 }

@@ -27,6 +27,9 @@ export const SIMULATOR = {
   SIM_DURATION: optional({ name: 'SIM_DURATION', parse: integer(1, 31_536_000), defaultDoc: 'until stopped', doc: 'stop after this many seconds (`--duration`)' }),
   SIM_SEED: required({ name: 'SIM_SEED', parse: integer(0, 2 ** 32 - 1), default: '1', doc: 'reproducible profiles, noise and churn (`--seed`)' }),
   SIM_RATE: optional({ name: 'SIM_RATE', parse: integer(0, 10_000_000), defaultDoc: '– (fleet mode)', doc: 'load mode: messages per second over all connections, `0` as fast as possible (`--rate`)' }),
+  SIM_OFFLINE_SHARE: required({ name: 'SIM_OFFLINE_SHARE', parse: decimal(0, 1), default: '0', doc: 'load mode: share of the devices that go offline at `SIM_TROUBLE_AT` (a retained `offline` status with its time, then nothing), e.g. `0.01` (`--offline-share`)' }),
+  SIM_SILENT_SHARE: required({ name: 'SIM_SILENT_SHARE', parse: decimal(0, 1), default: '0', doc: 'load mode: share of the devices that fall silent at `SIM_TROUBLE_AT` (no status, just nothing more) (`--silent-share`)' }),
+  SIM_TROUBLE_AT: required({ name: 'SIM_TROUBLE_AT', parse: integer(0, 31_536_000), default: '0', doc: 'load mode: seconds after the start when the offline and silent shares stop (`--trouble-at`)' }),
   SIM_CONNECTIONS: required({ name: 'SIM_CONNECTIONS', parse: integer(1, 1000), default: '4', doc: 'load mode connections (`--connections`)' }),
 } as const;
 

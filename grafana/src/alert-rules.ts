@@ -11,7 +11,7 @@
  */
 import type { Thresholds } from './thresholds.ts';
 import { DASHBOARD_UIDS, PANEL_IDS } from './dashboards.ts';
-import { offlineSecondsQuery, silenceOverLimitQuery } from './device-state.ts';
+import { DEVICE_TROUBLE, offlineSecondsQuery, silenceOverLimitQuery } from './device-state.ts';
 import { DATASOURCE } from './model.ts';
 
 export const FOLDER = 'sensorflow';
@@ -87,30 +87,50 @@ const annotations = (text: Text) => ({
   description: text.descriptionEn,
 });
 
-// Device liveness rules: from `device_state` (grafana/src/device-state.ts).
+// Device liveness rules: from `device_trouble` (grafana/src/device-state.ts,
+// docs/liveness.md): the ingestor writes, at each tick, one point per device
+// in trouble in its view (offline, or silent for DEVICE_TROUBLE_SILENT_AFTER,
+// at most the smallest silence limit here), one last point with offline_s =
+// silent_s = 0 for a device that left trouble, and one heartbeat per
+// instance (no device tag, never in trouble). So each rule reads and returns
+// one series per device in trouble plus one for the heartbeats (labels
+// device = location = group = "", value 0: never fires), whatever the size
+// of the fleet. Merging the instances: the smallest offline_s / silent_s
+// over the instances' trouble points and the ticks in the window; an
+// instance that sees the device fine writes no point (docs/liveness.md,
+// "several ingestors", says when that matters).
 //
 // State handling, read in Grafana's source (pkg/services/ngalert/state/
 // manager.go `setNextStateForRule` / `setNextStateForAll`, state.go
 // `resultNoData` / `resultKeepLast`; the NoData/Error-to-all-instances path
 // is behind the `alertingNoDataErrorExecution` toggle, on by default since
 // grafana/grafana#77242 (10.4), and unconditional in later code):
-// - the query returns no series at all (every ingestor down or catching up,
-//   so no device_state point in the window): every result is NoData, and with
-//   noDataState KeepLast (or OK / Alerting) the NoData result is applied to
-//   EVERY existing instance of the rule; KeepLast keeps each one as it was
-//   (Alerting stays Alerting, Normal stays Normal) and refreshes its last
-//   evaluation time, so none goes stale. OK would resolve every dead device
-//   (the bots post "resolved"), Alerting would fire, and NoData would add a
-//   DatasourceNoData-style state: all three wrong for an ingestor outage,
-//   which the pipeline rules ("Ingestor not reporting", "No telemetry at all")
-//   report. With no existing instance, KeepLast falls back to Normal.
+// - nobody in trouble: the heartbeats alone, value 0: every device instance
+//   that was firing is a missing series, already resolved by its "left
+//   trouble" point (value 0) at the evaluation before.
+// - no ingestor reports (every one down or catching up, so no point at all
+//   in the window): the query returns no series, every result is NoData
+//   (eval.go `evaluateExecutionResult`), and with noDataState KeepLast the
+//   NoData result is applied to EVERY existing instance of the rule, which
+//   keeps each one as it was (Alerting stays Alerting, Normal stays Normal)
+//   and refreshes its last evaluation time, so none goes stale. OK would
+//   resolve every dead device (the bots post "resolved"), Alerting would
+//   fire, and NoData would add a DatasourceNoData-style state: all three
+//   wrong for an ingestor outage, which the pipeline rules ("Ingestor not
+//   reporting", "No telemetry at all") report. With no existing instance,
+//   KeepLast falls back to Normal.
+// - a nil value for one device would be NoData for that instance alone and
+//   KeepLast would keep a firing alert firing (issue 23, finding 10): every
+//   device_trouble point carries offline_s, silent_s and online, so no
+//   expression here is ever nil.
 // - the query fails (InfluxDB unreachable): execErrState KeepLast, the same
 //   path through `resultKeepLast`.
-// - one series disappears while others remain (a device the ingestor forgot):
-//   its instance is "missing series" and is resolved once it has been absent
-//   for two evaluation intervals (12.0.2 manager.go `deleteStaleStatesFromCache`,
-//   `stateIsStale`; its successor `processMissingSeriesStates` reached 12.0.x
-//   only in 12.0.3): the intended end of a forgotten device's alert.
+// - one series disappears while others remain (its device left trouble two
+//   ticks ago, or the ingestor restarted meanwhile and wrote no "left
+//   trouble" point): its instance is "missing series" and is resolved once
+//   it has been absent for two evaluation intervals (12.0.2 manager.go
+//   `deleteStaleStatesFromCache`, `stateIsStale`; its successor
+//   `processMissingSeriesStates` reached 12.0.x only in 12.0.3).
 // `for` is 0s: offline_s and silent_s already measure the duration from the
 // data, so a device offline for 90 minutes before the first evaluation fires
 // critical at that evaluation, and one that comes back resolves at the next.
@@ -128,7 +148,7 @@ function offline(t: Thresholds, severity: 'warning' | 'critical'): AlertRule {
     title: severity === 'warning' ? 'Device offline' : 'Device offline for long',
     condition: 'C',
     data: [
-      influx('A', t.deviceState.window.seconds, offlineSecondsQuery('$timeFilter')),
+      influx('A', t.deviceState.window.seconds, offlineSecondsQuery('$timeFilter', DEVICE_TROUBLE)),
       reduce('B', 'A', 'last'),
       math('C', `$B >= ${after.seconds}`),
     ],
@@ -156,7 +176,7 @@ function silent(t: Thresholds): AlertRule {
     condition: 'C',
     data: [
       // One number per device: seconds silent beyond its limit (> 0 fires).
-      influx('A', t.deviceState.window.seconds, silenceOverLimitQuery(t.silence.after.seconds, byGroup, '$timeFilter')),
+      influx('A', t.deviceState.window.seconds, silenceOverLimitQuery(t.silence.after.seconds, byGroup, '$timeFilter', DEVICE_TROUBLE)),
       reduce('B', 'A', 'last'),
       math('C', '$B > 0'),
     ],

@@ -33,14 +33,24 @@
  */
 
 export const DEVICE_STATE = 'device_state';
+/**
+ * The devices in trouble (offline, or silent for DEVICE_TROUBLE_SILENT_AFTER)
+ * in each instance's view, each instance's heartbeat (no `device` tag,
+ * never in trouble), and one last point with offline_s = silent_s = 0 for a
+ * device that left trouble (docs/liveness.md). The device alert rules read
+ * this: their cost and series follow the devices in trouble, and the
+ * heartbeat keeps their result non-empty while an ingestor reports, so that
+ * "nobody in trouble" is Normal and only "no ingestor reports" is NoData.
+ */
+export const DEVICE_TROUBLE = 'device_trouble';
 export const PLACE_TAGS = '"device", "location", "group"';
 
 /** Far beyond any silence: subtracted from an offline device's silence so that it is never also "silent". */
 export const NEVER_SECONDS = 1_000_000_000_000;
 
 /** Seconds offline per device (0 unless every view in the window says offline). */
-export function offlineSecondsQuery(where: string): string {
-  return `SELECT min("offline_s") AS "offline_s" FROM "${DEVICE_STATE}" WHERE ${where} GROUP BY ${PLACE_TAGS}`;
+export function offlineSecondsQuery(where: string, measurement = DEVICE_STATE): string {
+  return `SELECT min("offline_s") AS "offline_s" FROM "${measurement}" WHERE ${where} GROUP BY ${PLACE_TAGS}`;
 }
 
 /**
@@ -61,10 +71,10 @@ const regexAlternatives = (values: readonly string[]): string => values.map((v) 
  * group's override. Without overrides one level; with them one FROM per
  * override group plus one for the rest (two levels, each device read once).
  */
-export function silenceOverLimitQuery(defaultSeconds: number, byGroup: ReadonlyMap<string, number>, where: string): string {
-  if (byGroup.size === 0) return `SELECT ${overLimit(defaultSeconds)} FROM "${DEVICE_STATE}" WHERE ${where} GROUP BY ${PLACE_TAGS}`;
+export function silenceOverLimitQuery(defaultSeconds: number, byGroup: ReadonlyMap<string, number>, where: string, measurement = DEVICE_STATE): string {
+  if (byGroup.size === 0) return `SELECT ${overLimit(defaultSeconds)} FROM "${measurement}" WHERE ${where} GROUP BY ${PLACE_TAGS}`;
   const groups = [...byGroup.keys()];
-  const source = (seconds: number, groupFilter: string) => `(SELECT ${overLimit(seconds)} FROM "${DEVICE_STATE}" WHERE ${where} AND ${groupFilter} GROUP BY ${PLACE_TAGS})`;
+  const source = (seconds: number, groupFilter: string) => `(SELECT ${overLimit(seconds)} FROM "${measurement}" WHERE ${where} AND ${groupFilter} GROUP BY ${PLACE_TAGS})`;
   const sources = [
     ...groups.map((g) => source(byGroup.get(g)!, `"group" =~ /^(${regexAlternatives([g])})$/`)),
     source(defaultSeconds, `"group" !~ /^(${regexAlternatives(groups)})$/`),

@@ -12,12 +12,23 @@
  * message and presence state, with since when, so that a restart keeps every
  * duration `device_state` reports.
  *
- * All are kept in a JSON file, written atomically (temp file + rename) at
- * most once a second after a location or status changes, at every
- * `device_state` tick (the liveness book: newest messages move it all the
- * time, so it is not saved per message) and at close. A crash loses at most
- * the last second of what was learned, and the newest-message times of the
- * last tick interval (they come back with the devices' next messages).
+ * All are kept in a JSON file, at most once a second after a location or
+ * status changes, at every `device_state` tick (the liveness book: newest
+ * messages move it all the time, so it is not saved per message) and at
+ * close. A crash loses at most the last second of what was learned, and the
+ * newest-message times of the last tick interval (they come back with the
+ * devices' next messages).
+ *
+ * A save (`save()`) never blocks the event loop on the disk (a fleet of
+ * 100,000 devices is a file of about 12 MB): the file is written through
+ * fs/promises; it is atomic (a temp file, then rename: a crash mid-save
+ * leaves the old file whole) and durable (the temp file is fsynced before
+ * the rename and the directory after it, so the rename survives a power
+ * cut); never two at once (a save asked for while one runs is done once
+ * after it, with what is known then). A failed save (a full disk, a
+ * read-only volume) is one error log line naming the file and the cause;
+ * the temp file is removed, the old file stays, the service goes on and
+ * the next save tries again.
  *
  * The file's format: `{ locations, status, liveness }`; `liveness` maps a
  * device to `[lastSeenMs (null: none), firstSeenMs, online (1, 0, -1
@@ -34,7 +45,8 @@
  * dropped on load with a warning, so that it cannot reach a `device_state`
  * point again.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { LivenessBook, type LivenessEntry, type LivenessSource } from '../liveness/book.ts';
@@ -64,6 +76,10 @@ export class DeviceDirectory {
   readonly #file: string | undefined;
   readonly #log: Logger;
   #saveTimer: NodeJS.Timeout | undefined;
+  /** The save running now, if any. */
+  #saving: Promise<void> | undefined;
+  /** A save was asked for while one ran: done once after it. */
+  #saveAgain: Promise<void> | undefined;
   /** Every device that has sent anything, and what the data says about it. */
   readonly liveness = new LivenessBook();
 
@@ -186,27 +202,71 @@ export class DeviceDirectory {
     if (this.#file === undefined || this.#saveTimer !== undefined) return;
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined;
-      this.save();
+      void this.save();
     }, 1000);
     this.#saveTimer.unref();
   }
 
-  /** Writes the learned locations and statuses now (atomically). */
-  save(): void {
-    if (this.#file === undefined) return;
+  /**
+   * Saves the directory now: atomically, durably, without blocking the event
+   * loop on the disk, never two at once. Resolves when the file holds what
+   * was known when it was asked for (or the save failed: logged). Never
+   * rejects.
+   */
+  save(): Promise<void> {
+    if (this.#file === undefined) return Promise.resolve();
     clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
+    if (this.#saving === undefined) {
+      this.#saving = this.#write(this.#file).finally(() => (this.#saving = undefined));
+      return this.#saving;
+    }
+    // One running: one more after it, shared by every caller meanwhile.
+    this.#saveAgain ??= this.#saving.then(() => {
+      this.#saveAgain = undefined;
+      return this.save();
+    });
+    return this.#saveAgain;
+  }
+
+  async #write(file: string): Promise<void> {
+    const temporary = `${file}.tmp`;
     try {
-      mkdirSync(dirname(this.#file), { recursive: true });
-      const temporary = `${this.#file}.tmp`;
+      // The snapshot is taken at once (synchronously), so the file is one consistent state.
       const liveness: Record<string, SavedLiveness> = {};
       for (const [device, entry] of this.liveness.entries()) liveness[device] = savedLiveness(entry);
-      const content = { locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status), liveness };
-      writeFileSync(temporary, `${JSON.stringify(content, null, 1)}\n`);
-      renameSync(temporary, this.#file);
+      const content = `${JSON.stringify({ locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status), liveness })}\n`;
+      await mkdir(dirname(file), { recursive: true });
+      const handle = await open(temporary, 'w');
+      try {
+        await handle.writeFile(content);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, file);
+      await syncDirectory(dirname(file));
     } catch (error) {
-      this.#log.error({ file: this.#file, error: (error as Error).message }, 'cannot save the learned device directory');
+      await rm(temporary, { force: true }).catch(() => undefined);
+      const code = (error as NodeJS.ErrnoException).code;
+      this.#log.error({ file, error: (error as Error).message, code },
+        `cannot save the learned device directory ${file}${code === 'ENOSPC' ? ' (the disk is full)' : ''}: the previous file is kept, the service goes on, and the next save (at the next tick) tries again`);
     }
+  }
+}
+
+/** fsync of a directory, so that a rename in it survives a power cut (a no-op where directories cannot be opened, e.g. Windows). */
+async function syncDirectory(path: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch {
+    return;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -8,7 +8,13 @@
  *   last point `state="forgotten"`; `devices_forgotten` in `ingestor_stats`
  *   counts them. Nothing else forgets a device;
  * - the directory (liveness included) is saved, so a restart keeps every
- *   duration.
+ *   duration;
+ * - `device_trouble` (docs/liveness.md): one point per device in trouble
+ *   (offline, or silent for DEVICE_TROUBLE_SILENT_AFTER: `inTrouble`), one
+ *   last "cleared" point for each device that left trouble (or was
+ *   forgotten) since the last written tick, and one heartbeat of the
+ *   instance. The device alert rules read only this, so what they cost and
+ *   the series they return follow the devices in trouble, not the fleet.
  *
  * Skipped while catching up (liveness/catch-up.ts: the rule and why),
  * with one log line when it starts and one when it ends, and counted
@@ -35,10 +41,13 @@ import { encodePoint } from '../model/line-protocol.ts';
 import type { PipelineStats } from '../pipeline/stats.ts';
 import type { LivenessEntry } from './book.ts';
 import { catchingUp, type CatchingUp, type LagCounter } from './catch-up.ts';
-import { deviceStatePoint, tickTimeMs } from './to-point.ts';
+import { deviceStatePoint, deviceTroublePoint, inTrouble, tickTimeMs, troubleHeartbeatPoint } from './to-point.ts';
 
 /** Ticks of an unbroken backlog after which a warning says the rule may be wrong for this fleet. */
 const LONG_BACKLOG_TICKS = 10;
+
+/** Devices handled between two yields to the event loop during a tick. */
+const YIELD_EVERY_DEVICES = 2000;
 
 /** Lines per log record: small enough for any log segment (at least 64 KiB). */
 const MAX_RECORD_BYTES = 32 * 1024;
@@ -48,6 +57,8 @@ export interface LivenessTickerOptions {
   readonly intervalMs: number;
   /** DEVICE_FORGET_AFTER in ms; undefined: never. */
   readonly forgetAfterMs: number | undefined;
+  /** DEVICE_TROUBLE_SILENT_AFTER in ms: a device this silent is in `device_trouble`. */
+  readonly troubleSilentAfterMs: number;
   /** The `instance` tag: the same as `ingestor_stats`'s. */
   readonly instance: string;
   readonly directory: DeviceDirectory;
@@ -65,7 +76,7 @@ export interface LivenessTickerOptions {
 }
 
 export type TickOutcome =
-  | { readonly kind: 'written'; readonly tickMs: number; readonly devices: number; readonly forgotten: readonly string[] }
+  | { readonly kind: 'written'; readonly tickMs: number; readonly devices: number; readonly forgotten: readonly string[]; readonly inTrouble: number }
   | { readonly kind: 'skipped'; readonly why: CatchingUp | 'log_full' | 'busy' };
 
 export class LivenessTicker {
@@ -78,6 +89,13 @@ export class LivenessTicker {
   #warnedLongBacklog = false;
   /** Devices whose point could not be written, logged once each. */
   readonly #warnedInvalid = new Set<string>();
+  /**
+   * Devices in trouble at the last written tick: each one that is no longer
+   * gets one "cleared" point. In memory only: after a restart, a device that
+   * left trouble meanwhile gets none, and its alert resolves as a missing
+   * series (two evaluations) instead.
+   */
+  #troubled = new Set<string>();
 
   constructor(options: LivenessTickerOptions) {
     this.#options = options;
@@ -147,22 +165,39 @@ export class LivenessTicker {
       log.info({ device, silentS: Math.floor(silentMs / 1000), silentFor: humanDuration(silentMs), lastSeen }, `forgetting device ${device}: no message for ${humanDuration(silentMs)} (DEVICE_FORGET_AFTER)`);
       const line = this.#speaksFor(device, entry) ? this.#line(device, entry, tickMs, 'forgotten') : undefined;
       if (line !== undefined) await add(line);
+      if (this.#troubled.has(device)) {
+        const cleared = this.#troubleLine(device, entry, tickMs, true, 'forgotten');
+        if (cleared !== undefined) await add(cleared);
+      }
       directory.forgetLearned(device);
       this.#warnedInvalid.delete(device);
       stats.devicesForgotten += 1;
     }
     // A snapshot: messages handled while a record waits for room may add devices.
+    const troubled = new Set<string>();
+    let visited = 0;
     for (const [device, entry] of [...directory.liveness.entries()]) {
+      // Let messages in between (a log record that takes no I/O does not): 100,000 devices are ~0.5 s of work.
+      if (++visited % YIELD_EVERY_DEVICES === 0) await new Promise((resolve) => setImmediate(resolve));
       if (!this.#speaksFor(device, entry)) continue;
       const line = this.#line(device, entry, tickMs);
       if (line === undefined) continue;
       await add(line);
       devices += 1;
+      const trouble = inTrouble(entry, tickMs, this.#options.troubleSilentAfterMs);
+      if (!trouble && !this.#troubled.has(device)) continue;
+      const troubleLine = this.#troubleLine(device, entry, tickMs, !trouble);
+      if (troubleLine === undefined) continue;
+      await add(troubleLine);
+      if (trouble) troubled.add(device);
     }
+    await add(encodePoint(troubleHeartbeatPoint(this.#options.instance, tickMs, devices, troubled.size)));
     await flush();
+    this.#troubled = troubled;
     stats.deviceStateTicks += 1;
-    directory.save();
-    return { kind: 'written', tickMs, devices, forgotten: forgotten.map((f) => f.device) };
+    // Not awaited: the file is written off the event loop while messages flow; a save still running makes this one wait for it.
+    void directory.save();
+    return { kind: 'written', tickMs, devices, forgotten: forgotten.map((f) => f.device), inTrouble: troubled.size };
   }
 
   /** Outside a shared group always; in one, only with data of the device's own or its location from the registry. */
@@ -182,6 +217,15 @@ export class LivenessTicker {
         log.warn({ device, error: (error as Error).message }, 'a device\'s device_state point cannot be written; that device is skipped at every tick');
       }
       return undefined;
+    }
+  }
+
+  /** The device's `device_trouble` line (undefined when its device_state line could not be written either: same tags). */
+  #troubleLine(device: string, entry: Readonly<LivenessEntry>, tickMs: number, cleared: boolean, state?: string): string | undefined {
+    try {
+      return encodePoint(deviceTroublePoint(device, entry, tickMs, this.#options.instance, this.#options.directory.whereIs(device), cleared, state));
+    } catch {
+      return undefined; // counted and logged once by #line, which fails on the same tags
     }
   }
 

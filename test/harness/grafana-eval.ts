@@ -13,7 +13,19 @@
  *   expressions: reduce (last/mean/min/max/sum/count, dropNN), threshold
  *   (gt/lt/within_range/outside_range) and math, joining series whose labels
  *   are equal or one a subset of the other (pkg/expr/mathexp union), and the
- *   `for` state machine (Normal → Pending → Alerting).
+ *   `for` state machine (Normal → Pending → Alerting);
+ * - nil, NaN and NoData as Grafana 12.0.2 has them (issue 23, finding 10):
+ *   a `dropNN` reduce of a series with no number left is nil
+ *   (pkg/expr/mathexp/reduce.go, the DropNonNumber mapper empties the series,
+ *   and a reducer of an empty series gives nil; `count` gives 0); math or a
+ *   threshold with a nil operand is nil (pkg/expr/mathexp/binary.go: a nil
+ *   operand yields a nil value); a nil condition value is NoData for THAT
+ *   instance, and any other non-zero value, NaN included, is Alerting
+ *   (pkg/services/ngalert/eval/eval.go, `evaluateExecutionResult`: "Nonzero
+ *   (e.g 1.2, NaN) results in Alerting. nil results in noData."; read in
+ *   grafana/grafana's eval.go as stored at commit 0015b06b); the instance's
+ *   NoData then goes through the rule's noDataState like a whole-rule NoData
+ *   (state/manager.go, `setNextState` → `resultNoData` / `resultKeepLast`).
  */
 
 // ------------------------------------------------------- provisioning values
@@ -183,9 +195,10 @@ interface Frame {
 }
 interface NumberItem {
   readonly labels: Labels;
-  readonly value: number;
+  /** null: Grafana's nil (no number: a dropNN reduce of nulls, or math with a nil operand). */
+  readonly value: number | null;
 }
-type Value = { kind: 'series'; frames: Frame[] } | { kind: 'numbers'; items: NumberItem[] } | { kind: 'scalar'; value: number };
+type Value = { kind: 'series'; frames: Frame[] } | { kind: 'numbers'; items: NumberItem[] } | { kind: 'scalar'; value: number | null };
 
 export interface RuleData {
   readonly refId: string;
@@ -227,10 +240,15 @@ function framesFromSeries(series: InfluxSeries[]): Frame[] {
   return frames;
 }
 
-function reduceFrame(points: readonly (number | null)[], reducer: string): number {
-  const values = points.filter((v): v is number => v !== null && !Number.isNaN(v));
+/**
+ * A reduce in `dropNN` mode (every sensorflow rule's): null, NaN and ±Inf are
+ * dropped first; with nothing left the result is nil (null here), except
+ * `count`, which is 0 (pkg/expr/mathexp/reduce.go, DropNonNumber).
+ */
+function reduceFrame(points: readonly (number | null)[], reducer: string): number | null {
+  const values = points.filter((v): v is number => v !== null && Number.isFinite(v));
   if (reducer === 'count') return values.length;
-  if (values.length === 0) return Number.NaN;
+  if (values.length === 0) return null;
   switch (reducer) {
     case 'last': return values.at(-1)!;
     case 'sum': return values.reduce((a, b) => a + b, 0);
@@ -245,8 +263,8 @@ const sameLabels = (a: Labels, b: Labels): boolean => labelKey(a) === labelKey(b
 const contains = (a: Labels, b: Labels): boolean => Object.entries(b).every(([k, v]) => a[k] === v);
 
 /** pkg/expr/mathexp union: pairs with equal labels, or one side's labels a subset of the other's. */
-function union(a: NumberItem[], b: NumberItem[]): { labels: Labels; a: number; b: number }[] {
-  const pairs: { labels: Labels; a: number; b: number }[] = [];
+function union(a: NumberItem[], b: NumberItem[]): { labels: Labels; a: number | null; b: number | null }[] {
+  const pairs: { labels: Labels; a: number | null; b: number | null }[] = [];
   if (a.length === 0 || b.length === 0) return pairs;
   for (const x of a) {
     for (const y of b) {
@@ -282,17 +300,20 @@ const BINARY: Record<string, (a: number, b: number) => number> = {
 const PRECEDENCE: string[][] = [['||'], ['&&'], ['==', '!='], ['<', '>', '<=', '>='], ['+', '-'], ['*', '/']];
 
 function applyBinary(op: string, a: Value, b: Value): Value {
-  const f = BINARY[op]!;
-  const items = (v: Value): NumberItem[] | number => {
+  const binary = BINARY[op]!;
+  // A nil operand gives a nil result (pkg/expr/mathexp/binary.go: nil in, nil out); NaN goes through as NaN.
+  const f = (x: number | null, y: number | null): number | null => (x === null || y === null ? null : binary(x, y));
+  const items = (v: Value): NumberItem[] | number | null => {
     if (v.kind === 'scalar') return v.value;
     if (v.kind === 'numbers') return v.items;
     throw new Error('math on an unreduced series is not used by sensorflow rules');
   };
   const x = items(a);
   const y = items(b);
-  if (typeof x === 'number' && typeof y === 'number') return { kind: 'scalar', value: f(x, y) };
-  if (typeof x === 'number') return { kind: 'numbers', items: (y as NumberItem[]).map((i) => ({ labels: i.labels, value: f(x, i.value) })) };
-  if (typeof y === 'number') return { kind: 'numbers', items: x.map((i) => ({ labels: i.labels, value: f(i.value, y) })) };
+  const isScalar = (v: NumberItem[] | number | null): v is number | null => !Array.isArray(v);
+  if (isScalar(x) && isScalar(y)) return { kind: 'scalar', value: f(x, y) };
+  if (isScalar(x)) return { kind: 'numbers', items: (y as NumberItem[]).map((i) => ({ labels: i.labels, value: f(x, i.value) })) };
+  if (isScalar(y)) return { kind: 'numbers', items: x.map((i) => ({ labels: i.labels, value: f(i.value, y) })) };
   return { kind: 'numbers', items: union(x, y).map((p) => ({ labels: p.labels, value: f(p.a, p.b) })) };
 }
 
@@ -372,7 +393,8 @@ export async function evaluateRule(rule: RuleLike, url: string, db: string, nowM
         const source = input(model.expression);
         if (source.kind !== 'numbers') throw new Error(`${rule.uid}: threshold of a non-number`);
         const { evaluator } = (model.conditions as { evaluator: { type: string; params: number[] } }[])[0]!;
-        vars.set(data.refId, { kind: 'numbers', items: source.items.map((i) => ({ labels: i.labels, value: thresholdHolds(evaluator.type, evaluator.params, i.value) ? 1 : 0 })) });
+        // A threshold is math on its input (pkg/expr/threshold.go): a nil input stays nil.
+        vars.set(data.refId, { kind: 'numbers', items: source.items.map((i) => ({ labels: i.labels, value: i.value === null ? null : thresholdHolds(evaluator.type, evaluator.params, i.value) ? 1 : 0 })) });
         break;
       }
       case 'math':
@@ -389,7 +411,15 @@ export async function evaluateRule(rule: RuleLike, url: string, db: string, nowM
   return { instances: emptyQuery ? new Map() : instances, noData: emptyQuery || instances.size === 0, queries };
 }
 
-export const isFiring = (item: NumberItem | undefined): boolean => item !== undefined && !Number.isNaN(item.value) && item.value !== 0;
+/**
+ * The condition's value says Alerting: any non-zero number, NaN included
+ * (eval.go `evaluateExecutionResult`: "Nonzero (e.g 1.2, NaN) results in
+ * Alerting"). nil is neither: it is NoData for that instance (`isNoData`).
+ */
+export const isFiring = (item: NumberItem | undefined): boolean => item !== undefined && item.value !== null && item.value !== 0;
+
+/** The condition's value is nil: a NoData result for that instance alone (eval.go, "nil results in noData"). */
+export const isNoData = (item: NumberItem | undefined): boolean => item !== undefined && item.value === null;
 
 export function parseForSeconds(text: string): number {
   const match = /^(\d+)(s|m|h|d)$/.exec(text);
@@ -425,6 +455,8 @@ const notNormal = (instances: ReadonlyMap<string, RuleInstance>): Map<string, St
  * (pkg/services/ngalert/state/manager.go, state.go):
  * - a result that holds: Pending until `for` has passed since it began, then
  *   Alerting; one that does not: Normal (resolved at once);
+ * - an instance whose condition is nil: noDataState for that instance alone
+ *   (KeepLast keeps it as it was, a new one Normal); NaN is firing;
  * - a query that returns no series at all (every result NoData): noDataState
  *   is applied to EVERY existing instance (`setNextStateForAll`): KeepLast
  *   keeps each (Pending still becomes Alerting once `for` has passed), OK
@@ -440,20 +472,26 @@ export async function simulate(rule: RuleLike & { readonly execErrState?: string
   const forMs = parseForSeconds(rule.for) * 1000;
   let instances = new Map<string, RuleInstance>();
   const timeline: Simulation['timeline'] = [];
+  /** One instance's next state under a NoData (or error) mode; `previous` undefined: a new instance. */
+  const onNoData = (mode: string, previous: RuleInstance | undefined, labels: Labels, t: number): RuleInstance => {
+    if (previous === undefined) {
+      // state.go resultKeepLast with no last state: Normal.
+      const state: State = mode === 'Alerting' ? (forMs === 0 ? 'Alerting' : 'Pending') : mode === 'NoData' ? 'NoData' : 'Normal';
+      return { state, since: t, lastEvaluation: t, labels };
+    }
+    let state: State;
+    if (mode === 'KeepLast') state = previous.state === 'Pending' && t - previous.since >= forMs ? 'Alerting' : previous.state;
+    else if (mode === 'OK') state = 'Normal';
+    else if (mode === 'Alerting') state = previous.state === 'Alerting' || (previous.state === 'Pending' && t - previous.since >= forMs) || forMs === 0 ? 'Alerting' : 'Pending';
+    else state = 'NoData';
+    return { ...previous, state, since: state === previous.state ? previous.since : t, lastEvaluation: t };
+  };
   const applyToAll = (mode: string, t: number): void => {
     if (instances.size === 0) {
-      const state: State = mode === 'Alerting' ? (forMs === 0 ? 'Alerting' : 'Pending') : mode === 'NoData' ? 'NoData' : 'Normal';
-      instances.set(labelKey({}), { state, since: t, lastEvaluation: t, labels: {} });
+      instances.set(labelKey({}), onNoData(mode, undefined, {}, t));
       return;
     }
-    for (const [key, instance] of instances) {
-      let state: State;
-      if (mode === 'KeepLast') state = instance.state === 'Pending' && t - instance.since >= forMs ? 'Alerting' : instance.state;
-      else if (mode === 'OK') state = 'Normal';
-      else if (mode === 'Alerting') state = instance.state === 'Alerting' || (instance.state === 'Pending' && t - instance.since >= forMs) || forMs === 0 ? 'Alerting' : 'Pending';
-      else state = 'NoData';
-      instances.set(key, { ...instance, state, since: state === instance.state ? instance.since : t, lastEvaluation: t });
-    }
+    for (const [key, instance] of instances) instances.set(key, onNoData(mode, instance, instance.labels, t));
   };
   for (const t of times) {
     let evaluation: Evaluation | undefined;
@@ -469,7 +507,10 @@ export async function simulate(rule: RuleLike & { readonly execErrState?: string
       const next = new Map<string, RuleInstance>();
       for (const [key, item] of evaluation.instances) {
         const previous = instances.get(key);
-        if (isFiring(item)) {
+        if (isNoData(item)) {
+          // A nil value: NoData for this instance alone, through noDataState (KeepLast keeps a firing one firing).
+          next.set(key, onNoData(rule.noDataState, previous, item.labels, t));
+        } else if (isFiring(item)) {
           const since = previous !== undefined && (previous.state === 'Pending' || previous.state === 'Alerting') ? previous.since : t;
           next.set(key, { state: t - since >= forMs ? 'Alerting' : 'Pending', since, lastEvaluation: t, labels: item.labels });
         } else {

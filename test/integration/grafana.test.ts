@@ -8,16 +8,26 @@
  * - history: points written directly (a device offline for 3 days, one for
  *   20 minutes, one back again, a silent device, a dead and a stuck ingestor,
  *   ingestors catching up for 15 minutes, for 2, or since they started),
- *   rules evaluated minute by minute over the last 70 minutes with `for`.
+ *   rules evaluated minute by minute over the last 70 minutes with `for`;
+ * - liveness history: device_state and device_trouble written by the
+ *   ingestor's own LivenessTicker (per instance, its clock set to each
+ *   minute), the device rules evaluated minute by minute over 40 minutes.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
 import { ruleGroups, type AlertRule } from '../../grafana/src/alert-rules.ts';
 import { dashboards, SUMMARY_COLUMNS } from '../../grafana/src/dashboards.ts';
 import { loadThresholds, parseThresholds, THRESHOLDS_FILE } from '../../grafana/src/thresholds.ts';
+import { DeviceDirectory } from '../../ingestor/directory/directory.ts';
+import { parseRegistry } from '../../ingestor/directory/registry.ts';
+import { LagCounter } from '../../ingestor/liveness/catch-up.ts';
+import { LivenessTicker } from '../../ingestor/liveness/ticker.ts';
+import { emptyStats } from '../../ingestor/pipeline/stats.ts';
+import { MemoryLog } from '../harness/memory-ingest.ts';
 import { connectPublisher, publishAll } from '../harness/publisher.ts';
 import { createTheme, getFieldDisplayValues, TAG_ORDERS, tableFrame, tableView, transform } from '../harness/grafana-frontend.ts';
 import { evaluateRule, isFiring, labelKey, renderPanelQuery, runInfluxQL, simulate, type InfluxSeries, type Labels, type VariableValue } from '../harness/grafana-eval.ts';
@@ -34,7 +44,7 @@ const LOCATION_OF: Record<string, string> = { 'dev-001': 'site-1', 'dev-002': 's
 const place = (device: string): Labels => ({ device, group: GROUP_OF[device]!, location: LOCATION_OF[device]! });
 /** Registered with a place and group, sends telemetry only: no presence source. */
 const TELEMETRY_ONLY = 'tele-001';
-/** Thresholds short enough for a live test (device_state every second): a 5 s window, offline after 3 s, silent after 5 s. */
+/** Thresholds short enough for a live test (device_state every second): a 5 s window, offline after 3 s, silent after 5 s (the ingestor's DEVICE_TROUBLE_SILENT_AFTER: 3 s). */
 const liveThresholds = parseThresholds(readFileSync(THRESHOLDS_FILE, 'utf8')
   .replace(/window: \S+/, 'window: 5s')
   .replace(/offline_warning_after: \S+/, 'offline_warning_after: 3s')
@@ -76,7 +86,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       MQTT_URL: broker.url, MQTT_CLIENT_ID: INSTANCE, MQTT_TOPICS: 'sensors/+/+/telemetry,sensors/+/+/status',
       INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'iot', FLUSH_INTERVAL_MS: '100', STATS_INTERVAL_MS: '1000',
       DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'learned.json'), WAL_DIR: join(dir, 'wal'),
-      DEVICE_STATE_INTERVAL_S: '1',
+      DEVICE_STATE_INTERVAL_S: '1', DEVICE_TROUBLE_SILENT_AFTER: '3s',
     });
     await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
     startedAt = Date.now();
@@ -103,6 +113,8 @@ describe('Grafana dashboards and alert rules on real data', () => {
     await writeHistory(influx);
     await influx.query('CREATE DATABASE liveness');
     await writeLivenessHistory(influx);
+    await influx.query('CREATE DATABASE calm');
+    await writeCalmFleet(influx);
   });
 
   after(async () => {
@@ -231,7 +243,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.deepEqual(await firingLive('sensorflow-device-offline-critical'), []);
       assert.deepEqual(await firingLive('sensorflow-device-silent'), [{ device: TELEMETRY_ONLY, group: 'field', location: 'site-9' }], 'offline dev-002 is not also silent; talking devices are not');
       const evaluation = await evaluateRule(live('sensorflow-device-offline'), influx.url, 'iot', Date.now());
-      assert.equal(evaluation.instances.size, 7, 'every device is evaluated, one instance each (no instance label)');
+      assert.deepEqual([...evaluation.instances.values()].map((i) => i.labels.device).sort(), ['', 'dev-002', TELEMETRY_ONLY], 'the devices in trouble and the heartbeat, one instance each (no instance label); not the fleet');
     });
 
     test('temperature: the overheated location fires (both its devices), nothing else', async () => {
@@ -251,11 +263,12 @@ describe('Grafana dashboards and alert rules on real data', () => {
     });
   });
 
-  describe('liveness rules on device_state history (written as the ingestor writes it), minute by minute as Grafana evaluates them', () => {
+  describe('liveness rules on device_trouble history (written by the ingestor\'s own ticker), minute by minute as Grafana evaluates them', () => {
     // Evaluations every minute over the last 40 minutes (see writeLivenessHistory).
     const times = (): number[] => Array.from({ length: 41 }, (_, i) => livenessNow - (40 - i) * MINUTE);
     const run = async (uid: string, at = times(), rules = (id: string) => rule(id)) => simulate(rules(uid), influx.url, 'liveness', at);
     const k = (device: string, location: string, group = ''): string => labelKey({ device, group, location });
+    const HEARTBEAT = k('', '');
     const object = (states: ReadonlyMap<string, string>) => Object.fromEntries(states);
 
     test('silent: the telemetry-only device that stopped fires with its location and group, the one silent for 7 hours too; the gateway sensor at 20 minutes fires with the default limit', async () => {
@@ -263,6 +276,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
         [k('tele-stopped', 'hall', 'line-a')]: 'Alerting',
         [k('tele-7h', 'yard')]: 'Alerting',
         [k('gw-sensor', 'hall', 'gateways')]: 'Alerting',
+        [k('merged', 'site-b', 'production')]: 'Alerting',
       });
     });
 
@@ -272,6 +286,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.deepEqual(object((await run('sensorflow-device-silent', times(), (id) => rules.get(id)!)).final), {
         [k('tele-stopped', 'hall', 'line-a')]: 'Alerting',
         [k('tele-7h', 'yard')]: 'Alerting',
+        [k('merged', 'site-b', 'production')]: 'Alerting',
       });
     });
 
@@ -283,7 +298,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.equal((await run('sensorflow-device-silent', [livenessNow])).final.get(k('off-2', 'site-a', 'production')), undefined, 'and not silent either');
     });
 
-    test('offline over the whole run: warning and critical for the 90-minute device, warning for the one only the surviving instance sees; never the merged-online or talking devices', async () => {
+    test('offline over the whole run: warning and critical for the 90-minute device, warning for the one only the surviving instance sees; never the talking devices', async () => {
       assert.deepEqual(object((await run('sensorflow-device-offline')).final), {
         [k('off-90', 'site-a', 'production')]: 'Alerting',
         [k('merged-off', 'site-b', 'production')]: 'Alerting',
@@ -291,38 +306,43 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.deepEqual(object((await run('sensorflow-device-offline-critical')).final), { [k('off-90', 'site-a', 'production')]: 'Alerting' });
     });
 
-    test('a device that comes back resolves at the first evaluation after its return', async () => {
+    test('a device that comes back resolves at the first evaluation after its return (its "left trouble" point says 0)', async () => {
       const { timeline } = await run('sensorflow-device-offline');
       const back = k('back', 'site-b', 'production');
       const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(back);
       assert.equal(stateAt(11), 'Alerting', 'offline for 49 minutes');
       assert.equal(stateAt(10), undefined, 'back at -10 min: Normal at the -10 min evaluation');
+      const offline = await runInfluxQL(influx.url, 'liveness', `SELECT "state", "offline_s", "silent_s" FROM "device_trouble" WHERE "device" = 'back' AND time >= ${livenessNow - 11 * MINUTE}ms`);
+      assert.deepEqual(offline[0]!.values.map((row) => row.slice(1)), [['offline', 49 * 60, 49 * 60], ['online', 0, 0]], 'one last point, then none');
     });
 
-    test('a talking device and a device whose instances disagree (newest since online, min silent_s small) never fire', async () => {
+    test('a talking device never fires, nor the heartbeat series; nobody in trouble is Normal, not NoData', async () => {
       for (const uid of ['sensorflow-device-offline', 'sensorflow-device-offline-critical', 'sensorflow-device-silent']) {
         const { timeline } = await run(uid);
         for (const entry of timeline) {
-          for (const device of [k('talker', 'site-a', 'production'), k('merged', 'site-b', 'production')]) assert.equal(entry.states.get(device), undefined, `${uid} at ${entry.at}`);
+          for (const device of [k('talker', 'site-a', 'production'), HEARTBEAT]) assert.equal(entry.states.get(device), undefined, `${uid} at ${entry.at}`);
         }
+        const evaluation = await evaluateRule(rule(uid), influx.url, 'calm', livenessNow);
+        assert.equal(evaluation.noData, false, `${uid}: the heartbeats alone are a result`);
+        assert.deepEqual([...evaluation.instances.values()].map((i) => [i.labels, i.value]), [[{ device: '', group: '', location: '' }, 0]], uid);
       }
     });
 
-    test('two instances merge into one instance per device (no instance label): smallest offline_s and silent_s over the views in the window', async () => {
+    test('one series per device in trouble plus the heartbeats (no instance label); two instances merge: smallest offline_s and silent_s over their trouble points in the window', async () => {
       const evaluation = await evaluateRule(rule('sensorflow-device-offline'), influx.url, 'liveness', livenessNow);
-      assert.equal(evaluation.instances.get(k('merged-off', 'site-b', 'production'))?.value, 1, 'the dead instance\'s stale "online" has left the window');
-      assert.equal(evaluation.instances.get(k('merged', 'site-b', 'production'))?.value, 0, 'one instance sees it online');
+      // In trouble now: offline off-90, off-2, merged-off; silent tele-stopped, tele-7h, gw-sensor, merged.
+      assert.deepEqual([...evaluation.instances.values()].map((i) => i.labels.device).sort(), ['', 'gw-sensor', 'merged', 'merged-off', 'off-2', 'off-90', 'tele-7h', 'tele-stopped']);
+      assert.equal(evaluation.instances.get(k('merged-off', 'site-b', 'production'))?.value, 1, 'the dead instance wrote no trouble for it');
       assert.ok([...evaluation.instances.values()].every((i) => !('instance' in i.labels)));
       const offlineSeconds = await runInfluxQL(influx.url, 'liveness', evaluation.queries.A!);
       const of = (device: string) => offlineSeconds.find((x) => x.tags.device === device)!.values.at(-1)![1];
       assert.equal(of('merged-off'), 18 * 60, 'offline since -20 min, read at the oldest tick in the 2-minute window');
-      assert.equal(of('merged'), 0);
       const silence = await evaluateRule(rule('sensorflow-device-silent'), influx.url, 'liveness', livenessNow);
       const over = await runInfluxQL(influx.url, 'liveness', silence.queries.A!);
-      assert.equal(over.find((x) => x.tags.device === 'merged')!.values.at(-1)![1], 10 - thresholds.silence.after.seconds, 'the instance that got its newest message (10 s ago)');
+      assert.equal(over.find((x) => x.tags.device === 'merged')!.values.at(-1)![1], 28 * 60 - thresholds.silence.after.seconds, 'i2 got the newest message (-30 min), read at the oldest tick in the window (-2 min)');
     });
 
-    test('an ingestor outage (no device_state point in the window) keeps every state: nothing fires, nothing resolves', async () => {
+    test('an ingestor outage (no device_trouble point in the window) keeps every state: nothing fires, nothing resolves', async () => {
       for (const uid of ['sensorflow-device-offline', 'sensorflow-device-silent']) {
         const { timeline } = await run(uid);
         const at = (minutesBeforeNow: number) => object(timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states);
@@ -334,14 +354,20 @@ describe('Grafana dashboards and alert rules on real data', () => {
       }
     });
 
-    test('a forgotten device (no longer written) resolves two evaluations after its last point, as a missing series', async () => {
+    test('a forgotten device resolves at the evaluation of the tick that forgot it (its last point says 0)', async () => {
       const { timeline } = await run('sensorflow-device-silent');
       const forgot = k('tele-forgotten', 'yard');
       const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(forgot);
-      assert.equal(stateAt(4), 'Alerting');
-      assert.equal(stateAt(3), 'Alerting', 'its last point (-5 min) is still in the 2-minute window');
-      assert.equal(stateAt(2), 'Alerting', 'missing for one evaluation: kept');
-      assert.equal(stateAt(1), undefined, 'missing for two intervals: resolved');
+      assert.equal(stateAt(6), 'Alerting');
+      assert.equal(stateAt(5), undefined, 'forgotten at -5 min: state "forgotten", silent_s 0');
+    });
+
+    test('a device that left trouble while its ingestor restarted (no "left trouble" point) resolves two evaluations after its series is gone', async () => {
+      const { timeline } = await run('sensorflow-device-silent');
+      const rst = k('rst', 'yard');
+      const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(rst);
+      assert.deepEqual([21, 20, 19, 18, 17].map(stateAt), ['Alerting', 'Alerting', 'Alerting', 'Alerting', undefined],
+        'its last trouble point (-21 min) leaves the 2-minute window after the -19 min evaluation; missing at -18 (kept), resolved at -17');
     });
   });
 
@@ -396,6 +422,8 @@ describe('Grafana dashboards and alert rules on real data', () => {
 });
 
 const MINUTE = 60_000;
+/** DEVICE_TROUBLE_SILENT_AFTER of the history's ingestors: the default. */
+const TROUBLE_SILENT_AFTER_MS = 5 * MINUTE;
 /** Minutes before now with no device_state point at all (every ingestor down or catching up). */
 const OUTAGE = { from: 22, to: 33 } as const;
 let livenessNow = 0;
@@ -404,15 +432,29 @@ interface LivenessSpec {
   readonly device: string;
   readonly location: string;
   readonly group?: string;
-  /** Per instance: presence changes (minutes before now, online or not), or none (no presence source). */
-  readonly views: Readonly<Record<string, { readonly presence?: readonly (readonly [number, boolean])[]; readonly lastMessage: (tick: number) => number; readonly writtenUntil?: number }>>;
-  /** Minutes before now after which the device is no longer written (forgotten). */
-  readonly writtenUntil?: number;
+  /** Per instance: presence changes (minutes before now, online or not), or none (no presence source), and the newest message at each tick. */
+  readonly views: Readonly<Record<string, { readonly presence?: readonly (readonly [number, boolean])[]; readonly lastMessage: (tick: number) => number }>>;
 }
 
+/** The ingestor instances of the liveness history: when they stop ticking (dead), restart (a new ticker, the book kept), forget. */
+const LIVENESS_INSTANCES: Readonly<Record<string, { readonly deadFrom?: number; readonly restartAt?: number; readonly forgetAfterMin?: number }>> = {
+  i1: {},
+  i2: {},
+  // Never saw merged-off's disconnect, died 15 minutes before now.
+  dead: { deadFrom: 15 },
+  // Forgets after 115 minutes: tele-forgotten (last message at -120 min) at -5 min.
+  forgetful: { forgetAfterMin: 115 },
+  // Restarted at -20 min, as rst came back: its "in trouble" set is lost, so rst gets no "left trouble" point.
+  restarting: { restartAt: 20 },
+};
+
 /**
- * device_state as the ingestor writes it (docs/liveness.md), one point per
- * device per instance per minute over the last 2 hours, except in OUTAGE.
+ * device_state and device_trouble written BY THE INGESTOR'S OWN CODE: per
+ * instance a real device directory, liveness book and LivenessTicker (the
+ * one main.ts runs), fed minute by minute with each view's presence changes
+ * and newest message, its clock set to each tick; the lines it logs go to
+ * InfluxDB 1.x as they are. Every tick over the last 2 hours, except in
+ * OUTAGE (every ingestor down or catching up: no tick at all).
  */
 async function writeLivenessHistory(influx: Influx1): Promise<void> {
   const now = Math.floor(Date.now() / MINUTE) * MINUTE;
@@ -430,38 +472,70 @@ async function writeLivenessHistory(influx: Influx1): Promise<void> {
     { device: 'off-2', location: 'site-a', group: 'production', views: { i1: { presence: [[300, true], [2, false]], lastMessage: every10s(2) } } },
     { device: 'back', location: 'site-b', group: 'production', views: { i1: { presence: [[300, true], [60, false], [10, true]], lastMessage: (tick) => (tick >= at(10) ? every10s(0)(tick) : Math.min(tick, at(60))) } } },
     { device: 'talker', location: 'site-a', group: 'production', views: { i1: { presence: online(300), lastMessage: every10s(0) } } },
-    // Two instances: i1's view is stale (it saw the disconnect, not the reconnect; its share of telemetry stopped).
+    // Two members of a shared group (round robin): each got a share of its messages; it stopped at -30 min, i2 got the last one, i1 the one before.
     { device: 'merged', location: 'site-b', group: 'production', views: {
-      i1: { presence: [[300, true], [50, false]], lastMessage: every10s(50) },
-      i2: { presence: [[300, true], [50, false], [45, true]], lastMessage: (tick) => tick - 10_000 },
+      i1: { presence: online(300), lastMessage: (tick) => every10s(30)(tick) - 10_000 },
+      i2: { presence: online(300), lastMessage: every10s(30) },
     } },
-    // i1 never saw the disconnect and died at -15 min: once its points have left the window, i2's view decides.
+    // `dead` never saw the disconnect and died at -15 min: once its points have left the window, i2's view decides.
     { device: 'merged-off', location: 'site-b', group: 'production', views: {
-      i1: { presence: online(100), lastMessage: every10s(15), writtenUntil: 15 },
+      dead: { presence: online(100), lastMessage: every10s(15) },
       i2: { presence: [[100, true], [20, false]], lastMessage: every10s(20) },
     } },
-    { device: 'tele-forgotten', location: 'yard', views: { i1: { lastMessage: () => at(120) } }, writtenUntil: 5 },
+    { device: 'tele-forgotten', location: 'yard', views: { forgetful: { lastMessage: () => at(120) } } },
+    // Silent from -60 to -20 min, on an instance that restarted at -20 min.
+    { device: 'rst', location: 'yard', views: { restarting: { lastMessage: (tick) => (tick >= at(20) ? every10s(0)(tick) : Math.min(tick, at(60))) } } },
   ];
-  const lines: string[] = [];
+  const registry = parseRegistry('devices.yaml', `devices:\n${devices.map((d) => `  ${d.device}: { location: ${d.location}${d.group === undefined ? '' : `, group: ${d.group}`} }`).join('\n')}\n`);
+  const quiet = pino({ level: 'silent' });
+  const wal = new MemoryLog();
+  let clock = 0;
+  const instances = Object.entries(LIVENESS_INSTANCES).map(([instance, options]) => {
+    const directory = new DeviceDirectory(registry, undefined, quiet);
+    const ticker = () => new LivenessTicker({
+      intervalMs: MINUTE, forgetAfterMs: options.forgetAfterMin === undefined ? undefined : options.forgetAfterMin * MINUTE, troubleSilentAfterMs: TROUBLE_SILENT_AFTER_MS, instance, directory, wal,
+      canAppend: () => true, stats: emptyStats(), lag: new LagCounter(MINUTE), broker: { connected: true, connections: 0 }, log: quiet, now: () => clock, sharedGroup: true,
+    });
+    return { instance, options, directory, ticker: ticker(), restart: ticker };
+  });
   for (let tick = at(120); tick <= now; tick += MINUTE) {
     const minutesBeforeNow = (now - tick) / MINUTE;
-    if (minutesBeforeNow < OUTAGE.to && minutesBeforeNow > OUTAGE.from) continue;
-    for (const spec of devices) {
-      if (spec.writtenUntil !== undefined && minutesBeforeNow < spec.writtenUntil) continue;
-      for (const [instance, view] of Object.entries(spec.views)) {
-        if (view.writtenUntil !== undefined && minutesBeforeNow < view.writtenUntil) continue;
-        const changes = (view.presence ?? []).filter(([m]) => at(m) <= tick);
-        const current = changes.at(-1);
-        const lastSeen = view.lastMessage(tick);
-        const state = current === undefined ? 'unknown' : current[1] ? 'online' : 'offline';
-        const since = current === undefined ? at(8 * 60) : at(current[0]);
-        const offline = current !== undefined && !current[1] ? Math.floor((tick - since) / 1000) : 0;
-        const tags = `device=${spec.device}${spec.group === undefined ? '' : `,group=${spec.group}`},instance=${instance},location=${spec.location}`;
-        lines.push(`device_state,${tags} state="${state}",online=${current === undefined ? -1 : current[1] ? 1 : 0}i,offline_s=${offline}i,silent_s=${Math.floor((tick - lastSeen) / 1000)}i,last_seen=${lastSeen}i,since=${since}i,source="${current === undefined ? 'none' : 'lwt'}" ${tick}`);
+    clock = tick;
+    for (const member of instances) {
+      if (member.options.deadFrom !== undefined && minutesBeforeNow < member.options.deadFrom) continue;
+      if (member.options.restartAt === minutesBeforeNow) member.ticker = member.restart();
+      const { liveness } = member.directory;
+      for (const spec of devices) {
+        const view = spec.views[member.instance];
+        if (view === undefined) continue;
+        if (member.options.forgetAfterMin !== undefined && !liveness.has(spec.device) && tick > at(120)) continue; // forgotten: sends nothing more
+        liveness.seen(spec.device, view.lastMessage(tick), tick);
+        for (const [m, isOnline] of view.presence ?? []) if (at(m) <= tick) liveness.presence(spec.device, isOnline, at(m), 'lwt', tick);
       }
+      if (minutesBeforeNow < OUTAGE.to && minutesBeforeNow > OUTAGE.from) continue; // catching up: no tick
+      assert.equal((await member.ticker.tick()).kind, 'written');
     }
   }
-  const response = await fetch(`${influx.url}/write?db=liveness&precision=ms`, { method: 'POST', body: lines.join('\n') });
+  const response = await fetch(`${influx.url}/write?db=liveness&precision=ms`, { method: 'POST', body: wal.lines.join('\n') });
+  assert.equal(response.status, 204, await response.text());
+}
+
+/** A fleet where every device talks: the ingestor's ticker writes only its heartbeat to device_trouble. */
+async function writeCalmFleet(influx: Influx1): Promise<void> {
+  const quiet = pino({ level: 'silent' });
+  const directory = new DeviceDirectory(parseRegistry('devices.yaml', 'devices:\n  a: { location: x }\n'), undefined, quiet);
+  const wal = new MemoryLog();
+  let clock = livenessNow - 2 * MINUTE;
+  const ticker = new LivenessTicker({
+    intervalMs: MINUTE, forgetAfterMs: undefined, troubleSilentAfterMs: TROUBLE_SILENT_AFTER_MS, instance: 'calm', directory, wal,
+    canAppend: () => true, stats: emptyStats(), lag: new LagCounter(MINUTE), broker: { connected: true, connections: 0 }, log: quiet, now: () => clock, sharedGroup: false,
+  });
+  for (; clock <= livenessNow; clock += MINUTE) {
+    for (const device of ['a', 'b', 'c']) directory.liveness.seen(device, clock - 5000, clock);
+    await ticker.tick();
+  }
+  assert.deepEqual(wal.lines.filter((line) => line.startsWith('device_trouble,')).map((line) => line.split(' ')[0]), Array(3).fill('device_trouble,instance=calm'));
+  const response = await fetch(`${influx.url}/write?db=calm&precision=ms`, { method: 'POST', body: wal.lines.join('\n') });
   assert.equal(response.status, 204, await response.text());
 }
 

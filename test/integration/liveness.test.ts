@@ -15,8 +15,10 @@
  * - catching up: ticks are skipped while most messages arrive late, and
  *   written again once they arrive on time;
  * - a point without silent_s (known only by a timeless retained status):
- *   InfluxDB 1.6 gives the silence rule's arithmetic null, min() takes the
- *   other member's value, and the provisioned rule does not fire for it;
+ *   on device_state InfluxDB 1.6 gives the silence arithmetic null (nil in
+ *   Grafana: NoData for that instance, kept firing by KeepLast: issue 23,
+ *   finding 10); device_trouble always carries silent_s, so the provisioned
+ *   rules never see nil;
  * - two ingestors in one shared group agree on every device's presence;
  *   merged with the rules' own grouping (device, location, group) each
  *   device is one series, and min(silent_s) across them is the newest
@@ -39,7 +41,7 @@ import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '..
 import { offlineSecondsQuery, PLACE_TAGS, silenceOverLimitQuery } from '../../grafana/src/device-state.ts';
 import { ruleGroups } from '../../grafana/src/alert-rules.ts';
 import { loadThresholds } from '../../grafana/src/thresholds.ts';
-import { evaluateRule, isFiring } from '../harness/grafana-eval.ts';
+import { evaluateRule, isFiring, isNoData } from '../harness/grafana-eval.ts';
 import { waitFor } from '../harness/process.ts';
 import { connectPublisher } from '../harness/publisher.ts';
 import { DEV_BROKER_GATEWAY, DEV_BROKER_MONITOR, startDevBroker, startInflux1, startMosquitto, type Influx1 } from '../harness/services.ts';
@@ -249,7 +251,7 @@ describe('device_state on Mosquitto', () => {
     }
   });
 
-  test('a point without silent_s (a device known only by a timeless retained status) yields no silence value, and the other member\'s view wins', async () => {
+  test('a device known only by a timeless retained status: device_state has no silent_s (the old rule\'s value was nil), device_trouble always has one, so the provisioned rule never sees nil', async () => {
     await influx.query('CREATE DATABASE m');
     const tickNs = 1_732_279_980_000 * 1e6;
     // What the ingestor writes (ingestor/liveness/to-point.ts): A is a fresh member that has only the retained "offline"; B has the device's data.
@@ -258,24 +260,35 @@ describe('device_state on Mosquitto', () => {
       `device_state,device=both,instance=B,location=site state="offline",online=0i,offline_s=5400i,silent_s=5400i,last_seen=2i,since=2i,source="lwt" ${tickNs}`,
       `device_state,device=lone,instance=A,location=site state="offline",online=0i,offline_s=60i,since=1i,source="lwt" ${tickNs}`,
       `device_state,device=talks,instance=B,location=site state="unknown",online=-1i,offline_s=0i,silent_s=900i,last_seen=3i,since=3i,source="none" ${tickNs}`,
+      `device_trouble,device=both,instance=A,location=site state="offline",online=0i,offline_s=60i,silent_s=0i,since=1i ${tickNs}`,
+      `device_trouble,device=both,instance=B,location=site state="offline",online=0i,offline_s=5400i,silent_s=5400i,last_seen=2i,since=2i ${tickNs}`,
+      `device_trouble,device=lone,instance=A,location=site state="offline",online=0i,offline_s=60i,silent_s=0i,since=1i ${tickNs}`,
+      `device_trouble,device=talks,instance=B,location=site state="unknown",online=-1i,offline_s=0i,silent_s=900i,last_seen=3i,since=3i ${tickNs}`,
+      `device_trouble,instance=A online=1i,offline_s=0i,silent_s=0i,devices=2i,in_trouble=2i ${tickNs}`,
+      `device_trouble,instance=B online=1i,offline_s=0i,silent_s=0i,devices=2i,in_trouble=2i ${tickNs}`,
     ];
     const written = await fetch(`${influx.url}/write?db=m&precision=ns`, { method: 'POST', body: lines.join('\n') });
     assert.equal(written.status, 204, await written.text());
     const where = `time = ${tickNs}`;
-    // The silence rule's arithmetic: min() skips the missing field; with none at all the expression is null (Grafana drops a null sample).
+    // On device_state, min() skips the missing field; with none at all InfluxDB 1.6 returns the series with a null over_s:
+    // Grafana reduces it to nil, and nil is NoData for that instance, which KeepLast keeps firing (issue 23, finding 10).
     const over = await influx.query(silenceOverLimitQuery(600, new Map(), where), 'm');
     const overByDevice = new Map(over.map((row) => [row.device as string, row.over_s]));
     assert.equal(overByDevice.get('talks'), 300);
     assert.equal(overByDevice.get('lone'), null, 'InfluxDB 1.6 returns the series with a null over_s');
-    assert.ok((overByDevice.get('both') as number) < -1e11, 'offline: far below 0');
     const offline = new Map((await influx.query(offlineSecondsQuery(where), 'm')).map((row) => [row.device as string, row.offline_s]));
     assert.deepEqual([offline.get('both'), offline.get('lone')], [60, 60]);
     const table = new Map((await influx.query(`SELECT min("silent_s") AS "silent_s", max("last_seen") AS "last_seen" FROM device_state WHERE ${where} GROUP BY ${PLACE_TAGS}`, 'm')).map((row) => [row.device as string, [row.silent_s, row.last_seen]]));
     assert.deepEqual(table.get('both'), [5400, 2]);
-    // The provisioned silence rule, evaluated as Grafana 12 does (reduce dropNN: the null sample is dropped): only the talking-but-silent device fires.
-    const silenceRule = ruleGroups(loadThresholds()).flatMap((g) => g.rules).find((r) => r.uid === 'sensorflow-device-silent') ?? assert.fail('no silence rule');
+    // The provisioned rules read device_trouble: a number for every device (offline ones far below 0), so no instance is ever NoData.
+    const rules = ruleGroups(loadThresholds()).flatMap((g) => g.rules);
+    const silenceRule = rules.find((r) => r.uid === 'sensorflow-device-silent') ?? assert.fail('no silence rule');
     const evaluation = await evaluateRule(silenceRule, influx.url, 'm', tickNs / 1e6 + 30_000);
+    assert.deepEqual([...evaluation.instances.values()].filter(isNoData), [], 'no nil value');
     assert.deepEqual([...evaluation.instances.values()].filter(isFiring).map((i) => i.labels.device), ['talks']);
+    assert.ok((evaluation.instances.get(JSON.stringify([['device', 'lone'], ['group', ''], ['location', 'site']]))?.value ?? 0) === 0);
+    const offlineRule = rules.find((r) => r.uid === 'sensorflow-device-offline') ?? assert.fail('no offline rule');
+    assert.deepEqual([...(await evaluateRule(offlineRule, influx.url, 'm', tickNs / 1e6 + 30_000)).instances.values()].filter(isFiring).map((i) => i.labels.device), [], 'offline 60 s: below 5m');
   });
 
   test('two ingestors in one shared group agree on every device\'s presence; min(silent_s) is the newest message\'s', async () => {

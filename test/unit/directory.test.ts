@@ -42,7 +42,7 @@ describe('parseRegistry', () => {
 });
 
 describe('DeviceDirectory', () => {
-  test('registry first, then learned locations, then "unknown"; learned ones survive a restart', () => {
+  test('registry first, then learned locations, then "unknown"; learned ones survive a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sensorflow-directory-'));
     try {
       const file = join(dir, 'sub', 'devices.json');
@@ -57,7 +57,7 @@ describe('DeviceDirectory', () => {
       assert.equal(first.hasLocation('seen'), true);
       assert.equal(first.hasLocation('never'), false);
       first.rememberStatus('seen', { online: false, atMs: 1732280000000 });
-      first.save();
+      await first.save();
       assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), {
         locations: { reg: 'elsewhere', seen: 'hall' },
         status: { seen: { online: false, atMs: 1732280000000 } },

@@ -113,12 +113,12 @@ describe('generated files', () => {
     assert.match(query, /- 600 AS "over_s"[^)]*"group" !~ \/\^\(gateways\|line\\\.a\)\$\//, 'the rest gets the default');
   });
 
-  test('liveness rules: for 0s, keep last state on no data and errors, uids of the rules they replace', () => {
+  test('liveness rules: for 0s, keep last state on no data and errors, uids of the rules they replace, read device_trouble only', () => {
     const rules = ruleGroups(loadThresholds()).flatMap((g) => g.rules);
     for (const uid of ['sensorflow-device-offline', 'sensorflow-device-offline-critical', 'sensorflow-device-silent']) {
       const rule = rules.find((r) => r.uid === uid)!;
       assert.deepEqual([rule.for, rule.noDataState, rule.execErrState], ['0s', 'KeepLast', 'KeepLast'], uid);
-      assert.ok(rule.data.every((d) => d.datasourceUid === '__expr__' || (d.relativeTimeRange.from === 120 && String(d.model.query).includes('FROM "device_state"'))), uid);
+      assert.ok(rule.data.every((d) => d.datasourceUid === '__expr__' || (d.relativeTimeRange.from === 120 && String(d.model.query).includes('FROM "device_trouble"') && !String(d.model.query).includes('device_state'))), uid);
     }
   });
 });

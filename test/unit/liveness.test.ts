@@ -131,7 +131,7 @@ describe('LivenessTicker', () => {
     const broker = { connected: options.connected ?? true, connections: 0 };
     let now = NOW;
     const ticker = new LivenessTicker({
-      intervalMs: 60_000, forgetAfterMs: options.forgetAfterMs, instance: 'i1', directory, wal, canAppend: () => true, stats, lag, broker, log: silent, now: () => now, sharedGroup: false,
+      intervalMs: 60_000, forgetAfterMs: options.forgetAfterMs, troubleSilentAfterMs: 300_000, instance: 'i1', directory, wal, canAppend: () => true, stats, lag, broker, log: silent, now: () => now, sharedGroup: false,
     });
     return { directory, wal, stats, lag, broker, ticker, setNow: (ms: number) => void (now = ms) };
   };
@@ -143,13 +143,14 @@ describe('LivenessTicker', () => {
     directory.liveness.seen('b', NOW - 2000, NOW);
     directory.liveness.seen('c', NOW - 3000, NOW);
     const outcome = await ticker.tick();
-    assert.deepEqual(outcome, { kind: 'written', tickMs: NOW, devices: 3, forgotten: [] });
+    assert.deepEqual(outcome, { kind: 'written', tickMs: NOW, devices: 3, forgotten: [], inTrouble: 0 });
     assert.deepEqual(wal.lines.map((line) => line.split(' ')[0]), [
       'device_state,device=a,group=g1,instance=i1,location=lab',
       'device_state,device=b,instance=i1,location=yard',
       'device_state,device=c,instance=i1',
+      'device_trouble,instance=i1',
     ]);
-    assert.deepEqual([stats.deviceStateTicks, stats.pointsAccepted, stats.catchingUp], [1, 3, false]);
+    assert.deepEqual([stats.deviceStateTicks, stats.pointsAccepted, stats.catchingUp], [1, 4, false]);
   });
 
   test('skipped while catching up: disconnected, a backlog, a reconnection with nothing timed since', async () => {
@@ -166,7 +167,7 @@ describe('LivenessTicker', () => {
     assert.equal(stats.catchingUp, true);
     lag.count(NOW, NOW);
     assert.equal((await ticker.tick()).kind, 'written');
-    assert.deepEqual([stats.deviceStateSkipped, stats.deviceStateTicks, stats.catchingUp, wal.lines.length], [3, 1, false, 1]);
+    assert.deepEqual([stats.deviceStateSkipped, stats.deviceStateTicks, stats.catchingUp, wal.lines.length], [3, 1, false, 2]);
   });
 
   test('one log line when catching up starts and one when it ends; a warning when a backlog lasts ten ticks', async () => {
@@ -176,7 +177,7 @@ describe('LivenessTicker', () => {
     const lag = new LagCounter(60_000);
     let now = NOW;
     const ticker = new LivenessTicker({
-      intervalMs: 60_000, forgetAfterMs: undefined, instance: 'i1', directory, wal: new MemoryLog(), canAppend: () => true, stats: emptyStats(), lag, broker: { connected: true, connections: 0 }, log, now: () => now, sharedGroup: false,
+      intervalMs: 60_000, forgetAfterMs: undefined, troubleSilentAfterMs: 300_000, instance: 'i1', directory, wal: new MemoryLog(), canAppend: () => true, stats: emptyStats(), lag, broker: { connected: true, connections: 0 }, log, now: () => now, sharedGroup: false,
     });
     for (let tick = 0; tick < 11; tick += 1) {
       lag.count(now, now - 10 * MINUTE);
@@ -199,7 +200,7 @@ describe('LivenessTicker', () => {
     directory.liveness.seen('old', NOW - 31 * 86_400_000, NOW);
     directory.liveness.seen('a', NOW - 29 * 86_400_000, NOW);
     const outcome = await ticker.tick();
-    assert.deepEqual(outcome, { kind: 'written', tickMs: NOW, devices: 1, forgotten: ['old'] });
+    assert.deepEqual(outcome, { kind: 'written', tickMs: NOW, devices: 1, forgotten: ['old'], inTrouble: 1 });
     assert.match(wal.lines[0]!, /^device_state,device=old,instance=i1,location=cellar state="forgotten",online=-1i,offline_s=0i,silent_s=2678400i,/);
     assert.match(wal.lines[1]!, /^device_state,device=a,group=g1,instance=i1,location=lab state="unknown"/);
     assert.equal(directory.liveness.has('old'), false);
@@ -218,7 +219,8 @@ describe('LivenessTicker', () => {
     const { directory, wal, ticker } = setup();
     for (let i = 0; i < 2000; i += 1) directory.liveness.seen(`device-${i}`, NOW - i, NOW);
     await ticker.tick();
-    assert.equal(wal.lines.length, 2000);
+    assert.equal(wal.lines.filter((line) => line.startsWith('device_state,')).length, 2000);
+    assert.equal(wal.lines.length, 2001, 'and the heartbeat: nobody is in trouble');
     assert.ok(wal.records.length > 1);
     for (const record of wal.records) assert.ok(record.reduce((sum, line) => sum + line.length + 1, 0) <= 32 * 1024);
   });
@@ -286,12 +288,12 @@ describe('the directory file keeps liveness', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('saved and loaded: every time kept', () => {
+  test('saved and loaded: every time kept', async () => {
     const first = new DeviceDirectory(registry, file, silent);
     first.liveness.seen('tel', NOW - 5000, NOW);
     first.liveness.seen('tel', NOW - 9000, NOW);
     first.liveness.presence('off', false, NOW - 90 * MINUTE, 'emqx', NOW);
-    first.save();
+    await first.save();
     const second = new DeviceDirectory(registry, file, silent);
     // Everything but firstState, which is not saved (late events never move since after a restart).
     const kept = (directory: DeviceDirectory) => [...directory.liveness.entries()].map(([device, { firstState: _firstState, ...entry }]) => [device, entry]);
@@ -299,14 +301,14 @@ describe('the directory file keeps liveness', () => {
     assert.equal(kept(second).length, 2);
   });
 
-  test('a file in the format from before liveness loads: statuses become presence, since and last seen at their time', () => {
+  test('a file in the format from before liveness loads: statuses become presence, since and last seen at their time', async () => {
     writeFileSync(file, JSON.stringify({ locations: { 'dev-a': 'lab', 'dev-b': 'yard' }, status: { 'dev-a': { online: false, atMs: NOW - 3600_000 } } }));
     const directory = new DeviceDirectory(registry, file, silent);
     assert.deepEqual([...directory.liveness.entries()].map(([device, entry]) => [device, { ...entry }]), [
       ['dev-a', { lastSeenMs: NOW - 3600_000, firstSeenMs: NOW - 3600_000, ownData: true, online: false, sinceMs: NOW - 3600_000, presenceAtMs: NOW - 3600_000, source: 'lwt', firstState: true }],
     ]);
     assert.equal(directory.tagsFor('dev-b').location, 'yard');
-    directory.save();
+    await directory.save();
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown> };
     assert.deepEqual(saved.liveness, { 'dev-a': [NOW - 3600_000, NOW - 3600_000, 0, NOW - 3600_000, NOW - 3600_000, 'lwt', 1] });
   });
@@ -321,7 +323,7 @@ describe('the directory file keeps liveness', () => {
 describe('liveness settings', () => {
   test('defaults: 60 s ticks, 120 s lag, forget after 30 days; gateway and service users', () => {
     const config = loadConfig({}, noFiles);
-    assert.deepEqual(config.liveness, { intervalMs: 60_000, maxLagMs: 120_000, forgetAfterMs: 30 * 86_400_000, sharedGroup: false });
+    assert.deepEqual(config.liveness, { intervalMs: 60_000, maxLagMs: 120_000, forgetAfterMs: 30 * 86_400_000, troubleSilentAfterMs: 300_000, sharedGroup: false });
     assert.equal(loadConfig({ MQTT_SHARED_GROUP: 'ingestors' }, noFiles).liveness.sharedGroup, true);
     assert.deepEqual([config.devices.serviceUsers, config.devices.gatewayUsers], [['monitor', 'commander'], ['gateway']]);
     assert.deepEqual(loadConfig({ MQTT_USERNAME: 'ingest-bot' }, noFiles).devices.serviceUsers, ['monitor', 'commander', 'ingest-bot']);

@@ -102,14 +102,14 @@ describe('Ingest: retained status', () => {
     const first = harness({ directoryFile: file });
     await first.ingest.accept(retainedOffline());
     assert.deepEqual(first.lines, [`device_presence,device=dev-1,group=unknown,location=lab,source=lwt online=0i,event="disconnected",reason="status" ${NOW - 3_600_000}`]);
-    first.directory.save();
+    await first.directory.save();
 
     for (const restart of [1, 2]) {
       const next = harness({ directoryFile: file });
       await next.ingest.accept(retainedOffline());
       assert.deepEqual(next.lines, [], `restart ${restart}`);
       assert.equal(next.stats.presenceIgnored, 1);
-      next.directory.save();
+      await next.directory.save();
     }
 
     // While the ingestor was away the device came back and went again: a newer time is news.
@@ -124,7 +124,7 @@ describe('Ingest: retained status', () => {
     const first = harness({ directoryFile: file });
     await first.ingest.accept(msg('sensors/lab/dev-2/status', 'offline', { retained: true, receivedAtMs: NOW }));
     assert.deepEqual(first.lines, [`device_presence,device=dev-2,group=unknown,location=lab,source=lwt online=0i,event="disconnected",reason="status" ${NOW}`]);
-    first.directory.save();
+    await first.directory.save();
     const second = harness({ directoryFile: file });
     await second.ingest.accept(msg('sensors/lab/dev-2/status', 'offline', { retained: true, receivedAtMs: NOW + 60_000 }));
     assert.deepEqual(second.lines, []);
