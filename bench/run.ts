@@ -55,7 +55,7 @@ log(`load average ${results.environment.loadAverageAtStart.join(' ')}`);
 if (options.suites.includes('micro')) {
   log(`micro: ${options.microMessages.toLocaleString('en-US')} messages`);
   results.micro = benchMicro(options.microMessages, options.quick ? 3 : 5);
-  log(`micro: pipeline ${results.micro.pipelinePerSecond.median}/s, append ${results.micro.appendPerSecond.median}/s`);
+  log(`micro: pipeline ${results.micro.pipelinePerSecond.median}/s, with rollups ${results.micro.pipelineWithRollupsPerSecond?.median}/s, append ${results.micro.appendPerSecond.median}/s`);
 }
 if (options.suites.includes('drain')) {
   for (const path of options.paths) {

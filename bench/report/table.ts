@@ -34,6 +34,7 @@ export function resultsTable(results: BenchResults): string {
   if (results.micro !== undefined) {
     const micro = results.micro;
     rows.push([`in process: the pipeline (decode, enrich, encode) into an in-memory log, msg/s`, formatSummary(micro.pipelinePerSecond)]);
+    if (micro.pipelineWithRollupsPerSecond !== undefined) rows.push([`in process: the same with per-minute rollups on (ROLLUPS), msg/s`, formatSummary(micro.pipelineWithRollupsPerSecond)]);
     rows.push([`in process: append to the write-ahead log, records/s`, formatSummary(micro.appendPerSecond)]);
   }
   for (const cost of results.grafana ?? []) {
