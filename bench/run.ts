@@ -22,6 +22,7 @@ import { plotDrain, plotLive, plotOutage } from './report/plots.ts';
 import type { BenchResults } from './report/results.ts';
 import { environmentLine, resultsTable } from './report/table.ts';
 import { benchDrain } from './suites/drain.ts';
+import { benchFleet } from './suites/fleet.ts';
 import { benchGrafanaCost } from './suites/grafana.ts';
 import { benchLive, benchOutage } from './suites/live.ts';
 import { benchMicro } from './suites/micro.ts';
@@ -80,6 +81,13 @@ if (options.suites.includes('grafana')) {
   for (const devices of options.grafanaDevices) {
     results.grafana.push(await benchGrafanaCost({ devices, hours: options.grafanaHours, runs: options.grafanaRuns, log }));
   }
+}
+if (options.suites.includes('fleet')) {
+  results.fleet = [];
+  for (const devices of options.grafanaDevices) {
+    results.fleet.push(await benchFleet({ devices, runs: options.grafanaRuns, log }));
+  }
+  // The ingestor at fleet scale (the liveness helper's fleet-ingestor suite, in bench/suites/): call it here.
 }
 results.loadAverageAtEnd = loadAverage();
 results.finishedAt = new Date().toISOString();

@@ -42,6 +42,10 @@ export function resultsTable(results: BenchResults): string {
     for (const rule of cost.rules) rows.push([`${what}: rule "${rule.title}", ms per evaluation`, n(rule.ms)]);
     for (const query of cost.queries.filter((q) => !q.what.startsWith('rule '))) rows.push([`${what}: ${query.what}, ms`, formatSummary(query.ms, 1)]);
   }
+  for (const fleet of results.fleet ?? []) {
+    const what = `fleet, ${n(fleet.devices)} devices (${n(fleet.points)} points)`;
+    for (const query of fleet.queries) rows.push([`${what}: ${query.what}, ms (series)`, `${formatSummary(query.ms, 1)} (${n(query.series)})`]);
+  }
   return ['| measure | median (min–max) |', '|---|---|', ...rows.map(([measure, value]) => `| ${measure} | ${value} |`)].join('\n');
 }
 
