@@ -101,6 +101,8 @@ describe('Grafana dashboards and alert rules on real data', () => {
       return (rows[0]?.last as number | undefined ?? 0) >= 50 ? true : undefined;
     }, 30_000);
     await writeHistory(influx);
+    // The reading rules and the per-location panel read the per-minute rollups: wait for the first minute the ingestor closed (ROLLUP_GRACE_S=1).
+    await waitFor('a closed minute of rollups for site-3', async () => ((await influx.query(`SELECT last("temperature_max") FROM telemetry_location_1m WHERE "location" = 'site-3'`, 'iot'))[0]?.last === 45 ? true : undefined), 90_000, 500);
     await influx.query('CREATE DATABASE liveness');
     await writeLivenessHistory(influx);
   });
@@ -235,8 +237,6 @@ describe('Grafana dashboards and alert rules on real data', () => {
     });
 
     test('temperature: the overheated location fires (both its devices), nothing else', async () => {
-      // The reading rules read the per-minute rollups: wait for the first minute the ingestor closed (ROLLUP_GRACE_S=1).
-      await waitFor('a closed minute of rollups for site-3', async () => ((await influx.query(`SELECT last("temperature_max") FROM telemetry_1m WHERE "location" = 'site-3'`, 'iot'))[0]?.last === 45 ? true : undefined), 90_000, 500);
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-temperature-out-of-range'), [place('dev-003'), place('dev-006')]);
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-humidity-out-of-range'), []);
       assert.deepEqual(await firing(influx, 'iot', 'sensorflow-battery-low'), []);
