@@ -76,7 +76,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       MQTT_URL: broker.url, MQTT_CLIENT_ID: INSTANCE, MQTT_TOPICS: 'sensors/+/+/telemetry,sensors/+/+/status',
       INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'iot', FLUSH_INTERVAL_MS: '100', STATS_INTERVAL_MS: '1000',
       DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'learned.json'), WAL_DIR: join(dir, 'wal'),
-      DEVICE_STATE_INTERVAL_S: '1', ROLLUP_GRACE_S: '1',
+      DEVICE_STATE_INTERVAL_S: '1', ROLLUPS: 'true', ROLLUP_GRACE_S: '1',
     });
     await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
     startedAt = Date.now();

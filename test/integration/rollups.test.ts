@@ -41,7 +41,7 @@ test('the rollups of a minute equal the raw points\' min / mean / max, per devic
   await influx.query('CREATE DATABASE r');
   const ingestor = startIngestor({
     MQTT_URL: broker.url, MQTT_CLIENT_ID: 'rollups-1', INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'r',
-    DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'directory.json'), ROLLUP_GRACE_S: '1', DEVICE_STATE_MAX_LAG_S: '86400',
+    DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'directory.json'), ROLLUPS: 'true', ROLLUP_GRACE_S: '1', DEVICE_STATE_MAX_LAG_S: '86400',
   }, 'rollups-1');
   const publisher = await connectPublisher(broker.url);
   try {
