@@ -22,9 +22,12 @@ import { plotDrain, plotLive, plotOutage } from './report/plots.ts';
 import type { BenchResults } from './report/results.ts';
 import { environmentLine, resultsTable } from './report/table.ts';
 import { benchDrain } from './suites/drain.ts';
+import { benchFleet } from './suites/fleet.ts';
+import { benchFleetIngestor } from './suites/fleet-ingestor.ts';
 import { benchGrafanaCost } from './suites/grafana.ts';
 import { benchLive, benchOutage } from './suites/live.ts';
 import { benchMicro } from './suites/micro.ts';
+import { startInflux1 } from '../test/harness/services.ts';
 
 const RESULTS_DIR = join(import.meta.dirname, 'results');
 
@@ -55,7 +58,7 @@ log(`load average ${results.environment.loadAverageAtStart.join(' ')}`);
 if (options.suites.includes('micro')) {
   log(`micro: ${options.microMessages.toLocaleString('en-US')} messages`);
   results.micro = benchMicro(options.microMessages, options.quick ? 3 : 5);
-  log(`micro: pipeline ${results.micro.pipelinePerSecond.median}/s, append ${results.micro.appendPerSecond.median}/s`);
+  log(`micro: pipeline ${results.micro.pipelinePerSecond.median}/s, with rollups ${results.micro.pipelineWithRollupsPerSecond?.median}/s, append ${results.micro.appendPerSecond.median}/s`);
 }
 if (options.suites.includes('drain')) {
   for (const path of options.paths) {
@@ -79,6 +82,23 @@ if (options.suites.includes('grafana')) {
   results.grafana = [];
   for (const devices of options.grafanaDevices) {
     results.grafana.push(await benchGrafanaCost({ devices, hours: options.grafanaHours, runs: options.grafanaRuns, log }));
+  }
+}
+if (options.suites.includes('fleet')) {
+  results.fleet = [];
+  for (const devices of options.grafanaDevices) {
+    results.fleet.push(await benchFleet({ devices, runs: options.grafanaRuns, log }));
+  }
+  // The ingestor's liveness side at the same sizes, and the device rules on what it wrote (1 % offline, 1 % silent, 60 ticks: an hour).
+  results.fleetIngestor = [];
+  for (const devices of options.grafanaDevices) {
+    const influx = await startInflux1();
+    try {
+      log(`fleet: the ingestor with ${devices.toLocaleString('en-US')} devices, 60 ticks`);
+      results.fleetIngestor.push(await benchFleetIngestor({ devices, offlineShare: 0.01, silentShare: 0.01, ticks: 60, influxUrl: influx.url }));
+    } finally {
+      await influx.stop();
+    }
   }
 }
 results.loadAverageAtEnd = loadAverage();

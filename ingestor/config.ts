@@ -121,6 +121,15 @@ export interface LivenessConfig {
   readonly sharedGroup: boolean;
 }
 
+export interface RollupsConfig {
+  /** ROLLUPS */
+  readonly enabled: boolean;
+  readonly measurements: readonly string[];
+  /** ROLLUP_GRACE_S, in ms. */
+  readonly graceMs: number;
+  readonly maxBuckets: number;
+}
+
 export interface Config {
   readonly mqtt: MqttConfig;
   readonly influx: InfluxConfig;
@@ -128,6 +137,7 @@ export interface Config {
   readonly devices: DevicesConfig;
   readonly routing: RoutingConfig;
   readonly liveness: LivenessConfig;
+  readonly rollups: RollupsConfig;
   readonly logLevel: LogLevel;
   /** Settings that are valid but probably not what the user wants: logged once at start-up. */
   readonly warnings: readonly string[];
@@ -341,13 +351,19 @@ export function loadConfig(env: Env, readFile: ReadFile = readFileSync): Config 
     troubleSilentAfterMs: read(env, INGESTOR.DEVICE_TROUBLE_SILENT_AFTER)!,
     sharedGroup: read(env, INGESTOR.MQTT_SHARED_GROUP) !== undefined,
   };
+  const rollups: RollupsConfig = {
+    enabled: read(env, INGESTOR.ROLLUPS),
+    measurements: read(env, INGESTOR.ROLLUP_MEASUREMENTS),
+    graceMs: read(env, INGESTOR.ROLLUP_GRACE_S) * 1000,
+    maxBuckets: read(env, INGESTOR.ROLLUP_MAX_BUCKETS),
+  };
   const both = devices.gatewayUsers.filter((user) => devices.serviceUsers.includes(user));
   if (both.length > 0) {
     throw new ConfigError('PRESENCE_EMQX_GATEWAY_USERS', devices.gatewayUsers.join(','), `expected no user that is also a service user (PRESENCE_EMQX_SERVICE_USERS or MQTT_USERNAME): ${both.join(', ')}`);
   }
 
   const warnings = [presenceSourceWarning(env, mqtt.topics, devices.emqxPresence)].filter((warning) => warning !== undefined);
-  return { mqtt, influx, pipeline, devices, routing: routingConfig, liveness, logLevel: read(env, INGESTOR.LOG_LEVEL), warnings };
+  return { mqtt, influx, pipeline, devices, routing: routingConfig, liveness, rollups, logLevel: read(env, INGESTOR.LOG_LEVEL), warnings };
 }
 
 /** One topic of each presence source, to test the subscription against. */
@@ -430,6 +446,7 @@ export function describeConfig(config: Config, env?: Env): Record<string, unknow
       gatewayUsers: config.devices.gatewayUsers,
     },
     liveness: config.liveness,
+    rollups: config.rollups,
     logLevel: config.logLevel,
   };
 }

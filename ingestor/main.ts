@@ -25,6 +25,8 @@ import { LivenessTicker } from './liveness/ticker.ts';
 import { handlerTable } from './pipeline/handlers.ts';
 import { Ingest } from './pipeline/ingest.ts';
 import { PresenceTracker } from './presence/tracker.ts';
+import { RollupBook } from './rollups/book.ts';
+import { RollupTicker } from './rollups/ticker.ts';
 import { RejectLog } from './pipeline/rejects.ts';
 import { emptyStats, statsPoint } from './pipeline/stats.ts';
 import { MqttSource } from './sources/mqtt.ts';
@@ -78,9 +80,17 @@ async function run(config: Config): Promise<void> {
   const bounds = { maxPayloadBytes: config.pipeline.maxPayloadBytes, maxFutureMs: config.routing.maxFutureMs };
   const directory = new DeviceDirectory(config.devices.registry, config.devices.learnedFile, log);
   const lag = new LagCounter(config.liveness.maxLagMs);
+  // Per-minute rollups in the stream (docs/data-model.md#rollups); the same instance tag as ingestor_stats.
+  const rollupBook = config.rollups.enabled
+    ? new RollupBook({ measurements: config.rollups.measurements, graceMs: config.rollups.graceMs, maxBuckets: config.rollups.maxBuckets, instance: config.mqtt.clientId }, Date.now())
+    : undefined;
   const ingest = new Ingest({
     handlers, bounds, wal, rejects, stats, directory, presence: new PresenceTracker(), log, presenceHoldMs: config.devices.presenceHoldMs, gatewayUsers: new Set(config.devices.gatewayUsers), lag,
+    ...(rollupBook !== undefined && { rollups: rollupBook }),
   });
+  const rollups = rollupBook === undefined
+    ? undefined
+    : new RollupTicker({ book: rollupBook, wal, canAppend: () => wal.appendState.kind === 'open', log, accepted: (count) => void (stats.pointsAccepted += count) });
   const source = new MqttSource(config.mqtt, ingest, log);
   const liveness = new LivenessTicker({
     intervalMs: config.liveness.intervalMs,
@@ -186,6 +196,8 @@ async function run(config: Config): Promise<void> {
     log.info({ signal }, 'stopping: no new messages, writing what the log holds');
     clearInterval(statsTimer);
     liveness.stop();
+    // The open minutes' rollups, as they are, while the log still takes points (rollups/ticker.ts).
+    await rollups?.flush();
     // Messages waiting for room in the log are not acknowledged: the broker keeps them.
     wal.stopTaking('the ingestor is stopping');
     // SHUTDOWN_TIMEOUT_MS bounds the whole stop, the MQTT client's close
@@ -227,6 +239,7 @@ async function run(config: Config): Promise<void> {
   shipper.start();
   source.start();
   liveness.start();
+  rollups?.start();
 }
 
 // --help, --version and unknown flags first: nothing is read or connected before.

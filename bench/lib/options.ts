@@ -1,7 +1,7 @@
 /** `npm run bench -- [flags]` → what to run and how big. Pure. */
 import { parseArgs } from 'node:util';
 
-export const SUITES = ['micro', 'drain', 'live', 'outage', 'grafana'] as const;
+export const SUITES = ['micro', 'drain', 'live', 'outage', 'grafana', 'fleet'] as const;
 export type Suite = (typeof SUITES)[number];
 
 export interface BenchOptions {
@@ -37,7 +37,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --live-s S           live load duration (default 60; quick 15)
   --outage-s S         InfluxDB down for S seconds (default 30; quick 10)
   --profile DIR        drain: write the ingestor's CPU profiles (node --cpu-prof) to DIR
-  --devices LIST       grafana: fleet sizes loaded into InfluxDB (default 1000,10000; quick 200)
+  --devices LIST       grafana and fleet: fleet sizes loaded into InfluxDB (default 1000,10000; quick 200)
   --hours H            grafana: hours of history, telemetry every 10 s (default 6; quick 1)
   --query-runs N       grafana: timed runs of each rule and panel query (default 5; quick 3)
 `;

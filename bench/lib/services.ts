@@ -39,7 +39,8 @@ export interface BenchIngestor {
  */
 export async function startBenchIngestor(env: Record<string, string>, name: string, nodeArgs: readonly string[] = []): Promise<BenchIngestor> {
   const port = await freePort();
-  const ingestor = startIngestor({ ...env, HTTP_PORT: String(port) }, name, nodeArgs);
+  // ROLLUPS back to its default (on): the test harness turns them off for tests that count points.
+  const ingestor = startIngestor({ ROLLUPS: 'true', ...env, HTTP_PORT: String(port) }, name, nodeArgs);
   const pid = ingestor.process.child.pid;
   if (pid === undefined) throw new Error(`the ingestor did not start: see ${ingestor.process.logPath}`);
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;

@@ -34,12 +34,27 @@ export function resultsTable(results: BenchResults): string {
   if (results.micro !== undefined) {
     const micro = results.micro;
     rows.push([`in process: the pipeline (decode, enrich, encode) into an in-memory log, msg/s`, formatSummary(micro.pipelinePerSecond)]);
+    if (micro.pipelineWithRollupsPerSecond !== undefined) rows.push([`in process: the same with per-minute rollups on (ROLLUPS), msg/s`, formatSummary(micro.pipelineWithRollupsPerSecond)]);
     rows.push([`in process: append to the write-ahead log, records/s`, formatSummary(micro.appendPerSecond)]);
   }
   for (const cost of results.grafana ?? []) {
     const what = `grafana, ${n(cost.devices)} devices × ${cost.hours} h (${n(cost.points)} points)`;
     for (const rule of cost.rules) rows.push([`${what}: rule "${rule.title}", ms per evaluation`, n(rule.ms)]);
     for (const query of cost.queries.filter((q) => !q.what.startsWith('rule '))) rows.push([`${what}: ${query.what}, ms`, formatSummary(query.ms, 1)]);
+  }
+  for (const fleet of results.fleet ?? []) {
+    const what = `fleet, ${n(fleet.devices)} devices (${n(fleet.points)} points)`;
+    for (const query of fleet.queries) rows.push([`${what}: ${query.what}, ms (series)`, `${formatSummary(query.ms, 1)} (${n(query.series)})`]);
+  }
+  for (const fleet of results.fleetIngestor ?? []) {
+    const what = `fleet ingestor, ${n(fleet.devices)} devices`;
+    rows.push([`${what}: RSS after the directory is filled`, `${fleet.rssMiB} MiB`]);
+    rows.push([`${what}: device_state tick, ms median (max)`, `${fleet.tickMs.median} (${fleet.tickMs.max})`]);
+    rows.push([`${what}: event-loop delay during ticks, ms p99 (max)`, `${fleet.eventLoopDelayMs.p99} (${fleet.eventLoopDelayMs.max})`]);
+    rows.push([`${what}: directory file, its save, a restart's load`, `${n(fleet.directoryBytes)} B, ${fleet.saveMs} ms, ${fleet.restartMs} ms`]);
+    rows.push([`${what}: per day, device_state points (line-protocol bytes)`, `${n(fleet.perDay.deviceStatePoints)} (${n(fleet.perDay.deviceStateBytes)})`]);
+    rows.push([`${what}: per day, device_trouble points (line-protocol bytes)`, `${n(fleet.perDay.deviceTroublePoints)} (${n(fleet.perDay.deviceTroubleBytes)})`]);
+    for (const rule of fleet.rules) rows.push([`${what}: rule ${rule.uid}, ms best of 3 (series)`, `${rule.bestMs} (${n(rule.series)})`]);
   }
   return ['| measure | median (min–max) |', '|---|---|', ...rows.map(([measure, value]) => `| ${measure} | ${value} |`)].join('\n');
 }

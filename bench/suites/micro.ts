@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { InboundMessage } from '../../ingestor/contracts.ts';
+import { RollupBook } from '../../ingestor/rollups/book.ts';
 import { WriteAheadLog } from '../../ingestor/wal/wal.ts';
 import { memoryIngest } from '../../test/harness/memory-ingest.ts';
 import { backlogMessages } from '../lib/backlog.ts';
@@ -20,6 +21,8 @@ export interface MicroResult {
   readonly messages: number;
   /** Operations per second: median and spread over the runs. */
   readonly pipelinePerSecond: Summary;
+  /** The same with the per-minute rollups on (ROLLUPS=true, the default; ingestor/rollups/). Absent in results from before rollups. */
+  readonly pipelineWithRollupsPerSecond?: Summary;
   readonly appendPerSecond: Summary;
 }
 
@@ -54,13 +57,23 @@ export function benchMicro(messagesCount: number, runs: number): MicroResult {
     lines = log.records;
   });
 
+  // ROLLUPS=true as main.ts wires it: each logged telemetry point also goes into the book.
+  const pipelineWithRollupsPerSecond = timeRuns(runs, messages.length, () => {
+    const rollups = new RollupBook({ measurements: ['telemetry'], graceMs: 30_000, maxBuckets: 1_000_000, instance: 'bench' }, receivedAtMs);
+    const { ingest } = memoryIngest({ emqxPresence: false, sparkplug: false, rollups });
+    for (const message of messages) {
+      if (ingest.accept(message) !== undefined) throw new Error('benchmark message not taken at once');
+    }
+    if (rollups.counters.added !== messages.length) throw new Error(`benchmark messages not rolled up: ${messages.length - rollups.counters.added}`);
+  });
+
   const dir = mkdtempSync(join(tmpdir(), 'sensorflow-bench-wal-'));
   const wal = WriteAheadLog.open({ dir, maxBytes: 1 << 30, syncIntervalMs: 1000 }, pino({ level: 'silent' }));
   try {
     const appendPerSecond = timeRuns(runs, lines.length, () => {
       for (const messageLines of lines) void wal.append(messageLines);
     });
-    return { messages: messages.length, pipelinePerSecond, appendPerSecond };
+    return { messages: messages.length, pipelinePerSecond, pipelineWithRollupsPerSecond, appendPerSecond };
   } finally {
     wal.close();
     rmSync(dir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import type { Thresholds } from './thresholds.ts';
 import { DASHBOARD_UIDS, PANEL_IDS } from './dashboards.ts';
 import { DEVICE_TROUBLE, offlineSecondsQuery, silenceOverLimitQuery } from './device-state.ts';
 import { DATASOURCE } from './model.ts';
+import { lastBelowQuery, meanOutOfRangeQuery } from './readings.ts';
 
 export const FOLDER = 'sensorflow';
 const EXPR = '__expr__';
@@ -213,28 +214,28 @@ function reading(uid: string, title: string, query: string, rangeSeconds: number
 
 function readings(t: Thresholds): AlertRule[] {
   const { temperature, humidity, battery } = t.readings;
-  const mean = (field: string) => `SELECT mean("${field}") FROM "telemetry" WHERE $timeFilter GROUP BY "device", "location", "group"`;
+  // Over the per-minute rollups, out-of-range rows only, plus a heartbeat row (grafana/src/readings.ts).
   return [
-    reading('sensorflow-temperature-out-of-range', 'Temperature out of range', mean('temperature'), 300,
+    reading('sensorflow-temperature-out-of-range', 'Temperature out of range', meanOutOfRangeQuery('temperature', temperature.min, temperature.max), 300,
       { type: 'outside_range', params: [temperature.min, temperature.max] }, temperature.for.text, {
         summaryEn: `{{ $labels.device }} at {{ $labels.location }} reads {{ humanize $values.B.Value }} °C (allowed ${temperature.min}–${temperature.max} °C)`,
         summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）温度 {{ humanize $values.B.Value }} °C，超出允许范围 ${temperature.min}–${temperature.max} °C`,
         descriptionEn: 'Mean of the last 5 minutes. Check the site (cooling, heating, a door left open) and whether other devices at the same location read the same.',
         descriptionZh: '最近 5 分钟平均值。请检查现场（制冷、供暖、门窗），并对比同一位置其他设备的读数。',
       }, PANEL_IDS.temperature),
-    reading('sensorflow-humidity-out-of-range', 'Humidity out of range', mean('humidity'), 300,
+    reading('sensorflow-humidity-out-of-range', 'Humidity out of range', meanOutOfRangeQuery('humidity', humidity.min, humidity.max), 300,
       { type: 'outside_range', params: [humidity.min, humidity.max] }, humidity.for.text, {
         summaryEn: `{{ $labels.device }} at {{ $labels.location }} reads {{ humanize $values.B.Value }} %RH (allowed ${humidity.min}–${humidity.max} %RH)`,
         summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）湿度 {{ humanize $values.B.Value }} %RH，超出允许范围 ${humidity.min}–${humidity.max} %RH`,
         descriptionEn: 'Mean of the last 5 minutes. Check ventilation and leaks at the site, and the sensor itself if only this device is affected.',
         descriptionZh: '最近 5 分钟平均值。请检查现场通风和渗漏；如只有该设备异常，请检查传感器。',
       }, PANEL_IDS.humidity),
-    reading('sensorflow-battery-low', 'Battery low', 'SELECT last("battery") FROM "telemetry" WHERE $timeFilter GROUP BY "device", "location", "group"', 3600,
+    reading('sensorflow-battery-low', 'Battery low', lastBelowQuery('battery', battery.min), 3600,
       { type: 'lt', params: [battery.min] }, battery.for.text, {
         summaryEn: `{{ $labels.device }} at {{ $labels.location }} battery at {{ humanize $values.B.Value }} % (below ${battery.min} %)`,
         summaryZh: `设备 {{ $labels.device }}（{{ $labels.location }}）电量 {{ humanize $values.B.Value }}%，低于 ${battery.min}%`,
-        descriptionEn: 'Replace or charge the battery before the device goes offline.',
-        descriptionZh: '请在设备离线前更换电池或充电。',
+        descriptionEn: 'The lowest reading of its newest minute. Replace or charge the battery before the device goes offline.',
+        descriptionZh: '最近一分钟内的最低读数。请在设备离线前更换电池或充电。',
       }, PANEL_IDS.battery),
   ];
 }

@@ -291,8 +291,10 @@ function telemetry(t: Thresholds): Dashboard {
         'Received signal strength reported by the device.'),
       timeseries({
         id: 5, title: 'Temperature per location: min / mean / max', grid: [0, 17, 24, 9],
-        description: 'Across the devices of each location, per interval.',
-        targets: [target('A', `SELECT min("temperature") AS "min", mean("temperature") AS "mean", max("temperature") AS "max" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "location" fill(none)`, { alias: '$tag_location $col' })],
+        description: 'Across the devices of each location, per interval, from the ingestor\'s per-minute rollups (closed minutes only: the newest minute appears about 1.5 minutes late). The Device filter does not apply.',
+        // From telemetry_location_1m (docs/data-model.md#rollups): 20 series of one point a minute instead of every raw point
+        // (35 ms instead of 9.9 s at 10,000 devices over an hour, docs/performance.md). Mean = sum of sums / sum of counts.
+        targets: [target('A', `SELECT min("temperature_min") AS "min", sum("temperature_sum") / sum("temperature_count") AS "mean", max("temperature_max") AS "max" FROM "telemetry_location_1m" WHERE $timeFilter AND "location" =~ /^$location$/ AND "group" =~ /^$group$/ GROUP BY time($__interval), "location" fill(none)`, { alias: '$tag_location $col' })],
         defaults: { unit: 'celsius', thresholds: steps([null, 'blue'], [temperature.min, GREEN], [temperature.max, RED]) },
       }, ['min', 'max', 'mean'], 'line'),
       table({

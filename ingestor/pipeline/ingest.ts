@@ -30,6 +30,7 @@ import { PresenceHold } from '../presence/hold.ts';
 import { judgeRetainedStatus } from '../presence/retained.ts';
 import { presencePoint } from '../presence/to-point.ts';
 import type { PresenceTracker } from '../presence/tracker.ts';
+import type { RollupBook } from '../rollups/book.ts';
 import { RecordTooLargeError } from '../wal/wal.ts';
 import { rejectPoint } from './reject-point.ts';
 import { RateLimiter, type RejectLog } from './rejects.ts';
@@ -63,6 +64,8 @@ export interface IngestStages {
   readonly gatewayUsers?: ReadonlySet<string>;
   /** Counts messages with a payload time and how late they came, for the catching-up rule (liveness/catch-up.ts). */
   readonly lag?: LagCounter;
+  /** Per-minute rollups (rollups/book.ts, ROLLUPS): each telemetry point, once encoded, is rolled up too. */
+  readonly rollups?: Pick<RollupBook, 'add'>;
 }
 
 /** `afterLogged` runs once the lines are in the log (or at once when there are none). */
@@ -213,7 +216,7 @@ export class Ingest implements MessageSink {
     const data = this.#enrich(decoded.points, message);
     if (!data.ok || decoded.presence === undefined) return data;
     const lines = [...data.lines];
-    const afterLogged: (() => void)[] = [];
+    const afterLogged: (() => void)[] = data.afterLogged === undefined ? [] : [data.afterLogged];
     for (const event of decoded.presence) {
       const presence = this.#presence(event, message);
       if (!presence.ok) return presence;
@@ -260,7 +263,10 @@ export class Ingest implements MessageSink {
       if (!retained || point.timestampMs !== receivedAtMs) directory.liveness.seen(device, point.timestampMs, receivedAtMs);
       if (location !== undefined && location !== '') this.#learnLocation(device, location);
     }
-    return encoded;
+    // Rolled up as written (enriched: location and group filled in), once in the log: a point the log refused is in neither.
+    const { rollups } = this.#stages;
+    if (rollups === undefined || points.length === 0) return encoded;
+    return { ...encoded, afterLogged: () => { for (const point of points) rollups.add(point, receivedAtMs); } };
   }
 
   #learnLocation(device: string, location: string): void {

@@ -28,9 +28,9 @@ function isolatedEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'NODE_OPTIONS']) {
     if (process.env[key] !== undefined) base[key] = process.env[key];
   }
-  // No HTTP server and no periodic ingestor_stats or device_state points unless
-  // a test asks: tests that count measurements must not race a timer.
-  return { ...base, LOG_LEVEL: 'info', HTTP_PORT: '0', STATS_INTERVAL_MS: '3600000', DEVICE_STATE_INTERVAL_S: '3600', ...env };
+  // No HTTP server and no periodic ingestor_stats, device_state or rollup points
+  // unless a test asks: tests that count measurements must not race a timer.
+  return { ...base, LOG_LEVEL: 'info', HTTP_PORT: '0', STATS_INTERVAL_MS: '3600000', DEVICE_STATE_INTERVAL_S: '3600', ROLLUPS: 'false', ...env };
 }
 
 /** `nodeArgs` go before the script, e.g. `--cpu-prof` (which NODE_OPTIONS does not allow). */

@@ -15,6 +15,7 @@ import { emptyStats, type PipelineStats } from '../../ingestor/pipeline/stats.ts
 import { PresenceTracker } from '../../ingestor/presence/tracker.ts';
 import type { Route } from '../../ingestor/routes/route.ts';
 import { DEFAULT_ROUTES_YAML, parseRoutes } from '../../ingestor/routes/routes-file.ts';
+import type { RollupBook } from '../../ingestor/rollups/book.ts';
 import { RecordTooLargeError } from '../../ingestor/wal/wal.ts';
 import { DEFAULT_BOUNDS } from './decode.ts';
 
@@ -66,6 +67,8 @@ export interface MemoryIngestOptions {
   readonly gatewayUsers?: readonly string[];
   /** The catching-up rule's counter @default none */
   readonly lag?: LagCounter;
+  /** Per-minute rollups (ROLLUPS) @default none */
+  readonly rollups?: RollupBook;
 }
 
 export interface MemoryIngest {
@@ -99,6 +102,7 @@ export function memoryIngest(options: MemoryIngestOptions = {}): MemoryIngest {
     presenceHoldMs: options.holdMs ?? 0,
     ...(options.gatewayUsers && { gatewayUsers: new Set(options.gatewayUsers) }),
     ...(options.lag && { lag: options.lag }),
+    ...(options.rollups && { rollups: options.rollups }),
   });
   return { ingest, log, stats, rejects, directory };
 }

@@ -86,7 +86,7 @@ describe('Grafana dashboards and alert rules on real data', () => {
       MQTT_URL: broker.url, MQTT_CLIENT_ID: INSTANCE, MQTT_TOPICS: 'sensors/+/+/telemetry,sensors/+/+/status',
       INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'iot', FLUSH_INTERVAL_MS: '100', STATS_INTERVAL_MS: '1000',
       DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'learned.json'), WAL_DIR: join(dir, 'wal'),
-      DEVICE_STATE_INTERVAL_S: '1', DEVICE_TROUBLE_SILENT_AFTER: '3s',
+      DEVICE_STATE_INTERVAL_S: '1', DEVICE_TROUBLE_SILENT_AFTER: '3s', ROLLUPS: 'true', ROLLUP_GRACE_S: '1',
     });
     await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry', 'sensors/+/+/status']);
     startedAt = Date.now();
@@ -111,6 +111,8 @@ describe('Grafana dashboards and alert rules on real data', () => {
       return (rows[0]?.last as number | undefined ?? 0) >= 50 ? true : undefined;
     }, 30_000);
     await writeHistory(influx);
+    // The reading rules and the per-location panel read the per-minute rollups: wait for the first minute the ingestor closed (ROLLUP_GRACE_S=1).
+    await waitFor('a closed minute of rollups for site-3', async () => ((await influx.query(`SELECT last("temperature_max") FROM telemetry_location_1m WHERE "location" = 'site-3'`, 'iot'))[0]?.last === 45 ? true : undefined), 90_000, 500);
     await influx.query('CREATE DATABASE liveness');
     await writeLivenessHistory(influx);
     await influx.query('CREATE DATABASE calm');
@@ -564,6 +566,14 @@ async function writeHistory(influx: Influx1): Promise<void> {
   for (let t = now - 180 * min; t <= now; t += 30_000) {
     if (t < now - 15 * min) lines.push(`telemetry,device=dev-h5,group=production,location=site-c temperature=21.5,humidity=50,battery=80,rssi=-60 ${t}`);
     lines.push(`telemetry,device=dev-h6,group=production,location=site-c temperature=22.5,humidity=55,battery=9,rssi=-65 ${t}`);
+  }
+  // The per-minute rollups of those readings, as the ingestor writes them (ingestor/rollups/book.ts), with its heartbeat.
+  const rolled = (value: number) => `_min=${value},_max=${value},_sum=${2 * value},_count=2i`;
+  const fields = (values: Record<string, number>) => Object.entries(values).map(([f, v]) => rolled(v).split(',').map((part) => f + part).join(',')).join(',');
+  for (let m = Math.floor((now - 180 * min) / min) * min; m < Math.floor(now / min) * min; m += min) {
+    lines.push(`telemetry_1m,instance=ingestor-live devices=2i ${m}`);
+    if (m < now - 16 * min) lines.push(`telemetry_1m,device=dev-h5,group=production,instance=ingestor-live,location=site-c ${fields({ temperature: 21.5, humidity: 50, battery: 80, rssi: -60 })} ${m}`);
+    lines.push(`telemetry_1m,device=dev-h6,group=production,instance=ingestor-live,location=site-c ${fields({ temperature: 22.5, humidity: 55, battery: 9, rssi: -65 })} ${m}`);
   }
   // The liveness fields as the ingestor keeps them: a tick every 60 s, written
   // (device_state_ticks) unless catching up (device_state_skipped, catching_up 1

@@ -73,7 +73,7 @@ describe('bench options', () => {
     const full = parseBenchOptions([]);
     assert.ok(full !== 'help');
     assert.deepEqual([full.messages, full.runs, full.rate, full.liveS, full.outageS], [400_000, 3, 20_000, 60, 30]);
-    assert.deepEqual(full.suites, ['micro', 'drain', 'live', 'outage', 'grafana']);
+    assert.deepEqual(full.suites, ['micro', 'drain', 'live', 'outage', 'grafana', 'fleet']);
     assert.deepEqual([full.grafanaDevices, full.grafanaHours, full.grafanaRuns], [[1000, 10_000], 6, 5]);
     const quick = parseBenchOptions(['--quick', '--only', 'drain,live', '--paths', 'v1']);
     assert.ok(quick !== 'help');
