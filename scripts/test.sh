@@ -73,6 +73,10 @@ if [ "$unit_only" = 1 ]; then
   log "unit tests"
   node --import tsx --test --test-timeout=60000 test/unit/*.test.ts
 else
+  # Built here, not inside the Docker test file: a new machine's cold build
+  # (debootstrap, then npm ci in the image) takes minutes of that file's budget.
+  log "docker images for the Docker test (minutes on a new machine, seconds after)"
+  node --import tsx test/docker/prepare.ts
   log "unit and integration tests (real Mosquitto, InfluxDB 1.x, VictoriaMetrics; Docker when root)"
   node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts
 fi

@@ -167,6 +167,24 @@ export async function buildImages(docker: Docker, tag: string): Promise<void> {
   await docker.docker(['build', '--network', 'host', '-t', tag, '.'], { timeoutMs: 900_000 });
 }
 
+/** The project's image and the InfluxDB stand-in that docker.test.ts runs. */
+export const TEST_IMAGES = { project: 'sensorflow:0.1.0', influxStandIn: 'sensorflow-test/influxdb1-standin:latest' } as const;
+
+/**
+ * Every image docker.test.ts runs: the base stand-in, the project's image,
+ * the InfluxDB stand-in; then old builds' layers are pruned (vfs keeps a full
+ * copy of each). scripts/test.sh runs it once before the tests
+ * (test/docker/prepare.ts): on a new machine the cold build takes minutes,
+ * and inside the test file it would eat the file's 10-minute budget.
+ */
+export async function buildTestImages(docker: Docker): Promise<void> {
+  await buildImages(docker, TEST_IMAGES.project);
+  const influxd = onPath('influxd');
+  if (influxd === undefined) throw new Error('influxd (Debian package influxdb) is not installed: the InfluxDB stand-in image copies it');
+  await buildStandIn(docker, TEST_IMAGES.influxStandIn, 'influxdb-standin.Dockerfile', { influxd });
+  await docker.docker(['image', 'prune', '--force']);
+}
+
 /** A small image from a Dockerfile under test/docker/ with files of this machine in its context. */
 export async function buildStandIn(docker: Docker, tag: string, dockerfile: string, files: Readonly<Record<string, string>>): Promise<void> {
   const context = mkdtempSync(join(CACHE_DIR, 'context-'));

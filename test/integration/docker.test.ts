@@ -20,13 +20,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseDotenv } from 'dotenv';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { buildImages, buildStandIn, dockerUnavailable, onPath, startDocker, type Docker } from '../harness/docker.ts';
+import { buildTestImages, dockerUnavailable, startDocker, TEST_IMAGES, type Docker } from '../harness/docker.ts';
 import { freePort, isListening } from '../harness/ports.ts';
 import { ARTIFACTS_DIR, waitFor } from '../harness/process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const IMAGE = 'sensorflow:0.1.0';
-const INFLUX_STAND_IN = 'sensorflow-test/influxdb1-standin:latest';
+const IMAGE = TEST_IMAGES.project;
 const PROJECT = 'sensorflow-test';
 const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'test/docker/compose.stand-ins.yml'];
 /** Grafana is left out: the services named here and what they depend on. */
@@ -153,12 +152,8 @@ describe('Docker: the image and docker-compose.yml, for real', { skip }, () => {
   });
 
   test('the image builds from the Dockerfile as it is, on the stand-in base; it runs as node (uid 1000) under tini', async () => {
-    await buildImages(d(), IMAGE);
-    const influxd = onPath('influxd');
-    assert.ok(influxd !== undefined, 'influxd (Debian package influxdb) for the InfluxDB stand-in');
-    await buildStandIn(d(), INFLUX_STAND_IN, 'influxdb-standin.Dockerfile', { influxd });
-    // Old builds' layers: vfs keeps a full copy of each.
-    await d().docker(['image', 'prune', '--force']);
+    // scripts/test.sh built them before the tests (test/docker/prepare.ts): here only what changed since, from the cache.
+    await buildTestImages(d());
     const { stdout } = await d().docker(['image', 'inspect', IMAGE, '--format', '{{json .Config.User}} {{json .Config.Entrypoint}}']);
     assert.equal(stdout.trim(), '"node" ["/usr/bin/tini","--"]');
     // The Dockerfile header's own example: help, not an ingestor with default settings.
