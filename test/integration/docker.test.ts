@@ -106,11 +106,22 @@ async function healthCheck(service: string): Promise<{ code: number | null; outp
   return { code: result.code, output: `${result.stdout}${result.stderr}`.trim() };
 }
 
-/** The host pid of the service's node process (tini is PID 1 inside). */
+/**
+ * The host pid of the service's node process: the child of tini, the
+ * container's PID 1. Not "the first node row of docker top": Docker's own
+ * HEALTHCHECK runs `node dist/common/healthcheck.js` in the container every
+ * few seconds, and once host pids wrap (pid_max 32768 here, and the suite
+ * spawns many processes) that process can come first. That is the likely
+ * cause of a CI failure here: a "frozen" ingestor still answered healthy.
+ */
 async function nodePid(service: string): Promise<number> {
-  const { stdout } = await d().docker(['top', container(service), '-o', 'pid,args']);
-  const row = stdout.split('\n').find((line) => /^\s*\d+\s+node\s/.test(line));
-  assert.ok(row !== undefined, `no node process in ${service}: ${stdout}`);
+  const { stdout: initPid } = await d().docker(['inspect', '--format', '{{.State.Pid}}', container(service)]);
+  const { stdout } = await d().docker(['top', container(service), '-o', 'pid,ppid,args']);
+  const row = stdout.split('\n').find((line) => {
+    const [, ppid, command] = line.trim().split(/\s+/);
+    return ppid === initPid.trim() && command === 'node';
+  });
+  assert.ok(row !== undefined, `no node process under tini (pid ${initPid.trim()}) in ${service}: ${stdout}`);
   return Number(row.trim().split(/\s+/)[0]);
 }
 
