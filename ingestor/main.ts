@@ -90,7 +90,7 @@ async function run(config: Config): Promise<void> {
   });
   const rollups = rollupBook === undefined
     ? undefined
-    : new RollupTicker({ book: rollupBook, wal, canAppend: () => wal.appendState.kind === 'open', log, accepted: (count) => void (stats.pointsAccepted += count) });
+    : new RollupTicker({ book: rollupBook, wal, canAppend: () => wal.appendState.kind === 'open', sourceConnected: () => source.connected, log, accepted: (count) => void (stats.pointsAccepted += count) });
   const source = new MqttSource(config.mqtt, ingest, log);
   const liveness = new LivenessTicker({
     intervalMs: config.liveness.intervalMs,
@@ -180,6 +180,7 @@ async function run(config: Config): Promise<void> {
         brokerConnected: source.connected,
         influxUp: influxHealth.state.kind !== 'failing',
         devicesKnown: directory.liveness.size,
+        ...(rollupBook !== undefined && { rollups: rollupBook.counters }),
       }, Date.now());
       const appended = wal.append([encodePoint(point)]);
       if (appended === undefined) stats.pointsAccepted += 1;

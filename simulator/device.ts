@@ -72,7 +72,13 @@ export class SimDevice {
       const delayMs = Math.max(2000, this.#offlineUntilMs - Date.now());
       this.#reconnectTimer = setTimeout(() => {
         this.#reconnectTimer = undefined;
-        if (!this.#stopping) client.reconnect();
+        if (this.#stopping) return;
+        // After a drop (the connection cut, not end()), QoS 1 messages still waiting for their PUBACK stay in
+        // client.outgoing; a plain reconnect() starts with new stores, so they are never sent again, never
+        // acknowledged, and the clean end() at stop waits for them for ever. Keep the stores: they are resent,
+        // as a real device with a session does. After end() (a restart) the stores are closed: fresh ones.
+        if (client.disconnected) client.reconnect();
+        else client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
       }, delayMs);
     });
     client.on('error', (error: Error & { code?: number | string }) => {

@@ -18,6 +18,16 @@ export interface DeviceStateTags {
   readonly group?: string | undefined;
 }
 
+/** `device_state` and `device_trouble` carry the same tags, so the same Location / Group / Device filters select both. */
+function placeTags(device: string, where: DeviceStateTags, instance: string): Record<string, string> {
+  return {
+    device,
+    ...(where.location !== undefined && where.location !== '' && { location: where.location }),
+    ...(where.group !== undefined && where.group !== '' && { group: where.group }),
+    instance,
+  };
+}
+
 /**
  * `state` is the entry's (online / offline / unknown) unless given: the
  * forget rule writes one last point with `state="forgotten"`.
@@ -26,12 +36,7 @@ export function deviceStatePoint(device: string, entry: Readonly<LivenessEntry>,
   const known = entry.online !== undefined;
   return {
     measurement: DEVICE_STATE_MEASUREMENT,
-    tags: {
-      device,
-      ...(where.location !== undefined && where.location !== '' && { location: where.location }),
-      ...(where.group !== undefined && where.group !== '' && { group: where.group }),
-      instance,
-    },
+    tags: placeTags(device, where, instance),
     fields: {
       state: str(state),
       online: int(known ? (entry.online ? 1 : 0) : -1),
@@ -90,12 +95,7 @@ export function deviceTroublePoint(device: string, entry: Readonly<LivenessEntry
   const known = entry.online !== undefined;
   return {
     measurement: DEVICE_TROUBLE_MEASUREMENT,
-    tags: {
-      device,
-      ...(where.location !== undefined && where.location !== '' && { location: where.location }),
-      ...(where.group !== undefined && where.group !== '' && { group: where.group }),
-      instance,
-    },
+    tags: placeTags(device, where, instance),
     fields: {
       state: str(state),
       online: int(known ? (entry.online ? 1 : 0) : -1),

@@ -264,8 +264,10 @@ export class Ingest implements MessageSink {
       if (location !== undefined && location !== '') this.#learnLocation(device, location);
     }
     // Rolled up as written (enriched: location and group filled in), once in the log: a point the log refused is in neither.
+    // Not a retained message: the broker re-sends it at every subscription, and once more into its minute would count it
+    // twice, or rewrite a minute closed long ago (a previous run's, complete) with this one reading.
     const { rollups } = this.#stages;
-    if (rollups === undefined || points.length === 0) return encoded;
+    if (rollups === undefined || retained || points.length === 0) return encoded;
     return { ...encoded, afterLogged: () => { for (const point of points) rollups.add(point, receivedAtMs); } };
   }
 

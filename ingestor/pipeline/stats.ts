@@ -1,5 +1,6 @@
 /** The pipeline's own counters, shared by its stages, reported by /metrics and as `ingestor_stats` points. */
 import { float, type Point } from '../model/point.ts';
+import type { RollupCounters } from '../rollups/book.ts';
 
 export interface PipelineStats {
   messagesIn: number;
@@ -50,6 +51,8 @@ export interface StatsGauges {
   readonly influxUp: boolean;
   /** Devices in the liveness book. */
   readonly devicesKnown?: number;
+  /** The rollup book's counters (rollups/book.ts), when ROLLUPS is on. */
+  readonly rollups?: Readonly<RollupCounters>;
 }
 
 /** The `ingestor_stats` point for this moment. Pure. */
@@ -74,6 +77,12 @@ export function statsPoint(instance: string, stats: PipelineStats, gauges: Stats
       device_state_skipped: float(stats.deviceStateSkipped),
       device_state_invalid: float(stats.deviceStateInvalid),
       catching_up: float(stats.catchingUp ? 1 : 0),
+      ...(gauges.rollups !== undefined && {
+        rollup_points_late: float(gauges.rollups.late),
+        rollup_minutes_forced: float(gauges.rollups.forced),
+        rollup_points_dropped: float(gauges.rollups.dropped),
+        rollup_sums_overflowed: float(gauges.rollups.overflowed),
+      }),
     },
     timestampMs: nowMs,
   };

@@ -8,11 +8,16 @@
  *
  * A minute is closed, and its points handed out, once it has ended AND no
  * point of it has arrived for `graceMs` (a backlog the broker redelivers after
- * an outage keeps its minutes open while it drains, so they close complete).
- * Minutes close oldest first. A point of a minute already closed is late: not
- * rolled up (it is in the raw data), only counted: rolling it into a new
- * bucket would overwrite the closed minute's point (same series and time)
- * with a partial one.
+ * an outage keeps its minutes open while it drains, so they close complete),
+ * but at the latest a minute and the grace after its first point arrived: a
+ * device whose clock is stuck sends the same minute for ever and must not
+ * hold it open for ever. Each minute is decided on its own: one busy minute
+ * (a device whose clock runs a day behind) never holds the others back.
+ * A point of a minute this book already closed is late: not rolled up (it is
+ * in the raw data), only counted: rolling it into a new bucket would
+ * overwrite the closed minute's point (same series and time) with a partial
+ * one. So is a point more than LATE_HORIZON_MS older than the newest closed
+ * minute (the closed minutes are remembered that far back).
  *
  * Memory is bounded: at most `maxBuckets` open buckets; beyond, the oldest
  * open minute is closed at once (counted as `forced`).
@@ -23,6 +28,14 @@
 import type { FieldValue, Point } from '../model/point.ts';
 
 export const MINUTE_MS = 60_000;
+
+/**
+ * How far back before the newest closed minute a point still opens a minute
+ * of its own: a day, long enough for the backlog of any MQTT outage the
+ * broker's session queue holds; older points are late. Also how long closed
+ * minutes are remembered (at most 1,440 numbers).
+ */
+export const LATE_HORIZON_MS = 24 * 60 * MINUTE_MS;
 
 /** The start of the minute `ms` falls in. */
 export const minuteStart = (ms: number): number => ms - (((ms % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
@@ -46,6 +59,7 @@ interface OpenMinute {
   readonly devices: Map<string, Bucket>;
   /** Keyed by measurement + location + group. */
   readonly locations: Map<string, Bucket>;
+  readonly firstArrivalMs: number;
   lastArrivalMs: number;
 }
 
@@ -71,6 +85,8 @@ export interface RollupCounters {
   minutesClosed: number;
   /** Rollup points of minutes closed early that found no room while the log took nothing: lost (the raw points are not). */
   dropped: number;
+  /** Field sums past the largest float (only min and max of that field are written for that minute). */
+  overflowed: number;
 }
 
 /** `telemetry` → `telemetry_1m`: one point per device per minute. */
@@ -103,13 +119,23 @@ function addTo(bucket: Bucket, name: string, value: number): void {
   stats.count += 1;
 }
 
-function rollupPoint(measurement: string, bucket: Bucket, instance: string, startMs: number): Point {
+/**
+ * A bucket's point. A sum past the largest float (line protocol cannot carry
+ * Infinity, and one unwritable field would cost the whole point) leaves out
+ * that field's `_sum` and `_count`, so a mean is never computed from a count
+ * without its sum; its `_min` and `_max` stay.
+ */
+function rollupPoint(measurement: string, bucket: Bucket, instance: string, startMs: number, counters: RollupCounters): Point {
   const fields: Record<string, FieldValue> = {};
   for (const [name, stats] of bucket.fields) {
     fields[`${name}_min`] = { kind: 'float', value: stats.min };
     fields[`${name}_max`] = { kind: 'float', value: stats.max };
-    fields[`${name}_sum`] = { kind: 'float', value: stats.sum };
-    fields[`${name}_count`] = { kind: 'int', value: BigInt(stats.count) };
+    if (Number.isFinite(stats.sum)) {
+      fields[`${name}_sum`] = { kind: 'float', value: stats.sum };
+      fields[`${name}_count`] = { kind: 'int', value: BigInt(stats.count) };
+    } else {
+      counters.overflowed += 1;
+    }
   }
   return { measurement, tags: { ...bucket.tags, instance }, fields, timestampMs: startMs };
 }
@@ -124,9 +150,11 @@ export class RollupBook {
   readonly #forced: Point[] = [];
   /** The minute the book was made in: quiet heartbeats only from it on. */
   readonly #startedMinuteMs: number;
-  /** The start of the newest closed minute: points at or before it are late. */
+  /** The start of the newest closed minute. */
   #closedThroughMs = Number.NEGATIVE_INFINITY;
-  readonly counters: RollupCounters = { added: 0, late: 0, forced: 0, minutesClosed: 0, dropped: 0 };
+  /** The minutes closed within LATE_HORIZON_MS of the newest: their points are late. */
+  readonly #closed = new Set<number>();
+  readonly counters: RollupCounters = { added: 0, late: 0, forced: 0, minutesClosed: 0, dropped: 0, overflowed: 0 };
 
   constructor(options: RollupBookOptions, nowMs: number) {
     if (!Number.isInteger(options.maxBuckets) || options.maxBuckets < 1) throw new RangeError(`maxBuckets: expected a whole number ≥ 1, got ${options.maxBuckets}`);
@@ -152,13 +180,13 @@ export class RollupBook {
     const { device } = point.tags;
     if (device === undefined) return;
     const startMs = minuteStart(point.timestampMs);
-    if (startMs <= this.#closedThroughMs) {
+    let minute = this.#open.get(startMs);
+    if (minute === undefined && (this.#closed.has(startMs) || startMs < this.#closedThroughMs - LATE_HORIZON_MS)) {
       this.counters.late += 1;
       return;
     }
-    let minute = this.#open.get(startMs);
     if (minute === undefined) {
-      minute = { startMs, devices: new Map(), locations: new Map(), lastArrivalMs: arrivalMs };
+      minute = { startMs, devices: new Map(), locations: new Map(), firstArrivalMs: arrivalMs, lastArrivalMs: arrivalMs };
       this.#open.set(startMs, minute);
     }
     if (arrivalMs > minute.lastArrivalMs) minute.lastArrivalMs = arrivalMs;
@@ -200,22 +228,31 @@ export class RollupBook {
     }
   }
 
-  /** The points of every minute due at `nowMs` (ended, and quiet for the grace), oldest first. */
-  closeDue(nowMs: number): Point[] {
+  /**
+   * The points of every minute due at `nowMs`, oldest first. Due: ended, and
+   * quiet for the grace or held open a minute and the grace since its first
+   * point arrived.
+   *
+   * `quietHeartbeat`: whether a minute with no point at all gets its
+   * heartbeat once due (only minutes from the book's start on: a backlog of
+   * older ones may still come). The caller says no while the source is
+   * disconnected: the minutes of an MQTT outage are the broker's backlog,
+   * still to come, and a heartbeat would close them empty.
+   */
+  closeDue(nowMs: number, quietHeartbeat = true): Point[] {
     const { graceMs } = this.#options;
     const points = this.#forced.splice(0);
     for (const startMs of this.#sortedStarts()) {
       const minute = this.#open.get(startMs) as OpenMinute;
-      if (nowMs < startMs + MINUTE_MS + graceMs || nowMs < minute.lastArrivalMs + graceMs) break;
-      points.push(...this.#closeOldest());
+      const ended = nowMs >= startMs + MINUTE_MS + graceMs;
+      const quiet = nowMs >= minute.lastArrivalMs + graceMs;
+      const heldLongEnough = nowMs >= minute.firstArrivalMs + MINUTE_MS + graceMs;
+      if (ended && (quiet || heldLongEnough)) points.push(...this.#close(startMs));
     }
-    // A minute with no point at all still gets its heartbeat, once it is due
-    // (only minutes from the start on: a backlog of older ones may still come).
     const lastDueMs = minuteStart(nowMs - graceMs - MINUTE_MS);
-    if (this.#open.size === 0 && lastDueMs > this.#closedThroughMs && lastDueMs >= this.#startedMinuteMs) {
+    if (quietHeartbeat && lastDueMs > this.#closedThroughMs && lastDueMs >= this.#startedMinuteMs && !this.#open.has(lastDueMs)) {
       points.push(...this.#heartbeats(lastDueMs));
-      this.#closedThroughMs = lastDueMs;
-      this.counters.minutesClosed += 1;
+      this.#markClosed(lastDueMs);
     }
     return points;
   }
@@ -223,7 +260,7 @@ export class RollupBook {
   /** Every open minute, as it is (a clean stop: partial minutes rather than none). */
   closeAll(): Point[] {
     const points = this.#forced.splice(0);
-    while (this.#open.size > 0) points.push(...this.#closeOldest());
+    for (const startMs of this.#sortedStarts()) points.push(...this.#close(startMs));
     return points;
   }
 
@@ -232,19 +269,31 @@ export class RollupBook {
   }
 
   #closeOldest(): Point[] {
-    const startMs = this.#sortedStarts()[0] as number;
+    return this.#close(this.#sortedStarts()[0] as number);
+  }
+
+  /** Remembers a closed minute; forgets those past the horizon. */
+  #markClosed(startMs: number): void {
+    this.counters.minutesClosed += 1;
+    this.#closed.add(startMs);
+    if (startMs <= this.#closedThroughMs) return;
+    this.#closedThroughMs = startMs;
+    const horizonMs = startMs - LATE_HORIZON_MS;
+    for (const closed of this.#closed) if (closed < horizonMs) this.#closed.delete(closed);
+  }
+
+  #close(startMs: number): Point[] {
     const minute = this.#open.get(startMs) as OpenMinute;
     this.#open.delete(startMs);
     this.#buckets -= minute.devices.size + minute.locations.size;
-    if (startMs > this.#closedThroughMs) this.#closedThroughMs = startMs;
-    this.counters.minutesClosed += 1;
+    this.#markClosed(startMs);
     const { instance } = this.#options;
     const points: Point[] = [];
     for (const [key, bucket] of minute.devices) {
-      if (bucket.fields.size > 0) points.push(rollupPoint(deviceRollupName(measurementOf(key)), bucket, instance, startMs));
+      if (bucket.fields.size > 0) points.push(rollupPoint(deviceRollupName(measurementOf(key)), bucket, instance, startMs, this.counters));
     }
     for (const [key, bucket] of minute.locations) {
-      if (bucket.fields.size > 0) points.push(rollupPoint(locationRollupName(measurementOf(key)), bucket, instance, startMs));
+      if (bucket.fields.size > 0) points.push(rollupPoint(locationRollupName(measurementOf(key)), bucket, instance, startMs, this.counters));
     }
     const devicesByMeasurement = new Map<string, number>();
     for (const key of minute.devices.keys()) {

@@ -34,6 +34,8 @@ export interface RollupTickerOptions {
   readonly wal: LineLog;
   /** False while the log takes nothing (full, or the disk refuses). */
   readonly canAppend: () => boolean;
+  /** False while the MQTT source is disconnected: no heartbeat for a minute without points then (book.ts, closeDue). */
+  readonly sourceConnected?: () => boolean;
   readonly log: Logger;
   readonly checkMs?: number;
   readonly now?: () => number;
@@ -67,7 +69,7 @@ export class RollupTicker {
     const { book, now = Date.now } = this.#options;
     this.#busy = true;
     try {
-      this.#encode(book.closeDue(now()));
+      this.#encode(book.closeDue(now(), this.#options.sourceConnected?.() ?? true));
       await this.#append();
     } catch (error) {
       this.#options.log.warn({ error: (error as Error).message }, 'could not log rollup points; they are retried at the next check');

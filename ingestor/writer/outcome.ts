@@ -94,6 +94,9 @@ export interface RefusedLine {
   readonly reason: string;
 }
 
+/** How InfluxDB 3 starts the error of a line refused because a new database would pass Core's limit. */
+export const V3_DATABASE_LIMIT = 'Adding a new database would exceed limit of';
+
 /**
  * The InfluxDB 3 (`/api/v3/write_lp?accept_partial=true`) reading of an
  * answer, read at influxdata/influxdb v3.10.1:
@@ -127,6 +130,11 @@ export function classifyV3Response(status: number, body: string | undefined, ret
   const named = namedLines(body);
   if (named === 'one_line_nothing_stored') return { kind: 'rejected', status, message };
   if (named === undefined || named.length === 0) return { kind: 'server_error', status, message: `${message} (HTTP ${status} naming no line: not bad data)` };
+  // The database limit of Core is not the line's fault: the same line is stored once the operator frees a database. InfluxDB 3 counts it
+  // among per-line errors (influxdb3_server/src/http.rs l. 843–851 at v3.10.1, PartialLpWrite's limit_hit; the message is
+  // influxdb3_catalog/src/error.rs l. 96): kept and retried, never dropped as bad data.
+  const dbLimit = named.find((line) => line.error_message.startsWith(V3_DATABASE_LIMIT));
+  if (dbLimit !== undefined) return { kind: 'server_error', status, message: `${dbLimit.error_message} (HTTP ${status}: a server limit, not bad data; free a database or use Enterprise)` };
   const refused: RefusedLine[] = [];
   const seen = new Set<number>();
   for (const line of named) {

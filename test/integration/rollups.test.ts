@@ -5,8 +5,10 @@
  * mean as sum/count, max; per device and per location and group), the
  * heartbeat is there, and a clean stop writes the open minute.
  *
- * Readings carry a payload time in a minute already over, so it is written
- * after ROLLUP_GRACE_S=1 without waiting for a minute to end. Every step
+ * Readings carry a payload time in the minute before the ingestor started,
+ * so it is written after ROLLUP_GRACE_S=1 without waiting for a minute to
+ * end, and never closed empty before they arrive however slow the machine
+ * (quiet heartbeats close only minutes from the book's start on). Every step
  * waits for the points it needs, bounded. Spawns processes: run under the
  * shared lock.
  */
@@ -39,6 +41,7 @@ const rounded = (value: unknown): number => Math.round(Number(value) * 1e9) / 1e
 
 test('the rollups of a minute equal the raw points\' min / mean / max, per device and per location and group; a clean stop writes the open minute', async () => {
   await influx.query('CREATE DATABASE r');
+  const minuteMs = Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE;
   const ingestor = startIngestor({
     MQTT_URL: broker.url, MQTT_CLIENT_ID: 'rollups-1', INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_BUCKET: 'r',
     DEVICES_FILE: join(dir, 'devices.yaml'), DEVICE_DIRECTORY_FILE: join(dir, 'directory.json'), ROLLUPS: 'true', ROLLUP_GRACE_S: '1', DEVICE_STATE_MAX_LAG_S: '86400',
@@ -46,7 +49,6 @@ test('the rollups of a minute equal the raw points\' min / mean / max, per devic
   const publisher = await connectPublisher(broker.url);
   try {
     await waitUntilSubscribed(ingestor, ['sensors/+/+/telemetry']);
-    const minuteMs = Math.floor(Date.now() / MINUTE) * MINUTE - 2 * MINUTE;
     const readings: [string, string, number, number, number][] = [
       // topic device, location, offset in the minute, temperature, humidity
       ['r-1', 'hall', 1_000, 4.5, 40], ['r-1', 'hall', 11_000, -2.25, 42], ['r-1', 'hall', 59_999, 7, 41.5],

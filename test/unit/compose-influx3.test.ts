@@ -22,7 +22,7 @@ import { startInflux3StandIn } from '../harness/influx3-standin.ts';
 const ROOT = join(import.meta.dirname, '..', '..');
 const hasCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 
-interface Service { image?: string; entrypoint?: string[]; command?: string[]; environment?: Record<string, string>; healthcheck?: { test?: string[] }; ports?: unknown[] }
+interface Service { image?: string; volumes?: string[]; entrypoint?: string[]; command?: string[]; environment?: Record<string, string>; healthcheck?: { test?: string[] }; ports?: unknown[] }
 type Compose = { services: Record<string, Service> };
 
 function merged(): Compose {
@@ -51,6 +51,18 @@ describe('docker-compose.influx3.yml', { skip: !hasCompose && 'docker-compose is
     const printf = script.split(' > ')[0]!.replaceAll('$$', '$');
     const written = execFileSync('/bin/bash', ['-c', printf], { env: { INFLUX_CORE_ADMIN_TOKEN: 'apiv3_abc' }, encoding: 'utf8' });
     assert.deepEqual(JSON.parse(written), { token: 'apiv3_abc', name: '_admin' });
+  });
+
+  test('Grafana gets the InfluxDB 3 rules over the default ones: no rule looks back past Core\'s query file limit (~72 h)', () => {
+    // docker-compose config prints each mount as source:target:mode; Docker mounts the file over the directory mounted before it.
+    const volumes = merged().services.grafana!.volumes!;
+    assert.ok(volumes.includes(`${join(ROOT, 'grafana/influx3/rules.yaml')}:/etc/grafana/provisioning/alerting/rules.yaml:ro`), volumes.join('\n'));
+    assert.ok(volumes.includes(`${join(ROOT, 'grafana/provisioning')}:/etc/grafana/provisioning:ro`), 'the rest of the provisioning as in docker-compose.yml');
+    const lookBacks = (file: string): number[] => [...readFileSync(join(ROOT, file), 'utf8').matchAll(/^\s*from: (\d+)$/gm)].map((match) => Number(match[1]));
+    const longest = Math.max(...lookBacks('grafana/influx3/rules.yaml'));
+    assert.equal(longest, 2 * 86_400, 'Ingestor not reporting: 2 days');
+    assert.ok(Math.max(...lookBacks('grafana/provisioning/alerting/rules.yaml')) > 72 * 3600, 'the default rules do look back further (30 days): the overlay must replace them');
+    assert.equal(lookBacks('grafana/influx3/rules.yaml').length, lookBacks('grafana/provisioning/alerting/rules.yaml').length, 'the same rules');
   });
 
   test('setup, the ingestor and Grafana dial InfluxDB 3 on 8181; setup and the ingestor with INFLUX_API=v3', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { staleFiles } from '../../grafana/src/generate.ts';
+import { INFLUX3_MAX_LOOKBACK, influx3Thresholds, staleFiles } from '../../grafana/src/generate.ts';
 import { DASHBOARD_UIDS, dashboards } from '../../grafana/src/dashboards.ts';
 import { loadThresholds, parseThresholds, ThresholdsError } from '../../grafana/src/thresholds.ts';
 import type { Dashboard } from '../../grafana/src/model.ts';
@@ -380,5 +380,17 @@ describe('what Grafana does with $ (the evaluator the integration tests rely on)
       'SELECT mean("t") FROM x WHERE time >= 0ms and time <= 3600000ms GROUP BY time(10s)');
     assert.equal(renderPanelQuery('GROUP BY time($__interval) LIMIT $__interval_ms', { fromMs: 0, toMs: 7 * 86_400_000, variables: {} }),
       'GROUP BY time(10m) LIMIT 600000');
+  });
+});
+
+describe('the InfluxDB 3 rules (grafana/influx3/rules.yaml)', () => {
+  test('instance_remembered_for is capped at 2 days, within Core\'s ~72 h query file limit; a shorter one is kept; nothing else changes', () => {
+    const thresholds = loadThresholds();
+    assert.equal(thresholds.pipeline.instanceRememberedFor.seconds, 30 * 86_400, 'the shipped default');
+    const capped = influx3Thresholds(thresholds);
+    assert.deepEqual(capped.pipeline.instanceRememberedFor, INFLUX3_MAX_LOOKBACK);
+    assert.deepEqual({ ...capped, pipeline: { ...capped.pipeline, instanceRememberedFor: undefined } }, { ...thresholds, pipeline: { ...thresholds.pipeline, instanceRememberedFor: undefined } });
+    const short = { ...thresholds, pipeline: { ...thresholds.pipeline, instanceRememberedFor: { text: '6h', seconds: 6 * 3600 } } };
+    assert.equal(influx3Thresholds(short), short);
   });
 });

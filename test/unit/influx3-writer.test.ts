@@ -41,6 +41,11 @@ describe('classifyV3Response: InfluxDB 3 answers to /api/v3/write_lp?accept_part
     assert.equal(outcome.kind, 'partial');
   });
 
+  test('a line refused for Core\'s database limit is a server fault, retried, never bad data (http.rs l. 843–851 at v3.10.1 lists it among line errors)', () => {
+    const body = partialBody([{ line_number: 1, error_message: 'Adding a new database would exceed limit of 5 databases' }, { line_number: 2, error_message: 'Adding a new database would exceed limit of 5 databases' }]);
+    assert.deepEqual(classifyV3Response(422, body, 0, 2), { kind: 'server_error', status: 422, message: 'Adding a new database would exceed limit of 5 databases (HTTP 422: a server limit, not bad data; free a database or use Enterprise)' });
+  });
+
   test('a 400 or 422 that names no line is a server fault, retried, never bad data', () => {
     const faults: [number, string][] = [
       [400, JSON.stringify({ error: "cannot write to soft-deleted database 'iot' - it is marked for deletion" })],

@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../../ingestor/config.ts';
 import { encodePoint } from '../../ingestor/model/line-protocol.ts';
 import { float, str, type Point } from '../../ingestor/model/point.ts';
-import { MINUTE_MS, RollupBook, type RollupBookOptions } from '../../ingestor/rollups/book.ts';
+import { LATE_HORIZON_MS, MINUTE_MS, RollupBook, type RollupBookOptions } from '../../ingestor/rollups/book.ts';
+import { emptyStats, statsPoint } from '../../ingestor/pipeline/stats.ts';
 import { RollupTicker } from '../../ingestor/rollups/ticker.ts';
 import { inboundMessage, memoryIngest, MemoryLog } from '../harness/memory-ingest.ts';
 
@@ -106,6 +107,95 @@ describe('RollupBook', () => {
     assert.deepEqual(book.closeDue(T0 + MINUTE_MS + GRACE + 5_000), [], 'once per minute');
   });
 
+  // Review of issue 24's rollups: one device with a wrong clock must not hold back every other minute.
+  test('a device whose clock is stuck (the same minute for ever) neither holds that minute open for ever nor holds back the others', () => {
+    const book = new RollupBook(options(), T0);
+    const stuckAt = T0 - 5 * MINUTE_MS + 7_000;
+    const closedMinutes: number[] = [];
+    let stuckPoints = 0;
+    for (let at = T0; at < T0 + 30 * MINUTE_MS; at += 10_000) {
+      book.add(reading('stuck', 'hall', stuckAt, { temperature: 5 }), at);
+      book.add(reading('ok', 'hall', at, { temperature: 20 }), at);
+      for (const point of book.closeDue(at + 5_000)) {
+        if (point.measurement === 'telemetry_1m' && point.tags.device === 'ok') closedMinutes.push(point.timestampMs);
+        if (point.tags.device === 'stuck') stuckPoints += 1;
+      }
+    }
+    // Every minute of the healthy device that is due (ended a grace ago: all but the newest), each once, in order.
+    assert.deepEqual(closedMinutes, Array.from({ length: 29 }, (_, i) => T0 + i * MINUTE_MS));
+    // The stuck minute closed once, a minute and the grace after its first point; the rest of its points are late.
+    assert.equal(stuckPoints, 1);
+    // Rolled up: the 10 that arrived at T0 … T0 + 90 s (the check at +95 s closed it); late: the other 170 of 180.
+    assert.equal(book.counters.late, 170);
+  });
+
+  test('a device whose clock runs a day behind, there from the start, does not hold back the current minutes', () => {
+    const book = new RollupBook(options(), T0);
+    const day = 24 * 60 * MINUTE_MS;
+    const closed = new Map<string, number[]>();
+    for (let at = T0; at < T0 + 20 * MINUTE_MS; at += 10_000) {
+      book.add(reading('behind', 'hall', at - day, { temperature: 5 }), at);
+      for (let d = 0; d < 50; d += 1) book.add(reading(`ok-${d}`, 'hall', at, { temperature: 20 }), at);
+      for (const point of book.closeDue(at + 5_000)) {
+        if (point.measurement !== 'telemetry_1m' || point.tags.device === undefined) continue;
+        const device = point.tags.device.startsWith('ok-') ? 'ok' : point.tags.device;
+        closed.set(device, [...(closed.get(device) ?? []), point.timestampMs]);
+      }
+    }
+    const eachMinute = Array.from({ length: 19 }, (_, i) => T0 + i * MINUTE_MS);
+    assert.deepEqual([...new Set(closed.get('ok'))], eachMinute);
+    assert.equal(closed.get('ok')?.length, 19 * 50);
+    // The lagging device's minutes (a day old, within the horizon, never closed before) open and close at their own pace.
+    assert.deepEqual(closed.get('behind'), eachMinute.map((m) => m - day));
+    assert.ok(book.openBuckets <= 4 * 51, `open buckets ${book.openBuckets}`);
+  });
+
+  test('a point more than a day older than the newest closed minute is late', () => {
+    const book = new RollupBook(options(), T0);
+    book.add(reading('d1', 'hall', T0, { temperature: 1 }), T0);
+    book.closeDue(T0 + MINUTE_MS + GRACE);
+    book.add(reading('d1', 'hall', T0 - LATE_HORIZON_MS + MINUTE_MS, { temperature: 1 }), T0 + MINUTE_MS + GRACE);
+    assert.equal(book.counters.late, 0, 'within the horizon: a minute of its own');
+    book.add(reading('d1', 'hall', T0 - LATE_HORIZON_MS - MINUTE_MS, { temperature: 1 }), T0 + MINUTE_MS + GRACE);
+    assert.equal(book.counters.late, 1);
+  });
+
+  test('no quiet heartbeat while the source is disconnected: the outage\'s minutes stay open for the broker\'s backlog, which is then written complete', () => {
+    const book = new RollupBook(options(), T0);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 1 }), T0 + 1_000);
+    book.closeDue(T0 + MINUTE_MS + GRACE);
+    // Disconnected for five minutes: checks every 5 s hand out nothing.
+    for (let at = T0 + MINUTE_MS + GRACE + 5_000; at < T0 + 6 * MINUTE_MS; at += 5_000) assert.deepEqual(book.closeDue(at, false), [], `at +${at - T0} ms`);
+    // Reconnected: the queued backlog (every 10 s of the outage) drains at once.
+    const back = T0 + 6 * MINUTE_MS;
+    for (let t = T0 + MINUTE_MS; t < T0 + 6 * MINUTE_MS; t += 10_000) book.add(reading('d1', 'hall', t, { temperature: 2 }), back);
+    assert.equal(book.counters.late, 0);
+    const written = lines(book.closeDue(back + GRACE)).filter((line) => line.startsWith('telemetry_1m,device'));
+    assert.deepEqual(written, Array.from({ length: 5 }, (_, i) => `telemetry_1m,device=d1,instance=ing-1,location=hall temperature_min=2,temperature_max=2,temperature_sum=12,temperature_count=6i ${T0 + (i + 1) * MINUTE_MS}`));
+  });
+
+  test('a field whose sum passes the largest float keeps its min and max, loses its sum and count (never a mean from a count without its sum), and the point and the other fields stay', () => {
+    const book = new RollupBook(options(), T0);
+    book.add(reading('d1', 'hall', T0, { temperature: 1.7e308, humidity: 40 }), T0);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 1.7e308, humidity: 50 }), T0 + 1_000);
+    assert.deepEqual(lines(book.closeAll()).filter((line) => !line.startsWith('telemetry_1m,instance')), [
+      `telemetry_1m,device=d1,instance=ing-1,location=hall temperature_min=1.7e+308,temperature_max=1.7e+308,humidity_min=40,humidity_max=50,humidity_sum=90,humidity_count=2i ${T0}`,
+      `telemetry_location_1m,instance=ing-1,location=hall temperature_min=1.7e+308,temperature_max=1.7e+308,humidity_min=40,humidity_max=50,humidity_sum=90,humidity_count=2i ${T0}`,
+    ]);
+    assert.equal(book.counters.overflowed, 2);
+  });
+
+  test('the counters are in ingestor_stats when rollups are on, and absent when off', () => {
+    const book = new RollupBook(options(), T0);
+    book.add(reading('d1', 'hall', T0, { temperature: 1 }), T0);
+    book.closeDue(T0 + MINUTE_MS + GRACE);
+    book.add(reading('d1', 'hall', T0, { temperature: 1 }), T0 + MINUTE_MS + GRACE);
+    const gauges = { rejects: 0, walBytes: 0, walUnreadBytes: 0, brokerConnected: true, influxUp: true };
+    const on = encodePoint(statsPoint('ing-1', emptyStats(), { ...gauges, rollups: book.counters }, T0));
+    assert.match(on, /,rollup_points_late=1,rollup_minutes_forced=0,rollup_points_dropped=0,rollup_sums_overflowed=0 /);
+    assert.doesNotMatch(encodePoint(statsPoint('ing-1', emptyStats(), gauges, T0)), /rollup_/);
+  });
+
   test('rejects a bad bound by naming it', () => {
     assert.throws(() => new RollupBook(options({ maxBuckets: 0 }), T0), /maxBuckets: expected a whole number ≥ 1, got 0/);
   });
@@ -121,6 +211,19 @@ describe('the pipeline feeds the rollups', () => {
     assert.equal(log.lines.filter((line) => line.startsWith('telemetry,')).length, 2);
     assert.deepEqual(lines(book.closeAll()).filter((line) => line.startsWith('telemetry_1m,device')), [
       `telemetry_1m,device=d1,group=freezers,instance=ing-1,location=hall temperature_min=4,temperature_max=6,temperature_sum=10,temperature_count=2i,battery_min=90,battery_max=90,battery_sum=90,battery_count=1i ${T0}`,
+    ]);
+  });
+});
+
+describe('the pipeline does not roll up retained messages', () => {
+  test('the broker re-sends a retained message at every subscription: rolled up again it would count twice, or rewrite an old closed minute with one reading', () => {
+    const book = new RollupBook(options(), T0 + 3 * 60 * MINUTE_MS);
+    const { ingest, log } = memoryIngest({ rollups: book });
+    void ingest.accept(inboundMessage('sensors/hall/d1/telemetry', { temperature: 4, ts: T0 + 1_000 }, T0 + 3 * 60 * MINUTE_MS, { qos: 1, retained: true }));
+    void ingest.accept(inboundMessage('sensors/hall/d2/telemetry', { temperature: 6, ts: T0 + 2_000 }, T0 + 3 * 60 * MINUTE_MS, { qos: 1 }));
+    assert.equal(log.lines.filter((line) => line.startsWith('telemetry,')).length, 2, 'both raw points are written');
+    assert.deepEqual(lines(book.closeAll()).filter((line) => line.startsWith('telemetry_1m,device')), [
+      `telemetry_1m,device=d2,instance=ing-1,location=hall temperature_min=6,temperature_max=6,temperature_sum=6,temperature_count=1i ${T0}`,
     ]);
   });
 });
