@@ -98,7 +98,10 @@ describe('Grafana dashboards and alert rules on real data', () => {
     await waitFor('dev-002 offline in InfluxDB', async () => ((await influx.query(`SELECT last("online") FROM device_presence WHERE device = 'dev-002'`, 'iot'))[0]?.last === 0 ? true : undefined), 20_000);
     // A device behind a gateway: telemetry only (no status topic, no last will), three readings, then nothing.
     const publisher = await connectPublisher(broker.url);
-    await publishAll(publisher, [0, 1, 2].map((i) => ({ topic: `sensors/site-9/${TELEMETRY_ONLY}/telemetry`, payload: JSON.stringify({ temperature: 20 + i, ts: Date.now() }) })));
+    // A millisecond apart: readings of one device with the same time are one point in InfluxDB (the last overwrites),
+    // while the rollups count each message, so equal times would make Readings in range differ from the raw count.
+    const sentAt = Date.now();
+    await publishAll(publisher, [0, 1, 2].map((i) => ({ topic: `sensors/site-9/${TELEMETRY_ONLY}/telemetry`, payload: JSON.stringify({ temperature: 20 + i, ts: sentAt - 2 + i }) })));
     await publisher.endAsync();
     await waitFor('device_state of every device, the telemetry-only one included', async () => {
       const rows = await influx.query(`SELECT last("state") AS "state" FROM device_state WHERE time > now() - 1m GROUP BY "device"`, 'iot');
