@@ -20,7 +20,8 @@ import { dashboards } from '../../grafana/src/dashboards.ts';
 import { loadThresholds } from '../../grafana/src/thresholds.ts';
 import { defaultVariables, renderMacros, renderPanelQuery, runInfluxQL, type VariableValue } from '../../test/harness/grafana-eval.ts';
 import { startInflux1, type Influx1 } from '../../test/harness/services.ts';
-import { summarize, type Summary } from '../lib/stats.ts';
+import { timeQuery } from '../lib/query-timing.ts';
+import type { Summary } from '../lib/stats.ts';
 
 const gzip = promisify(gzipCallback);
 const DB = 'iot';
@@ -167,17 +168,6 @@ const OLD_RULES: readonly { title: string; queries: readonly { refId: string; fr
   },
 ];
 
-async function time(influx: Influx1, query: string, runs: number): Promise<{ ms: Summary; series: number }> {
-  let series = (await runInfluxQL(influx.url, DB, query)).length; // warm-up, and the answer's size
-  const samples: number[] = [];
-  for (let run = 0; run < runs; run += 1) {
-    const started = performance.now();
-    series = (await runInfluxQL(influx.url, DB, query)).length;
-    samples.push(performance.now() - started);
-  }
-  return { ms: summarize(samples.map((ms) => Math.round(ms * 10) / 10)), series };
-}
-
 export async function benchGrafanaCost(options: GrafanaCostOptions): Promise<GrafanaCostResult> {
   const { devices, hours, runs, log } = options;
   const influx = await startInflux1();
@@ -200,7 +190,7 @@ export async function benchGrafanaCost(options: GrafanaCostOptions): Promise<Gra
       let total = 0;
       for (const q of list) {
         const rendered = renderMacros(q.query, evaluatedAt - q.fromS * 1000, evaluatedAt, q.intervalMs);
-        const timing = await time(influx, rendered, ruleRuns);
+        const timing = await timeQuery(influx, DB, rendered, ruleRuns);
         queries.push({ what: `rule ${title} / ${q.refId}`, ...timing });
         total += timing.ms.median;
       }
@@ -221,14 +211,14 @@ export async function benchGrafanaCost(options: GrafanaCostOptions): Promise<Gra
     for (const board of dashboards(thresholds)) {
       const range = { fromMs: evaluatedAt - 6 * 3_600_000, toMs: evaluatedAt, minIntervalMs: 10_000 };
       const variables = await defaultVariables(board.templating.list, range, async (name, rendered) => {
-        const timing = await time(influx, rendered, runs);
+        const timing = await timeQuery(influx, DB, rendered, runs);
         queries.push({ what: `${board.title}: variable ${name}`, ...timing });
         log(`grafana cost: ${devices} devices: ${board.title}: variable ${name}: ${timing.ms.median} ms`);
         return runInfluxQL(influx.url, DB, rendered);
       });
       for (const panel of board.panels) {
         for (const target of panel.targets) {
-          const timing = await time(influx, renderPanelQuery(target.query, { ...range, variables }), runs);
+          const timing = await timeQuery(influx, DB, renderPanelQuery(target.query, { ...range, variables }), runs);
           queries.push({ what: `${board.title}: panel ${panel.title} / ${target.refId}`, ...timing });
           log(`grafana cost: ${devices} devices: ${board.title}: panel ${panel.title}: ${timing.ms.median} ms, ${timing.series} series`);
         }
@@ -245,7 +235,7 @@ export async function benchGrafanaCost(options: GrafanaCostOptions): Promise<Gra
       { what: 'not taken: Device variable without LIMIT', query: 'SHOW TAG VALUES FROM "device_state" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/', device: all },
     ];
     for (const c of compare) {
-      const timing = await time(influx, renderPanelQuery(c.query, { fromMs: evaluatedAt - 6 * 3_600_000, toMs: evaluatedAt, minIntervalMs: 10_000, variables: { location: all, group: all, device: c.device } }), devices > 2000 ? 1 : runs);
+      const timing = await timeQuery(influx, DB, renderPanelQuery(c.query, { fromMs: evaluatedAt - 6 * 3_600_000, toMs: evaluatedAt, minIntervalMs: 10_000, variables: { location: all, group: all, device: c.device } }), devices > 2000 ? 1 : runs);
       queries.push({ what: c.what, ...timing });
       log(`grafana cost: ${devices} devices: ${c.what}: ${timing.ms.median} ms`);
     }
