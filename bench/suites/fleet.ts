@@ -20,9 +20,10 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { ruleGroups } from '../../grafana/src/alert-rules.ts';
 import { loadThresholds } from '../../grafana/src/thresholds.ts';
-import { renderMacros, runInfluxQL } from '../../test/harness/grafana-eval.ts';
+import { renderMacros } from '../../test/harness/grafana-eval.ts';
 import { startInflux1, type Influx1 } from '../../test/harness/services.ts';
-import { summarize, type Summary } from '../lib/stats.ts';
+import { timeQuery } from '../lib/query-timing.ts';
+import type { Summary } from '../lib/stats.ts';
 
 const gzip = promisify(gzipCallback);
 const DB = 'iot';
@@ -115,17 +116,6 @@ async function load(influx: Influx1, devices: number, now: number): Promise<numb
   return points;
 }
 
-async function time(influx: Influx1, query: string, runs: number): Promise<{ ms: Summary; series: number }> {
-  let series = (await runInfluxQL(influx.url, DB, query)).length;
-  const samples: number[] = [];
-  for (let run = 0; run < runs; run += 1) {
-    const started = performance.now();
-    series = (await runInfluxQL(influx.url, DB, query)).length;
-    samples.push(performance.now() - started);
-  }
-  return { ms: summarize(samples.map((ms) => Math.round(ms * 10) / 10)), series };
-}
-
 /** The reading rules as they were before the rollups (raw telemetry), for comparison. */
 const OLD_READING_RULES = [
   { what: 'old rule Temperature out of range (raw, 5 min)', fromS: 300, query: 'SELECT mean("temperature") FROM "telemetry" WHERE $timeFilter GROUP BY "device", "location", "group"' },
@@ -164,7 +154,7 @@ export async function benchFleet(options: FleetOptions): Promise<FleetResult> {
     const at = now + 1000;
     const queries: FleetQueryTiming[] = [];
     const run = async (what: string, query: string, fromS: number): Promise<void> => {
-      const timing = await time(influx, renderMacros(query, at - fromS * 1000, at, 60_000), runs);
+      const timing = await timeQuery(influx, DB, renderMacros(query, at - fromS * 1000, at, 60_000), runs);
       queries.push({ what, ...timing });
       log(`fleet: ${devices} devices: ${what}: ${timing.ms.median} ms, ${timing.series} series`);
     };

@@ -6,7 +6,7 @@
  * as `=~ /^$var$/` (multi-select and All, which is `.*`).
  */
 import { DATASOURCE, type Dashboard, type DashboardLink, type FieldDefaults, type FieldOverride, type InfluxTarget, type Panel, type QueryVariable, type Threshold } from './model.ts';
-import { countByOnlineQuery, deviceTableQuery } from './device-state.ts';
+import { countByOnlineQuery, deviceTableQuery, troubleTableQuery } from './device-state.ts';
 import type { Thresholds } from './thresholds.ts';
 
 export const DASHBOARD_UIDS = {
@@ -15,6 +15,15 @@ export const DASHBOARD_UIDS = {
   presence: 'sensorflow-presence',
   pipeline: 'sensorflow-pipeline',
 } as const;
+
+/**
+ * At most this many devices in the Device variable's list: a dropdown of
+ * 100,000 names is unusable, and its query grows with them
+ * (docs/performance.md). Location and Group narrow it; a device beyond it
+ * still opens from a link (`var-device=…`), as Grafana keeps a value the URL
+ * sets (below, pickedDeviceVariable).
+ */
+export const DEVICE_CHOICES_LIMIT = 1000;
 
 /** Panel ids the alert rules link to (`dashboardUid` / `panelId`). */
 export const PANEL_IDS = {
@@ -140,14 +149,45 @@ function variable(name: string, label: string, description: string, query: strin
   };
 }
 
+const DEVICE_QUERY = `SHOW TAG VALUES FROM "device_state" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/ LIMIT ${DEVICE_CHOICES_LIMIT}`;
+const DEVICE_LIMIT_TEXT = `Lists the first ${DEVICE_CHOICES_LIMIT.toLocaleString('en-US')} by name: narrow by Location and Group to reach the others.`;
+
+/**
+ * The Device variable of the per-device dashboards (telemetry, presence):
+ * no All, so their panels draw the devices picked, never the whole fleet
+ * (10,000 lines cost InfluxDB about 10 s per panel, docs/performance.md).
+ * No saved choice (`current` lists empty, as Grafana's dashboard schema
+ * requires both): Grafana 12 picks the first option. Read in Grafana
+ * 12.0.2's dashboard-scene `transformSaveModelToScene.ts`
+ * (`createSceneVariableFromVariableModel`: `value: current?.value ?? ''`,
+ * `defaultToAll: Boolean(includeAll)`) and @grafana/scenes
+ * `MultiValueVariable.ts` (`getStateUpdateGivenNewOptions`: a multi value
+ * with none of its values among the options becomes `[options[0]]` unless
+ * `defaultToAll`; so does `$__all` when `includeAll` is false). So a change
+ * of Location or Group moves it to the first device there.
+ * A value set by the URL (`var-device=dev-7`) is kept even when not among
+ * the options (`skipNextValidation`, `interceptStateUpdateAfterValidation`),
+ * which keeps the Fleet overview's device links working beyond the list's
+ * limit. The same rule keeps a URL's `$__all` as All (every listed device):
+ * the Fleet overview, whose Device is All, therefore links here with
+ * Location and Group only (fleetLinks).
+ */
+const pickedDeviceVariable: QueryVariable = {
+  type: 'query', name: 'device', label: 'Device', datasource: DATASOURCE, query: DEVICE_QUERY, definition: DEVICE_QUERY,
+  description: `The devices drawn (one or more; no All: the panels draw the devices picked, not the fleet). Opens on the first device at the chosen locations and groups. ${DEVICE_LIMIT_TEXT}`,
+  refresh: 1, multi: true, includeAll: false, current: { text: [], value: [] }, options: [], sort: 1, regex: '', hide: 0,
+};
+
 export const placeVariables: readonly QueryVariable[] = [
   variable('location', 'Location', 'Where devices are (the topic\'s location level or the registry).',
     'SHOW TAG VALUES FROM "device_state" WITH KEY = "location"'),
   variable('group', 'Group', 'The registry group (DEVICES_FILE). Devices without a group (not in the registry, or listed without one) have no group tag, so no choice lists them: they show under All only.',
     'SHOW TAG VALUES FROM "device_state" WITH KEY = "group" WHERE "location" =~ /^$location$/'),
-  variable('device', 'Device', 'Devices at the chosen locations and groups.',
-    'SHOW TAG VALUES FROM "device_state" WITH KEY = "device" WHERE "location" =~ /^$location$/ AND "group" =~ /^$group$/'),
+  variable('device', 'Device', `Devices at the chosen locations and groups (All: every device, listed or not). ${DEVICE_LIMIT_TEXT}`, DEVICE_QUERY),
 ];
+
+/** The per-device dashboards' variables: Location and Group as everywhere, Device without All. */
+export const pickedPlaceVariables: readonly QueryVariable[] = [placeVariables[0]!, placeVariables[1]!, pickedDeviceVariable];
 
 const instanceVariable = variable('instance', 'Ingestor', 'Ingestor instances (their MQTT client id).', 'SHOW TAG VALUES FROM "ingestor_stats" WITH KEY = "instance"');
 
@@ -156,10 +196,29 @@ const links: DashboardLink[] = [{
   tags: ['sensorflow'], asDropdown: false, targetBlank: false, includeVars: true, keepTime: true,
 }];
 
-function dashboard(uid: string, title: string, description: string, variables: readonly QueryVariable[], panels: Panel[]): Dashboard {
+/**
+ * The Fleet overview's links: Location and Group and the time range, never
+ * its Device, which is All there and would open the per-device dashboards on
+ * every device (see pickedDeviceVariable). A link's url is interpolated and
+ * `keepTime` adds the range (Grafana 12.0.2 `LinkSrv.getLinkUrl`);
+ * `:queryparam` writes `var-location=a&var-location=b`, and All as
+ * `var-location=All`, which a variable with All reads back as All
+ * (@grafana/scenes `CustomAllValue.formatter`, `handleLegacyUrlAllValue`).
+ */
+const PLACE_PARAMS = '${location:queryparam}&${group:queryparam}';
+const fleetLinks: DashboardLink[] = [
+  ['Sensor telemetry', 'sensor-telemetry', DASHBOARD_UIDS.telemetry],
+  ['Device presence', 'device-presence', DASHBOARD_UIDS.presence],
+  ['Pipeline health', 'pipeline-health', DASHBOARD_UIDS.pipeline],
+].map(([title, slug, uid]) => ({
+  title: title!, type: 'link' as const, icon: 'dashboard', tooltip: `${title}: same time range, locations and groups (the first device there)`,
+  url: `/d/${uid}/${slug}?${PLACE_PARAMS}`, tags: [], asDropdown: false, targetBlank: false, includeVars: false, keepTime: true,
+}));
+
+function dashboard(uid: string, title: string, description: string, variables: readonly QueryVariable[], panels: Panel[], dashboardLinks: DashboardLink[] = links): Dashboard {
   return {
     uid, title, description, tags: ['sensorflow'], timezone: 'browser', editable: false, graphTooltip: 1,
-    time: { from: 'now-6h', to: 'now' }, refresh: '30s', schemaVersion: 41, version: 1, links,
+    time: { from: 'now-6h', to: 'now' }, refresh: '30s', schemaVersion: 41, version: 1, links: dashboardLinks,
     templating: { list: variables }, annotations: { list: [] }, panels,
   };
 }
@@ -221,13 +280,40 @@ function fleet(t: Thresholds): Dashboard {
       }),
       stat({
         id: 5, title: 'Readings in range', grid: [18, 0, 6, 4],
-        description: `Telemetry points (field ${t.silence.field}) received in the selected time range.`,
-        targets: [target('A', `SELECT count("${t.silence.field}") AS "readings" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE}`)],
+        description: `Telemetry points (field ${t.silence.field}) received in the selected time range, counted from the ingestor's per-minute rollups (telemetry_location_1m; needs ROLLUPS on): closed minutes only, so the newest minute or two are not counted yet, and the Device filter does not apply.`,
+        // From telemetry_location_1m (docs/data-model.md#rollups): one point per location and group a minute instead of
+        // every raw point (5.2 s at 10,000 devices × 6 h from raw telemetry, docs/performance.md). Its `_count` is the
+        // number of readings of the field in that minute, summed over the ingestor instances.
+        targets: [target('A', `SELECT sum("${t.silence.field}_count") AS "readings" FROM "telemetry_location_1m" WHERE $timeFilter AND "location" =~ /^$location$/ AND "group" =~ /^$group$/`)],
         defaults: { unit: 'short', noValue: '0', thresholds: steps([null, RED], [1, GREEN]) },
       }),
       table({
-        id: PANEL_IDS.fleetDevices, title: 'Devices', grid: [0, 4, 24, 14],
-        description: `One row per known device, from device_state alone: place, state (online, offline, or unknown for a device without presence source) and since when, when its newest message arrived, and how long it has been silent. Silent longer than ${t.silence.after.text} raises an alert. Device names link to their dashboards.`,
+        id: 7, title: 'Devices in trouble', grid: [0, 4, 24, 7],
+        description: `The devices in trouble now, from device_trouble (docs/liveness.md): offline, or silent for the ingestor's DEVICE_TROUBLE_SILENT_AFTER (5 min by default) or more; longest silence first. The alerts fire from ${t.presence.offlineWarningAfter.text} offline and ${t.silence.after.text} silent. Empty when every device is fine. Device names link to their dashboards.`,
+        // Reads only the devices in trouble (plus the ingestors' heartbeats, which the outer
+        // filter drops with the devices that left trouble): its cost follows the trouble, not the fleet.
+        targets: [target('A', troubleTableQuery(`time > now() - ${window} AND ${WHERE_PLACE}`), { format: 'table' })],
+        transformations: [
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true },
+              indexByName: { device: 0, location: 1, group: 2, state: 3, offline_s: 4, silent_s: 5, last_seen: 6 },
+              renameByName: { device: 'Device', location: 'Location', group: 'Group', state: 'State', offline_s: 'Offline for', silent_s: 'Silent for', last_seen: 'Last seen' },
+            },
+          },
+        ],
+        overrides: [
+          { matcher: { id: 'byName', options: 'Device' }, properties: [{ id: 'links', value: deviceLinks() }] },
+          { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: stateMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
+          { matcher: { id: 'byName', options: 'Offline for' }, properties: [{ id: 'unit', value: 's' }] },
+          { matcher: { id: 'byName', options: 'Silent for' }, properties: [{ id: 'unit', value: 's' }] },
+          { matcher: { id: 'byName', options: 'Last seen' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
+        ],
+      }, [{ displayName: 'Silent for', desc: true }]),
+      table({
+        id: PANEL_IDS.fleetDevices, title: 'Devices', grid: [0, 11, 24, 14],
+        description: `One row per known device, from device_state alone: place, state (online, offline, or unknown for a device without presence source) and since when, when its newest message arrived, and how long it has been silent; the longest silent first, so offline and silent devices lead. Silent longer than ${t.silence.after.text} raises an alert. Device names link to their dashboards.`,
         // One query, one table frame: no join (after a join Grafana 12 names
         // each frame's time column after its frame, "Time device_state").
         targets: [target('A', deviceTableQuery(now), { format: 'table' })],
@@ -250,14 +336,14 @@ function fleet(t: Thresholds): Dashboard {
           { matcher: { id: 'byName', options: 'Last seen' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
           { matcher: { id: 'byName', options: 'Silent for' }, properties: [{ id: 'unit', value: 's' }, { id: 'thresholds', value: steps([null, GREEN], [t.silence.after.seconds, 'orange']) }, { id: 'custom.cellOptions', value: { type: 'color-text' } }] },
         ],
-      }, [{ displayName: 'State', desc: false }]),
+      }, [{ displayName: 'Silent for', desc: true }]),
       timeseries({
-        id: 6, title: 'Disconnects', grid: [0, 18, 24, 7],
+        id: 6, title: 'Disconnects', grid: [0, 25, 24, 7],
         description: 'Disconnects and last wills per interval, all sources together.',
         targets: [target('A', `SELECT count("online") AS "disconnects" FROM "device_presence" WHERE $timeFilter AND "online" = 0 AND ${WHERE_PLACE} GROUP BY time($__interval) fill(0)`)],
         defaults: { unit: 'short', decimals: 0 },
       }, ['sum']),
-    ]);
+    ], fleetLinks);
 }
 
 // --------------------------------------------------------- Sensor telemetry
@@ -276,8 +362,8 @@ export const SUMMARY_COLUMNS = ['device', 'location', 'temperature min', 'temper
 function telemetry(t: Thresholds): Dashboard {
   const { temperature, humidity, battery } = t.readings;
   return dashboard(DASHBOARD_UIDS.telemetry, 'Sensor telemetry',
-    'Readings per device and per location over time, with the out-of-range bands the alert rules use (grafana/thresholds.yaml).',
-    placeVariables, [
+    'Readings of the devices picked (Device: one or more, the first device by default) and per location over time, with the out-of-range bands the alert rules use (grafana/thresholds.yaml).',
+    pickedPlaceVariables, [
       perDevice(PANEL_IDS.temperature, 'Temperature per device', 'temperature', 'celsius', [0, 0, 12, 9],
         steps([null, 'blue'], [temperature.min, GREEN], [temperature.max, RED]),
         `Mean per interval. Outside ${temperature.min}–${temperature.max} °C for ${temperature.for.text} raises an alert.`),
@@ -299,8 +385,11 @@ function telemetry(t: Thresholds): Dashboard {
       }, ['min', 'max', 'mean'], 'line'),
       table({
         id: 6, title: 'Min / mean / max per device in range', grid: [0, 26, 24, 9],
-        description: 'Summary of the selected time range, one row per device.',
-        targets: [target('A', `SELECT min("temperature") AS "temperature min", mean("temperature") AS "temperature mean", max("temperature") AS "temperature max", min("humidity") AS "humidity min", max("humidity") AS "humidity max", min("battery") AS "battery min" FROM "telemetry" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device", "location"`, { format: 'table' })],
+        description: 'Summary of the selected time range, one row per device picked, from the ingestor\'s per-minute rollups (telemetry_1m; needs ROLLUPS on): closed minutes only, the newest minute or two are not in it yet.',
+        // From telemetry_1m (docs/data-model.md#rollups): min of mins, max of maxes, mean = sum of sums / sum of
+        // counts, so several ingestor instances of a shared group merge exactly; a sixth of the raw points, and its
+        // cost stays flat as the range grows to days (docs/performance.md).
+        targets: [target('A', `SELECT min("temperature_min") AS "temperature min", sum("temperature_sum") / sum("temperature_count") AS "temperature mean", max("temperature_max") AS "temperature max", min("humidity_min") AS "humidity min", max("humidity_max") AS "humidity max", min("battery_min") AS "battery min" FROM "telemetry_1m" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY "device", "location"`, { format: 'table' })],
         defaults: { decimals: 1 },
         // Tag columns arrive in Go map order (Grafana's InfluxQL table frames):
         // fix the order here.
@@ -314,18 +403,18 @@ function telemetry(t: Thresholds): Dashboard {
 
 function presence(): Dashboard {
   return dashboard(DASHBOARD_UIDS.presence, 'Device presence',
-    'When each device was online, why it went away, and which devices flap. EMQX events and last wills are one state: the newest event wins, whatever its source.',
-    placeVariables, [
+    'When the devices picked (Device: one or more, the first device by default) were online and why they went away, and which devices of the chosen locations and groups flap. EMQX events and last wills are one state: the newest event wins, whatever its source.',
+    pickedPlaceVariables, [
       stateTimeline({
         id: PANEL_IDS.presenceTimeline, title: 'Online / offline per device', grid: [0, 0, 24, 10],
-        description: 'The newest presence event per interval, carried forward. A device with no event in the range has no bar: its current state is in the Fleet overview table.',
+        description: 'For each device picked, the newest presence event per interval, carried forward. A device with no event in the range has no bar: its current state is in the Fleet overview table.',
         targets: [target('A', `SELECT last("online") FROM "device_presence" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "device" fill(previous)`, { alias: '$tag_device' })],
         defaults: { mappings: onlineMappings, color: { mode: 'thresholds' }, thresholds: steps([null, RED], [1, GREEN]) },
       }),
       bargauge({
         id: 2, title: 'Flapping devices (most reconnects)', grid: [0, 10, 12, 9],
-        description: 'The ten devices that connected most often in the range.',
-        targets: [target('A', `SELECT top("connects", "device", 10) AS "connects" FROM (SELECT count("online") AS "connects" FROM "device_presence" WHERE $timeFilter AND "online" = 1 AND ${WHERE_PLACE} GROUP BY "device")`, { format: 'table' })],
+        description: 'The ten devices of the chosen locations and groups that connected most often in the range: the Device filter does not apply (this is where to find the devices to pick).',
+        targets: [target('A', `SELECT top("connects", "device", 10) AS "connects" FROM (SELECT count("online") AS "connects" FROM "device_presence" WHERE $timeFilter AND "online" = 1 AND "location" =~ /^$location$/ AND "group" =~ /^$group$/ GROUP BY "device")`, { format: 'table' })],
         // One bar per row (reduceOptions.values), titled by the row's string
         // column, the device (@grafana/data getFieldDisplayValues; checked in
         // test/unit/grafana-frontend.test.ts).
@@ -333,13 +422,13 @@ function presence(): Dashboard {
       }),
       timeseries({
         id: 3, title: 'Presence events by source', grid: [12, 10, 12, 9],
-        description: 'Events per interval from EMQX (`emqx`), last wills and births (`lwt`) and Sparkplug (`sparkplug`).',
+        description: 'Events of the devices picked per interval from EMQX (`emqx`), last wills and births (`lwt`) and Sparkplug (`sparkplug`).',
         targets: [target('A', `SELECT count("online") FROM "device_presence" WHERE $timeFilter AND ${WHERE_PLACE} GROUP BY time($__interval), "source" fill(0)`, { alias: '$tag_source' })],
         defaults: { unit: 'short', decimals: 0 },
       }, ['sum']),
       table({
         id: 4, title: 'Disconnects and their reasons', grid: [0, 19, 24, 10],
-        description: `Every disconnect in the range, newest first, with the reason (EMQX: normal, tcp_closed, keepalive_timeout, kicked, …; last will: the payload's reason) and its source. The current state of every device is in the Fleet overview table.`,
+        description: `Every disconnect of the devices picked in the range, newest first, with the reason (EMQX: normal, tcp_closed, keepalive_timeout, kicked, …; last will: the payload's reason) and its source. The current state of every device is in the Fleet overview table.`,
         targets: [target('A', `SELECT "device", "location", "group", "source", "reason" FROM "device_presence" WHERE $timeFilter AND "online" = 0 AND ${WHERE_PLACE} ORDER BY time DESC LIMIT 500`, { format: 'table' })],
         overrides: [{ matcher: { id: 'byName', options: 'device' }, properties: [{ id: 'links', value: deviceLinks() }] }],
       }),

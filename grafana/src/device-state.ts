@@ -91,3 +91,18 @@ export function deviceTableQuery(where: string): string {
 export function countByOnlineQuery(value: 1 | 0 | -1, alias: string, where: string): string {
   return `SELECT count("online") AS "${alias}" FROM (SELECT last("online") AS "online" FROM "${DEVICE_STATE}" WHERE ${where} GROUP BY "device") WHERE "online" = ${value}`;
 }
+
+/**
+ * One row per device in trouble now, for the Fleet overview's "Devices in
+ * trouble" table: each device's newest `device_trouble` point in the window
+ * (`last()`, as the dashboards read state: "now" matters more than caution
+ * here; the rules take the smallest, which is near 0 at a device's first
+ * trouble ticks and would hide it for a window), then only the rows with
+ * offline_s or silent_s above 0. That drops the ingestors' heartbeats (no
+ * device, both 0) and a device whose newest point says it left trouble (both
+ * 0). Its cost follows the devices in trouble.
+ */
+export function troubleTableQuery(where: string): string {
+  const inner = `SELECT last("state") AS "state", last("offline_s") AS "offline_s", last("silent_s") AS "silent_s", max("last_seen") AS "last_seen" FROM "${DEVICE_TROUBLE}" WHERE ${where} GROUP BY ${PLACE_TAGS}`;
+  return `SELECT "state", "offline_s", "silent_s", "last_seen" FROM (${inner}) WHERE "offline_s" > 0 OR "silent_s" > 0 GROUP BY ${PLACE_TAGS}`;
+}

@@ -67,9 +67,11 @@ export interface QueryVariable {
   readonly definition: string;
   readonly refresh: 1 | 2;
   readonly multi: true;
-  readonly includeAll: true;
+  /** false for the Device variable of the per-device dashboards: they draw the devices picked, never the whole fleet. */
+  readonly includeAll: boolean;
   /** A regex: every panel filters with `=~ /^$var$/`, so "All" is `.*`, not a list of thousands of devices. */
-  readonly allValue: '.*';
+  readonly allValue?: '.*';
+  /** Empty lists: no saved choice, Grafana picks the first option (see pickedDeviceVariable in dashboards.ts). */
   readonly current: { readonly text: readonly string[]; readonly value: readonly string[] };
   readonly options: readonly never[];
   readonly sort: 1;

@@ -165,6 +165,29 @@ export function renderPanelQuery(query: string, context: PanelQueryContext): str
   return renderMacros(interpolateVariables(query, context.variables), context.fromMs, context.toMs, panelIntervalMs(context));
 }
 
+/**
+ * A dashboard's variables at their saved defaults, in order, as Grafana 12
+ * resolves them on load: a saved All stays All (`allValue`); a variable
+ * without All and without a saved choice takes its first option, after
+ * sorting (`sort: 1`, alphabetical ascending), its query rendered with the
+ * variables before it (@grafana/scenes `MultiValueVariable`,
+ * `getStateUpdateGivenNewOptions`). `run` answers a rendered query.
+ */
+export async function defaultVariables(
+  list: readonly { readonly name: string; readonly query: string; readonly includeAll: boolean; readonly allValue?: string; readonly current: { readonly value: readonly string[] } }[],
+  context: Omit<PanelQueryContext, 'variables'>,
+  run: (name: string, rendered: string) => Promise<InfluxSeries[]>,
+): Promise<Record<string, VariableValue>> {
+  const variables: Record<string, VariableValue> = {};
+  for (const variable of list) {
+    const rendered = renderPanelQuery(variable.query, { ...context, variables });
+    const options = (await run(variable.name, rendered)).flatMap((s) => s.values.map((row) => String(row[s.columns.indexOf('value')])));
+    if (variable.includeAll && variable.current.value[0] === '$__all') variables[variable.name] = { values: [], all: true, ...(variable.allValue !== undefined && { allValue: variable.allValue }) };
+    else variables[variable.name] = { values: options.sort().slice(0, 1) };
+  }
+  return variables;
+}
+
 // ---------------------------------------------------------------- InfluxDB
 
 export interface InfluxSeries {

@@ -30,7 +30,7 @@ import { emptyStats } from '../../ingestor/pipeline/stats.ts';
 import { MemoryLog } from '../harness/memory-ingest.ts';
 import { connectPublisher, publishAll } from '../harness/publisher.ts';
 import { createTheme, getFieldDisplayValues, TAG_ORDERS, tableFrame, tableView, transform } from '../harness/grafana-frontend.ts';
-import { evaluateRule, isFiring, labelKey, renderPanelQuery, runInfluxQL, simulate, type InfluxSeries, type Labels, type VariableValue } from '../harness/grafana-eval.ts';
+import { defaultVariables, evaluateRule, isFiring, labelKey, renderPanelQuery, runInfluxQL, simulate, type InfluxSeries, type Labels, type VariableValue } from '../harness/grafana-eval.ts';
 import { REPO_ROOT, startIngestor, waitUntilSubscribed, type Ingestor } from '../harness/ingestor.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../harness/process.ts';
 import { startInflux1, startMosquitto, type Influx1, type Mosquitto } from '../harness/services.ts';
@@ -98,7 +98,10 @@ describe('Grafana dashboards and alert rules on real data', () => {
     await waitFor('dev-002 offline in InfluxDB', async () => ((await influx.query(`SELECT last("online") FROM device_presence WHERE device = 'dev-002'`, 'iot'))[0]?.last === 0 ? true : undefined), 20_000);
     // A device behind a gateway: telemetry only (no status topic, no last will), three readings, then nothing.
     const publisher = await connectPublisher(broker.url);
-    await publishAll(publisher, [0, 1, 2].map((i) => ({ topic: `sensors/site-9/${TELEMETRY_ONLY}/telemetry`, payload: JSON.stringify({ temperature: 20 + i, ts: Date.now() }) })));
+    // A millisecond apart: readings of one device with the same time are one point in InfluxDB (the last overwrites),
+    // while the rollups count each message, so equal times would make Readings in range differ from the raw count.
+    const sentAt = Date.now();
+    await publishAll(publisher, [0, 1, 2].map((i) => ({ topic: `sensors/site-9/${TELEMETRY_ONLY}/telemetry`, payload: JSON.stringify({ temperature: 20 + i, ts: sentAt - 2 + i }) })));
     await publisher.endAsync();
     await waitFor('device_state of every device, the telemetry-only one included', async () => {
       const rows = await influx.query(`SELECT last("state") AS "state" FROM device_state WHERE time > now() - 1m GROUP BY "device"`, 'iot');
@@ -137,7 +140,31 @@ describe('Grafana dashboards and alert rules on real data', () => {
     const panelQuery = (uid: string, title: string, refId = 'A'): string =>
       dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === title)!.targets.find((t) => t.refId === refId)!.query;
 
-    test('every query of every panel and variable parses and returns data', async () => {
+    test('every query of every panel and variable parses and returns data, at the saved defaults (the per-device dashboards on their first device) and on dev-002', async () => {
+      for (const dashboard of dashboards(thresholds)) {
+        const range = { fromMs: startedAt - 60_000, toMs: Date.now() };
+        const defaults = await defaultVariables(dashboard.templating.list, range, async (name, rendered) => {
+          const options = await runInfluxQL(influx.url, 'iot', rendered);
+          assert.ok(column(options, 'value').length > 0, `${dashboard.uid} variable ${name}`);
+          return options;
+        });
+        const perDevice = dashboard.uid === 'sensorflow-telemetry' || dashboard.uid === 'sensorflow-presence';
+        // As Grafana opens them: Device All on the Fleet overview, the first device by name where it has no All.
+        assert.deepEqual(defaults.device, dashboard.uid === 'sensorflow-pipeline' ? undefined : perDevice ? { values: ['dev-001'] } : { values: [], all: true, allValue: '.*' }, dashboard.uid);
+        // dev-002 is the device with a disconnect, which the presence panels of the picked devices need.
+        for (const variables of [defaults, { ...defaults, ...(perDevice && { device: { values: ['dev-002'] } }) }]) {
+          for (const panel of dashboard.panels) {
+            for (const target of panel.targets) {
+              if (perDevice && variables === defaults && panel.title === 'Disconnects and their reasons') continue; // dev-001 never disconnected
+              const series = await runInfluxQL(influx.url, 'iot', renderPanelQuery(target.query, { ...range, variables }));
+              assert.ok(series.length > 0 && series.some((s) => s.values.length > 0), `${dashboard.uid} / ${panel.title} / ${target.refId} / ${JSON.stringify(variables.device)} returned nothing`);
+            }
+          }
+        }
+      }
+    });
+
+    test('every query of every panel and variable parses and returns data with every variable at All', async () => {
       for (const dashboard of dashboards(thresholds)) {
         for (const variable of dashboard.templating.list) {
           assert.ok(column(await run(variable.query), 'value').length > 0, `${dashboard.uid} variable ${variable.name}`);
@@ -165,6 +192,26 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.deepEqual(column(await run(panelQuery(uid, 'Online now')), 'online'), [5]);
       assert.deepEqual(column(await run(panelQuery(uid, 'Offline now')), 'offline'), [1]);
       assert.deepEqual(column(await run(panelQuery(uid, 'Went offline in range')), 'devices'), [1]);
+      // The closed minutes' readings from telemetry_location_1m equal the raw points of exactly those minutes
+      // (the live sites; the written history of site-c has no location rollups).
+      const live: VariableValue = { values: ['site-1', 'site-2', 'site-3', 'site-9'] };
+      const fromMs = startedAt - 60_000;
+      const [readings] = column(await run(panelQuery(uid, 'Readings in range'), { location: live }), 'readings') as number[];
+      const minutes = ((await influx.query(`SELECT "temperature_count" FROM telemetry_location_1m WHERE time >= ${fromMs}ms`, 'iot')) as { time: number }[]).map((m) => Number(m.time));
+      const raw = (await influx.query(`SELECT count("temperature") AS "n" FROM telemetry WHERE "location" =~ /^site-[1239]$/ AND time >= ${Math.min(...minutes)}ms AND time < ${Math.max(...minutes) + 60_000}ms`, 'iot'))[0]?.n as number;
+      assert.ok(readings! > 0, 'readings counted');
+      assert.equal(readings, raw, 'every raw reading of the closed minutes, none twice');
+      const trouble = dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Devices in trouble')!;
+      for (const order of Object.values(TAG_ORDERS)) {
+        const out = await transform([tableFrame(await run(trouble.targets[0]!.query), 'A', order)], trouble.transformations!);
+        const view = tableView(out[0]!, out);
+        assert.deepEqual(view.header, ['Device', 'Location', 'Group', 'State', 'Offline for', 'Silent for', 'Last seen']);
+        assert.deepEqual(view.rows.map((r) => r.slice(0, 4)).sort((a, b) => String(a[0]).localeCompare(String(b[0]))), [
+          ['dev-002', 'site-2', 'production', 'offline'],
+          [TELEMETRY_ONLY, 'site-9', 'field', 'unknown'],
+        ], 'the offline device and the silent telemetry-only one; not the heartbeat, not the devices that talk');
+        assert.ok((view.rows.find((r) => r[0] === 'dev-002')![4] as number) > 0, 'dev-002 offline for some seconds');
+      }
       const devices = dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Devices')!;
       const checkedAt = Date.now();
       for (const order of Object.values(TAG_ORDERS)) {
@@ -188,15 +235,22 @@ describe('Grafana dashboards and alert rules on real data', () => {
 
     test('sensor telemetry: a series per device, multi-select locations filter them, site-3 reads 45 °C', async () => {
       const uid = 'sensorflow-telemetry';
-      const perDevice = await run(panelQuery(uid, 'Temperature per device'));
-      assert.deepEqual(tagValues(perDevice, 'device'), [...Object.keys(GROUP_OF), TELEMETRY_ONLY]);
+      const picked: VariableValue = { values: ['dev-001', 'dev-006'] };
+      const perDevice = await run(panelQuery(uid, 'Temperature per device'), { device: picked });
+      assert.deepEqual(tagValues(perDevice, 'device'), ['dev-001', 'dev-006'], 'the devices picked, not the fleet');
       const chosen = await run(panelQuery(uid, 'Temperature per device'), { location: { values: ['site-1', 'site-3'] } });
       assert.deepEqual(tagValues(chosen, 'device'), ['dev-001', 'dev-003', 'dev-004', 'dev-006']);
       const perLocation = await run(panelQuery(uid, 'Temperature per location: min / mean / max'));
       assert.deepEqual(tagValues(perLocation, 'location'), ['site-1', 'site-2', 'site-3', 'site-9']);
       assert.equal(Math.max(...(column(perLocation.filter((s) => s.tags.location === 'site-3'), 'max') as number[])), 45);
-      const summary = await run(panelQuery(uid, 'Min / mean / max per device in range'));
+      const summary = await run(panelQuery(uid, 'Min / mean / max per device in range'), { device: picked });
+      assert.deepEqual(tagValues(summary, 'device'), ['dev-001', 'dev-006'], 'one row per device picked');
       assert.equal(column(summary.filter((s) => s.tags.device === 'dev-006'), 'temperature max')[0], 45);
+      // From the rollups: the mean is the raw readings' mean over the closed minutes.
+      const [rollupMean] = column(summary.filter((s) => s.tags.device === 'dev-001'), 'temperature mean') as number[];
+      const minutes = ((await influx.query(`SELECT "temperature_count" FROM telemetry_1m WHERE "device" = 'dev-001' AND time >= ${startedAt - 60_000}ms`, 'iot')) as { time: number }[]).map((m) => Number(m.time));
+      const rawMean = (await influx.query(`SELECT mean("temperature") AS "m" FROM telemetry WHERE "device" = 'dev-001' AND time >= ${Math.min(...minutes)}ms AND time < ${Math.max(...minutes) + 60_000}ms`, 'iot'))[0]?.m as number;
+      assert.ok(Math.abs(rollupMean! - rawMean) < 1e-6, `rollup mean ${rollupMean} vs the raw mean of the same minutes ${rawMean}`);
       const summaryPanel = dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Min / mean / max per device in range')!;
       for (const order of Object.values(TAG_ORDERS)) {
         const out = await transform([tableFrame(summary, 'A', order)], summaryPanel.transformations!);
@@ -209,6 +263,10 @@ describe('Grafana dashboards and alert rules on real data', () => {
     test('device presence: dev-002\'s last will is a disconnect from source lwt, every device has a timeline', async () => {
       const uid = 'sensorflow-presence';
       assert.deepEqual(tagValues(await run(panelQuery(uid, 'Online / offline per device')), 'device'), Object.keys(GROUP_OF));
+      assert.deepEqual(tagValues(await run(panelQuery(uid, 'Online / offline per device'), { device: { values: ['dev-002', 'dev-005'] } }), 'device'), ['dev-002', 'dev-005'], 'the devices picked');
+      assert.deepEqual(await run(panelQuery(uid, 'Disconnects and their reasons'), { device: { values: ['dev-001'] } }), [], 'dev-001 never disconnected');
+      const flappingPicked = await run(dashboards(thresholds).find((d) => d.uid === uid)!.panels.find((p) => p.title === 'Flapping devices (most reconnects)')!.targets[0]!.query, { device: { values: ['dev-001'] } });
+      assert.equal(column(flappingPicked, 'device').length, 6, 'flapping: the Device filter does not apply');
       const disconnects = await run(panelQuery(uid, 'Disconnects and their reasons'));
       assert.deepEqual([...new Set(column(disconnects, 'device'))], ['dev-002']);
       assert.deepEqual([...new Set(column(disconnects, 'source'))], ['lwt']);

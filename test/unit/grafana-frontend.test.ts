@@ -63,6 +63,30 @@ describe('Fleet overview "Devices": device_state alone, in Grafana 12.0.2', () =
   });
 });
 
+describe('Fleet overview "Devices in trouble": device_trouble, in Grafana 12.0.2', () => {
+  const trouble = panel('sensorflow-fleet', 'Devices in trouble');
+  // As InfluxDB answers the outer query (one series per device in trouble; the heartbeat and devices that left trouble are filtered out by it).
+  const columns = ['state', 'offline_s', 'silent_s', 'last_seen'];
+  const answer = [
+    series('device_trouble', { device: 'dev-002', group: 'production', location: 'site-2' }, columns, [0, 'offline', 5400, 5400, 1_700_000_050_000]),
+    series('device_trouble', { device: 'gw-sensor-7', group: '', location: 'hall' }, columns, [0, 'unknown', 0, 25_200, 1_699_990_000_000]),
+  ];
+  for (const [orderName, order] of Object.entries(TAG_ORDERS)) {
+    test(`columns Device, Location, Group, State, Offline for, Silent for, Last seen (tags ${orderName}); overrides and sort name real columns`, async () => {
+      const out = await transform([tableFrame(answer, 'A', order)], trouble.transformations!);
+      assert.equal(out.length, 1);
+      const view = tableView(out[0]!, out);
+      assert.deepEqual(view.header, ['Device', 'Location', 'Group', 'State', 'Offline for', 'Silent for', 'Last seen']);
+      assert.deepEqual(view.rows, [
+        ['dev-002', 'site-2', 'production', 'offline', 5400, 5400, 1_700_000_050_000],
+        ['gw-sensor-7', 'hall', '', 'unknown', 0, 25_200, 1_699_990_000_000],
+      ]);
+      for (const override of trouble.fieldConfig.overrides) assert.ok(view.header.includes(override.matcher.options), override.matcher.options);
+      assert.ok((trouble.options.sortBy as { displayName: string }[]).every((s) => view.header.includes(s.displayName)));
+    });
+  }
+});
+
 describe('Sensor telemetry "Min / mean / max per device in range": a fixed column order', () => {
   const summary = panel('sensorflow-telemetry', 'Min / mean / max per device in range');
   const columns = SUMMARY_COLUMNS.slice(2);

@@ -126,23 +126,62 @@ describe('generated files', () => {
 describe('dashboards', () => {
   const committed = committedDashboards();
 
-  test('four dashboards with fixed uids, the place variables (multi, All = .*) and links between them', () => {
+  test('four dashboards with fixed uids, the place variables, Device without All on the per-device dashboards, and links between them', () => {
     assert.deepEqual(committed.map((d) => d.uid).sort(), Object.values(DASHBOARD_UIDS).sort());
+    const perDevice: string[] = [DASHBOARD_UIDS.telemetry, DASHBOARD_UIDS.presence];
     for (const dashboard of committed) {
       assert.equal(dashboard.editable, false);
       assert.ok(dashboard.tags.includes('sensorflow'), dashboard.uid);
-      assert.ok(dashboard.links.some((l) => l.type === 'dashboards' && l.tags.includes('sensorflow') && l.includeVars && l.keepTime), `${dashboard.uid} links to the others`);
       const names = dashboard.templating.list.map((v) => v.name);
       assert.deepEqual(names, dashboard.uid === DASHBOARD_UIDS.pipeline ? ['instance'] : ['location', 'group', 'device']);
       for (const variable of dashboard.templating.list) {
         assert.equal(variable.datasource.uid, DATASOURCE_UID);
-        assert.ok(variable.multi && variable.includeAll && variable.allValue === '.*', variable.name);
+        if (variable.name === 'device' && perDevice.includes(dashboard.uid)) {
+          // No All and no saved choice: Grafana 12 opens on the first device (dashboards.ts, pickedDeviceVariable).
+          assert.ok(variable.multi && !variable.includeAll && variable.allValue === undefined, `${dashboard.uid} device`);
+          assert.deepEqual(variable.current, { text: [], value: [] }, `${dashboard.uid} device`);
+        } else {
+          assert.ok(variable.multi && variable.includeAll && variable.allValue === '.*', `${dashboard.uid} ${variable.name}`);
+          assert.deepEqual(variable.current, { text: ['All'], value: ['$__all'] });
+        }
+        if (variable.name === 'device') assert.match(variable.query, / LIMIT 1000$/, 'the list is bounded');
+      }
+      if (dashboard.uid === DASHBOARD_UIDS.fleet) {
+        // Its Device is All: carrying it (includeVars) would open the per-device dashboards on every device.
+        assert.deepEqual(dashboard.links.map((l) => [l.type, l.includeVars, l.keepTime, l.url]), [
+          ['link', false, true, '/d/sensorflow-telemetry/sensor-telemetry?${location:queryparam}&${group:queryparam}'],
+          ['link', false, true, '/d/sensorflow-presence/device-presence?${location:queryparam}&${group:queryparam}'],
+          ['link', false, true, '/d/sensorflow-pipeline/pipeline-health?${location:queryparam}&${group:queryparam}'],
+        ]);
+      } else {
+        assert.ok(dashboard.links.some((l) => l.type === 'dashboards' && l.tags.includes('sensorflow') && l.includeVars && l.keepTime), `${dashboard.uid} links to the others`);
       }
     }
     const fleet = committed.find((d) => d.uid === DASHBOARD_UIDS.fleet)!;
-    const deviceLinks = JSON.stringify(fleet.panels.find((p) => p.type === 'table')!.fieldConfig.overrides);
-    assert.match(deviceLinks, /\/d\/sensorflow-presence\/device-presence\?var-device=\$\{__value\.raw\}/, 'fleet table links each device to its presence');
-    assert.match(deviceLinks, /\/d\/sensorflow-telemetry\/sensor-telemetry\?var-device=\$\{__value\.raw\}/, '… and to its readings');
+    for (const title of ['Devices', 'Devices in trouble']) {
+      const deviceLinks = JSON.stringify(fleet.panels.find((p) => p.title === title)!.fieldConfig.overrides);
+      assert.match(deviceLinks, /\/d\/sensorflow-presence\/device-presence\?var-device=\$\{__value\.raw\}/, `${title} links each device to its presence`);
+      assert.match(deviceLinks, /\/d\/sensorflow-telemetry\/sensor-telemetry\?var-device=\$\{__value\.raw\}/, '… and to its readings');
+    }
+  });
+
+  test('fleet scale: aggregates read rollups, per-device panels filter by the picked devices, the trouble table leads', () => {
+    const query = (uid: string, title: string): string => committed.find((d) => d.uid === uid)!.panels.find((p) => p.title === title)!.targets[0]!.query;
+    assert.match(query(DASHBOARD_UIDS.fleet, 'Readings in range'), /^SELECT sum\("temperature_count"\) AS "readings" FROM "telemetry_location_1m" WHERE/);
+    assert.match(query(DASHBOARD_UIDS.telemetry, 'Min / mean / max per device in range'), /sum\("temperature_sum"\) \/ sum\("temperature_count"\) AS "temperature mean".* FROM "telemetry_1m" WHERE .*"device" =~ \/\^\$device\$\//);
+    for (const title of ['Temperature per device', 'Humidity per device', 'Battery per device', 'Signal per device']) {
+      assert.match(query(DASHBOARD_UIDS.telemetry, title), /FROM "telemetry" WHERE \$timeFilter AND .*"device" =~ \/\^\$device\$\//, title);
+    }
+    for (const title of ['Online / offline per device', 'Presence events by source', 'Disconnects and their reasons']) {
+      assert.match(query(DASHBOARD_UIDS.presence, title), /"device" =~ \/\^\$device\$\//, title);
+    }
+    assert.doesNotMatch(query(DASHBOARD_UIDS.presence, 'Flapping devices (most reconnects)'), /\$device/, 'finds devices to pick: not filtered by them');
+    const fleet = committed.find((d) => d.uid === DASHBOARD_UIDS.fleet)!;
+    const trouble = fleet.panels.find((p) => p.title === 'Devices in trouble')!;
+    const devices = fleet.panels.find((p) => p.title === 'Devices')!;
+    assert.ok(trouble.gridPos.y < devices.gridPos.y, 'the devices in trouble come first');
+    assert.match(trouble.targets[0]!.query, /FROM \(SELECT .* FROM "device_trouble" WHERE .*\) WHERE "offline_s" > 0 OR "silent_s" > 0 GROUP BY/);
+    assert.deepEqual([trouble.options.sortBy, devices.options.sortBy], [[{ displayName: 'Silent for', desc: true }], [{ displayName: 'Silent for', desc: true }]]);
   });
 
   test('every panel and query uses the datasource uid, raw InfluxQL, never a ${DS_…} placeholder', () => {
