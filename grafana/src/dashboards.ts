@@ -233,6 +233,29 @@ const stateMappings = [{
   },
 }];
 
+/**
+ * The device tables' columns: Device, Location, Group, State, then `more`
+ * (`[field, title]`), in this order, the time column hidden. Tag columns
+ * arrive in Go map order (Grafana's InfluxQL table frames): fixed here.
+ */
+function organizeDeviceColumns(more: readonly (readonly [string, string])[]): { id: string; options: Record<string, unknown> } {
+  const columns: readonly (readonly [string, string])[] = [['device', 'Device'], ['location', 'Location'], ['group', 'Group'], ['state', 'State'], ...more];
+  return {
+    id: 'organize',
+    options: {
+      excludeByName: { Time: true },
+      indexByName: Object.fromEntries(columns.map(([field], index) => [field, index])),
+      renameByName: Object.fromEntries(columns),
+    },
+  };
+}
+
+/** Device names link to their dashboards; the state is coloured. */
+const deviceAndStateOverrides = (): FieldOverride[] => [
+  { matcher: { id: 'byName', options: 'Device' }, properties: [{ id: 'links', value: deviceLinks() }] },
+  { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: stateMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
+];
+
 const onlineMappings = [{
   type: 'value',
   options: {
@@ -293,19 +316,9 @@ function fleet(t: Thresholds): Dashboard {
         // Reads only the devices in trouble (plus the ingestors' heartbeats, which the outer
         // filter drops with the devices that left trouble): its cost follows the trouble, not the fleet.
         targets: [target('A', troubleTableQuery(`time > now() - ${window} AND ${WHERE_PLACE}`), { format: 'table' })],
-        transformations: [
-          {
-            id: 'organize',
-            options: {
-              excludeByName: { Time: true },
-              indexByName: { device: 0, location: 1, group: 2, state: 3, offline_s: 4, silent_s: 5, last_seen: 6 },
-              renameByName: { device: 'Device', location: 'Location', group: 'Group', state: 'State', offline_s: 'Offline for', silent_s: 'Silent for', last_seen: 'Last seen' },
-            },
-          },
-        ],
+        transformations: [organizeDeviceColumns([['offline_s', 'Offline for'], ['silent_s', 'Silent for'], ['last_seen', 'Last seen']])],
         overrides: [
-          { matcher: { id: 'byName', options: 'Device' }, properties: [{ id: 'links', value: deviceLinks() }] },
-          { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: stateMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
+          ...deviceAndStateOverrides(),
           { matcher: { id: 'byName', options: 'Offline for' }, properties: [{ id: 'unit', value: 's' }] },
           { matcher: { id: 'byName', options: 'Silent for' }, properties: [{ id: 'unit', value: 's' }] },
           { matcher: { id: 'byName', options: 'Last seen' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
@@ -317,21 +330,9 @@ function fleet(t: Thresholds): Dashboard {
         // One query, one table frame: no join (after a join Grafana 12 names
         // each frame's time column after its frame, "Time device_state").
         targets: [target('A', deviceTableQuery(now), { format: 'table' })],
-        transformations: [
-          {
-            id: 'organize',
-            options: {
-              // Tag columns arrive in Go map order (Grafana's InfluxQL table
-              // frames): fixed here.
-              excludeByName: { Time: true },
-              indexByName: { device: 0, location: 1, group: 2, state: 3, since: 4, last_seen: 5, silent_s: 6 },
-              renameByName: { device: 'Device', location: 'Location', group: 'Group', state: 'State', since: 'State since', last_seen: 'Last seen', silent_s: 'Silent for' },
-            },
-          },
-        ],
+        transformations: [organizeDeviceColumns([['since', 'State since'], ['last_seen', 'Last seen'], ['silent_s', 'Silent for']])],
         overrides: [
-          { matcher: { id: 'byName', options: 'Device' }, properties: [{ id: 'links', value: deviceLinks() }] },
-          { matcher: { id: 'byName', options: 'State' }, properties: [{ id: 'mappings', value: stateMappings }, { id: 'custom.cellOptions', value: { type: 'color-background' } }] },
+          ...deviceAndStateOverrides(),
           { matcher: { id: 'byName', options: 'State since' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
           { matcher: { id: 'byName', options: 'Last seen' }, properties: [{ id: 'unit', value: 'dateTimeFromNow' }] },
           { matcher: { id: 'byName', options: 'Silent for' }, properties: [{ id: 'unit', value: 's' }, { id: 'thresholds', value: steps([null, GREEN], [t.silence.after.seconds, 'orange']) }, { id: 'custom.cellOptions', value: { type: 'color-text' } }] },
