@@ -10,22 +10,20 @@
  * series it hands to Grafana; and the rollup queries the dashboards' time
  * and location aggregates can use, over one hour.
  *
- * Not here yet (named in docs/performance.md): `device_state` /
- * `device_trouble` seeding and every dashboard panel at its defaults.
+ * Not here: `device_state` / `device_trouble` and every dashboard panel at
+ * its defaults, timed by bench/suites/grafana.ts (`--only grafana`).
  * The ingestor's own figures at fleet scale, and the device rules on what
  * it writes, come from bench/suites/fleet-ingestor.ts, which bench/run.ts
  * runs after this suite under the same `--only fleet`.
  */
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
 import { ruleGroups } from '../../grafana/src/alert-rules.ts';
 import { loadThresholds } from '../../grafana/src/thresholds.ts';
 import { renderMacros } from '../../test/harness/grafana-eval.ts';
-import { startInflux1, type Influx1 } from '../../test/harness/services.ts';
+import { startInflux1 } from '../../test/harness/services.ts';
+import { loadLines } from '../lib/line-loader.ts';
 import { timeQuery } from '../lib/query-timing.ts';
 import type { Summary } from '../lib/stats.ts';
 
-const gzip = promisify(gzipCallback);
 const DB = 'iot';
 const MINUTE = 60_000;
 const LOCATIONS = 20;
@@ -98,23 +96,6 @@ function* seed(devices: number, now: number): Generator<string[]> {
   if (batch.length > 0) yield batch;
 }
 
-async function load(influx: Influx1, devices: number, now: number): Promise<number> {
-  let points = 0;
-  const inFlight = new Set<Promise<void>>();
-  const send = async (lines: string[]): Promise<void> => {
-    const body = await gzip(lines.join('\n'), { level: 1 });
-    const response = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body, headers: { 'Content-Encoding': 'gzip' } });
-    if (response.status !== 204) throw new Error(`fleet load: HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
-  };
-  for (const batch of seed(devices, now)) {
-    points += batch.length;
-    const request = send(batch).finally(() => inFlight.delete(request));
-    inFlight.add(request);
-    if (inFlight.size >= 2) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-  return points;
-}
 
 /** The reading rules as they were before the rollups (raw telemetry), for comparison. */
 const OLD_READING_RULES = [
@@ -148,7 +129,7 @@ export async function benchFleet(options: FleetOptions): Promise<FleetResult> {
     const now = Math.floor(Date.now() / MINUTE) * MINUTE;
     log(`fleet: ${devices} devices: loading ${ROLLUP_MINUTES} min of rollups and ${RAW_MINUTES} min of raw telemetry`);
     const started = Date.now();
-    const points = await load(influx, devices, now);
+    const points = await loadLines(influx, DB, seed(devices, now));
     const loadSeconds = Math.round((Date.now() - started) / 1000);
     log(`fleet: ${points.toLocaleString('en-US')} points in ${loadSeconds} s; timing queries`);
     const at = now + 1000;

@@ -9,21 +9,18 @@
  * presence-based rules' queries (before device_state) are timed too, for
  * comparison.
  *
- * Loading: line protocol in large gzip batches on the v1 /write endpoint,
- * generated slice by slice in time order, two requests in flight: memory
- * stays at a few batches whatever N.
+ * Loading: line protocol generated slice by slice in time order, written
+ * by bench/lib/line-loader.ts: memory stays at a few batches whatever N.
  */
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
 import { ruleGroups } from '../../grafana/src/alert-rules.ts';
 import { dashboards } from '../../grafana/src/dashboards.ts';
 import { loadThresholds } from '../../grafana/src/thresholds.ts';
 import { defaultVariables, renderMacros, renderPanelQuery, runInfluxQL, type VariableValue } from '../../test/harness/grafana-eval.ts';
 import { startInflux1, type Influx1 } from '../../test/harness/services.ts';
+import { loadLines } from '../lib/line-loader.ts';
 import { timeQuery } from '../lib/query-timing.ts';
 import type { Summary } from '../lib/stats.ts';
 
-const gzip = promisify(gzipCallback);
 const DB = 'iot';
 
 export interface QueryTiming {
@@ -126,27 +123,13 @@ export function* history(devices: number, fromMs: number, toMs: number): Generat
   if (batch.length > 0) yield batch;
 }
 
-export async function load(influx: Influx1, devices: number, fromMs: number, toMs: number, log: (line: string) => void): Promise<number> {
-  let points = 0;
+async function load(influx: Influx1, devices: number, fromMs: number, toMs: number, log: (line: string) => void): Promise<number> {
   let nextLog = Date.now() + 15_000;
-  const inFlight = new Set<Promise<void>>();
-  const send = async (lines: string[]): Promise<void> => {
-    const body = await gzip(lines.join('\n'), { level: 1 });
-    const response = await fetch(`${influx.url}/write?db=${DB}&precision=ms`, { method: 'POST', body, headers: { 'Content-Encoding': 'gzip' } });
-    if (response.status !== 204) throw new Error(`load: HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
-  };
-  for (const batch of history(devices, fromMs, toMs)) {
-    points += batch.length;
-    const request = send(batch).finally(() => inFlight.delete(request));
-    inFlight.add(request);
-    if (inFlight.size >= 2) await Promise.race(inFlight);
-    if (Date.now() > nextLog) {
-      log(`grafana cost: ${devices} devices: ${points.toLocaleString('en-US')} points loaded`);
-      nextLog = Date.now() + 15_000;
-    }
-  }
-  await Promise.all(inFlight);
-  return points;
+  return loadLines(influx, DB, history(devices, fromMs, toMs), (points) => {
+    if (Date.now() < nextLog) return;
+    log(`grafana cost: ${devices} devices: ${points.toLocaleString('en-US')} points loaded`);
+    nextLog = Date.now() + 15_000;
+  });
 }
 
 /** The old presence-based rules (before device_state), as they were provisioned, for comparison. */
