@@ -4,8 +4,8 @@
  * stays at a few batches whatever the fleet size.
  *
  * InfluxDB 1.x answers `500 {"error":"timeout"}` when a write waits longer
- * than its coordinator `write-timeout` (10 s), which happens on two cores
- * while it compacts a shard of 100,000 devices. The points may or may not be
+ * than its coordinator `write-timeout` (10 s), which happened here on two
+ * cores while loading 100,000 devices. The points may or may not be
  * in; sending the same points again is harmless (a point with the same
  * series and time is overwritten with the same values), so such a batch is
  * sent again, a bounded number of times, and any other answer stops the load.
