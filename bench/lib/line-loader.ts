@@ -30,7 +30,7 @@ async function send(influx: Influx1, db: string, lines: readonly string[]): Prom
   }
 }
 
-/** Writes every batch; `progress` is told the points written so far after each batch is sent. Returns the points. */
+/** Writes every batch; `progress` is told the points sent so far (some may still be in flight) after each batch. Returns the points. */
 export async function loadLines(influx: Influx1, db: string, batches: Iterable<string[]>, progress: (points: number) => void = () => undefined): Promise<number> {
   let points = 0;
   const inFlight = new Set<Promise<void>>();
