@@ -114,8 +114,11 @@ describe('Grafana dashboards and alert rules on real data', () => {
       return (rows[0]?.last as number | undefined ?? 0) >= 50 ? true : undefined;
     }, 30_000);
     await writeHistory(influx);
-    // The reading rules and the per-location panel read the per-minute rollups: wait for the first minute the ingestor closed (ROLLUP_GRACE_S=1).
-    await waitFor('a closed minute of rollups for site-3', async () => ((await influx.query(`SELECT last("temperature_max") FROM telemetry_location_1m WHERE "location" = 'site-3'`, 'iot'))[0]?.last === 45 ? true : undefined), 90_000, 500);
+    // The reading rules and the per-location panel read the per-minute rollups (ROLLUP_GRACE_S=1). The rule fires on
+    // a device's mean over 5 min, so wait for a closed minute read wholly at 45 °C at site-3 (its min is 45): the first
+    // minute may hold the readings from before the scenario's set, and one 21 °C beside one 45 °C averages in range.
+    // Up to two minutes: the mixed minute, then a whole one.
+    await waitFor('a closed minute of rollups for site-3 wholly at 45 °C', async () => ((await influx.query(`SELECT last("temperature_min") FROM telemetry_location_1m WHERE "location" = 'site-3'`, 'iot'))[0]?.last === 45 ? true : undefined), 150_000, 500);
     await influx.query('CREATE DATABASE liveness');
     await writeLivenessHistory(influx);
     await influx.query('CREATE DATABASE calm');
