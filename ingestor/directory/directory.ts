@@ -30,7 +30,13 @@
  * the temp file is removed, the old file stays, the service goes on and
  * the next save tries again.
  *
- * The file's format: `{ locations, status, liveness }`; `liveness` maps a
+ * And it keeps who was in trouble at the last `device_state` tick
+ * (`troubled`, written by liveness/ticker.ts), so that a device that leaves
+ * trouble while the ingestor is down still gets its "left trouble"
+ * `device_trouble` point at the first tick after the restart, and its alert
+ * resolves at the next evaluation instead of when its series goes stale.
+ *
+ * The file's format: `{ locations, status, liveness, troubled }`; `liveness` maps a
  * device to `[lastSeenMs (null: none), firstSeenMs, online (1, 0, -1
  * unknown), sinceMs, presenceAtMs, source, ownData (1, 0)]`. A file from
  * before liveness (no `liveness` key) loads as it is: each device with a
@@ -38,7 +44,8 @@
  * (source `lwt`); a device known only by its location enters the book with
  * its next message. An entry without `ownData` (written before it existed)
  * has it unless its presence source is EMQX: such a device's next message
- * of its own sets it.
+ * of its own sets it. `troubled` lists device names; a file without it (from
+ * before it) loads with nobody in trouble.
  *
  * A device name or location that line protocol cannot carry (a control
  * character: the pipeline never learns one, an older version could) is
@@ -82,6 +89,8 @@ export class DeviceDirectory {
   #saveAgain: Promise<void> | undefined;
   /** Every device that has sent anything, and what the data says about it. */
   readonly liveness = new LivenessBook();
+  /** The devices in trouble at the last written `device_state` tick (the ticker sets it; saved with the book). */
+  troubled: ReadonlySet<string> = new Set<string>();
 
   constructor(registry: Registry, learnedFile: string | undefined, log: Logger) {
     this.#registry = registry;
@@ -163,7 +172,7 @@ export class DeviceDirectory {
       throw error;
     }
     try {
-      const parsed = JSON.parse(content) as { locations?: Record<string, unknown>; status?: Record<string, unknown>; liveness?: Record<string, unknown> };
+      const parsed = JSON.parse(content) as { locations?: Record<string, unknown>; status?: Record<string, unknown>; liveness?: Record<string, unknown>; troubled?: unknown };
       const unwritable = new Set<string>();
       const writable = (device: string, location?: string): boolean => {
         if (isWritableTag(device) && (location === undefined || isWritableTag(location))) return true;
@@ -187,6 +196,9 @@ export class DeviceDirectory {
       for (const [device, saved] of Object.entries(parsed.liveness ?? {})) {
         const entry = livenessEntry(saved);
         if (entry !== undefined && writable(device)) this.liveness.restore(device, entry);
+      }
+      if (Array.isArray(parsed.troubled)) {
+        this.troubled = new Set(parsed.troubled.filter((device): device is string => typeof device === 'string' && writable(device)));
       }
       if (unwritable.size > 0) {
         this.#log.warn({ file, devices: [...unwritable].slice(0, 10), count: unwritable.size }, 'the learned device directory names devices or locations line protocol cannot carry (a control character, an ambiguous backslash); they are dropped');
@@ -235,7 +247,7 @@ export class DeviceDirectory {
       // The snapshot is taken at once (synchronously), so the file is one consistent state.
       const liveness: Record<string, SavedLiveness> = {};
       for (const [device, entry] of this.liveness.entries()) liveness[device] = savedLiveness(entry);
-      const content = `${JSON.stringify({ locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status), liveness })}\n`;
+      const content = `${JSON.stringify({ locations: Object.fromEntries(this.#learned), status: Object.fromEntries(this.#status), liveness, troubled: [...this.troubled] })}\n`;
       await mkdir(dirname(file), { recursive: true });
       const handle = await open(temporary, 'w');
       try {

@@ -7,12 +7,12 @@
  *   long leaves the book and the directory, with one info log line and a
  *   last point `state="forgotten"`; `devices_forgotten` in `ingestor_stats`
  *   counts them. Nothing else forgets a device;
- * - the directory (liveness included) is saved, so a restart keeps every
- *   duration;
+ * - the directory (liveness and who is in trouble included) is saved, so a
+ *   restart keeps every duration and every "left trouble" point;
  * - `device_trouble` (docs/liveness.md): one point per device in trouble
  *   (offline, or silent for DEVICE_TROUBLE_SILENT_AFTER: `inTrouble`), one
  *   last "cleared" point for each device that left trouble (or was
- *   forgotten) since the last written tick, and one heartbeat of the
+ *   forgotten) since the last written tick (before a restart, too), and one heartbeat of the
  *   instance. The device alert rules read only this, so what they cost and
  *   the series they return follow the devices in trouble, not the fleet.
  *
@@ -89,13 +89,6 @@ export class LivenessTicker {
   #warnedLongBacklog = false;
   /** Devices whose point could not be written, logged once each. */
   readonly #warnedInvalid = new Set<string>();
-  /**
-   * Devices in trouble at the last written tick: each one that is no longer
-   * gets one "cleared" point. In memory only: after a restart, a device that
-   * left trouble meanwhile gets none, and its alert resolves as a missing
-   * series (two evaluations) instead.
-   */
-  #troubled = new Set<string>();
 
   constructor(options: LivenessTickerOptions) {
     this.#options = options;
@@ -165,7 +158,7 @@ export class LivenessTicker {
       log.info({ device, silentS: Math.floor(silentMs / 1000), silentFor: humanDuration(silentMs), lastSeen }, `forgetting device ${device}: no message for ${humanDuration(silentMs)} (DEVICE_FORGET_AFTER)`);
       const line = this.#speaksFor(device, entry) ? this.#line(device, entry, tickMs, 'forgotten') : undefined;
       if (line !== undefined) await add(line);
-      if (this.#troubled.has(device)) {
+      if (directory.troubled.has(device)) {
         const cleared = this.#troubleLine(device, entry, tickMs, true, 'forgotten');
         if (cleared !== undefined) await add(cleared);
       }
@@ -185,7 +178,7 @@ export class LivenessTicker {
       await add(line);
       devices += 1;
       const trouble = inTrouble(entry, tickMs, this.#options.troubleSilentAfterMs);
-      if (!trouble && !this.#troubled.has(device)) continue;
+      if (!trouble && !directory.troubled.has(device)) continue;
       const troubleLine = this.#troubleLine(device, entry, tickMs, !trouble);
       if (troubleLine === undefined) continue;
       await add(troubleLine);
@@ -193,7 +186,10 @@ export class LivenessTicker {
     }
     await add(encodePoint(troubleHeartbeatPoint(this.#options.instance, tickMs, devices, troubled.size)));
     await flush();
-    this.#troubled = troubled;
+    // Each device that was in trouble and is no longer got one "cleared" point above. Saved with the book
+    // (directory.ts), so that this holds across a restart: a device that left trouble while the ingestor
+    // was down gets its cleared point at the first tick after it.
+    directory.troubled = troubled;
     stats.deviceStateTicks += 1;
     // Not awaited: the file is written off the event loop while messages flow; a save still running makes this one wait for it.
     void directory.save();

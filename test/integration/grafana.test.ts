@@ -425,12 +425,13 @@ describe('Grafana dashboards and alert rules on real data', () => {
       assert.equal(stateAt(5), undefined, 'forgotten at -5 min: state "forgotten", silent_s 0');
     });
 
-    test('a device that left trouble while its ingestor restarted (no "left trouble" point) resolves two evaluations after its series is gone', async () => {
+    test('a device that left trouble while its ingestor restarted resolves at the first evaluation after the restart (the directory file kept who was in trouble)', async () => {
       const { timeline } = await run('sensorflow-device-silent');
       const rst = k('rst', 'yard');
       const stateAt = (minutesBeforeNow: number) => timeline.find((e) => e.at === livenessNow - minutesBeforeNow * MINUTE)!.states.get(rst);
-      assert.deepEqual([21, 20, 19, 18, 17].map(stateAt), ['Alerting', 'Alerting', 'Alerting', 'Alerting', undefined],
-        'its last trouble point (-21 min) leaves the 2-minute window after the -19 min evaluation; missing at -18 (kept), resolved at -17');
+      assert.deepEqual([21, 20, 19].map(stateAt), ['Alerting', undefined, undefined], 'silent 39 minutes at -21; restarted and back at -20: Normal at the -20 min evaluation');
+      const points = await runInfluxQL(influx.url, 'liveness', `SELECT "silent_s", "offline_s" FROM "device_trouble" WHERE "device" = 'rst' AND time >= ${livenessNow - 21 * MINUTE}ms`);
+      assert.deepEqual(points[0]!.values.map((row) => row.slice(1)), [[39 * 60, 0], [0, 0]], 'its last trouble point before the restart, one "left trouble" point after it, then none');
     });
   });
 
@@ -499,7 +500,7 @@ interface LivenessSpec {
   readonly views: Readonly<Record<string, { readonly presence?: readonly (readonly [number, boolean])[]; readonly lastMessage: (tick: number) => number }>>;
 }
 
-/** The ingestor instances of the liveness history: when they stop ticking (dead), restart (a new ticker, the book kept), forget. */
+/** The ingestor instances of the liveness history: when they stop ticking (dead), restart (a new directory loaded from the file the old one saved, a new ticker), forget. */
 const LIVENESS_INSTANCES: Readonly<Record<string, { readonly deadFrom?: number; readonly restartAt?: number; readonly forgetAfterMin?: number }>> = {
   i1: {},
   i2: {},
@@ -507,7 +508,7 @@ const LIVENESS_INSTANCES: Readonly<Record<string, { readonly deadFrom?: number; 
   dead: { deadFrom: 15 },
   // Forgets after 115 minutes: tele-forgotten (last message at -120 min) at -5 min.
   forgetful: { forgetAfterMin: 115 },
-  // Restarted at -20 min, as rst came back: its "in trouble" set is lost, so rst gets no "left trouble" point.
+  // Restarted at -20 min, as rst came back: its directory (file) says rst was in trouble, so rst gets its "left trouble" point.
   restarting: { restartAt: 20 },
 };
 
@@ -553,20 +554,32 @@ async function writeLivenessHistory(influx: Influx1): Promise<void> {
   const quiet = pino({ level: 'silent' });
   const wal = new MemoryLog();
   let clock = 0;
+  const stateDir = mkdtempSync(join(tmpdir(), 'liveness-history-'));
   const instances = Object.entries(LIVENESS_INSTANCES).map(([instance, options]) => {
-    const directory = new DeviceDirectory(registry, undefined, quiet);
-    const ticker = () => new LivenessTicker({
+    // Only an instance that restarts keeps its directory in a file (the others would only spend fsyncs).
+    const file = options.restartAt === undefined ? undefined : join(stateDir, `${instance}.json`);
+    const tickerOver = (directory: DeviceDirectory) => new LivenessTicker({
       intervalMs: MINUTE, forgetAfterMs: options.forgetAfterMin === undefined ? undefined : options.forgetAfterMin * MINUTE, troubleSilentAfterMs: TROUBLE_SILENT_AFTER_MS, instance, directory, wal,
       canAppend: () => true, stats: emptyStats(), lag: new LagCounter(MINUTE), broker: { connected: true, connections: 0 }, log: quiet, now: () => clock, sharedGroup: true,
     });
-    return { instance, options, directory, ticker: ticker(), restart: ticker };
+    const directory = new DeviceDirectory(registry, file, quiet);
+    const member = {
+      instance, options, directory, ticker: tickerOver(directory),
+      /** A stop (the directory saved, as at shutdown) and a start: the new process knows only the file. */
+      async restart(): Promise<void> {
+        await member.directory.save();
+        member.directory = new DeviceDirectory(registry, file, quiet);
+        member.ticker = tickerOver(member.directory);
+      },
+    };
+    return member;
   });
   for (let tick = at(120); tick <= now; tick += MINUTE) {
     const minutesBeforeNow = (now - tick) / MINUTE;
     clock = tick;
     for (const member of instances) {
       if (member.options.deadFrom !== undefined && minutesBeforeNow < member.options.deadFrom) continue;
-      if (member.options.restartAt === minutesBeforeNow) member.ticker = member.restart();
+      if (member.options.restartAt === minutesBeforeNow) await member.restart();
       const { liveness } = member.directory;
       for (const spec of devices) {
         const view = spec.views[member.instance];
@@ -579,6 +592,8 @@ async function writeLivenessHistory(influx: Influx1): Promise<void> {
       assert.equal((await member.ticker.tick()).kind, 'written');
     }
   }
+  for (const member of instances) await member.directory.save();
+  rmSync(stateDir, { recursive: true, force: true });
   const response = await fetch(`${influx.url}/write?db=liveness&precision=ms`, { method: 'POST', body: wal.lines.join('\n') });
   assert.equal(response.status, 204, await response.text());
 }

@@ -5,7 +5,9 @@
  * limits are never below the ingestor's DEVICE_TROUBLE_SILENT_AFTER.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { checkSilenceLimits } from '../../grafana/src/generate.ts';
@@ -48,10 +50,11 @@ describe('in trouble', () => {
 });
 
 describe('the ticker writes device_trouble from the book', () => {
-  const setup = (sharedGroup = false) => {
-    const directory = new DeviceDirectory(parseRegistry('d.yaml', 'devices:\n  a: { location: lab, group: g1 }\n'), undefined, silent);
+  /** A directory (kept in `file`, when given) and a ticker over it; `startMinutes`: the clock at the start. */
+  const setup = (sharedGroup = false, file?: string, startMinutes = 0) => {
+    const directory = new DeviceDirectory(parseRegistry('d.yaml', 'devices:\n  a: { location: lab, group: g1 }\n'), file, silent);
     const wal = new MemoryLog();
-    let now = NOW;
+    let now = NOW + startMinutes * MINUTE;
     const ticker = new LivenessTicker({
       intervalMs: MINUTE, forgetAfterMs: 30 * MINUTE, troubleSilentAfterMs: 5 * MINUTE, instance: 'i1', directory, wal, canAppend: () => true, stats: emptyStats(), lag: new LagCounter(MINUTE),
       broker: { connected: true, connections: 0 }, log: silent, now: () => now, sharedGroup,
@@ -104,6 +107,49 @@ describe('the ticker writes device_trouble from the book', () => {
     assert.match(lines[0]!, /^device_trouble,device=a,group=g1,instance=i1,location=lab state="forgotten",online=-1i,offline_s=0i,silent_s=0i,/);
     assert.equal(lines.length, 2);
     assert.match(lines[1]!, /devices=0i,in_trouble=0i$/);
+  });
+
+  test('a device that left trouble while the ingestor was down gets its "left trouble" point at the first tick after the restart; one never in trouble gets none', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trouble-'));
+    try {
+      const file = join(dir, 'directory.json');
+      const before = setup(false, file);
+      before.directory.liveness.seen('a', NOW, NOW);
+      before.directory.liveness.seen('b', NOW, NOW);
+      before.directory.liveness.seen('b', NOW + 5 * MINUTE, NOW + 5 * MINUTE);
+      assert.match((await before.tickAt(6))[0]!, /^device_trouble,device=a,.*,silent_s=360i,/);
+      await before.directory.save();
+      assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { troubled: unknown }).troubled, ['a']);
+
+      // Down from minute 6 to 20; meanwhile `a` reported again (its message is read after the restart).
+      const after = setup(false, file, 20);
+      assert.deepEqual([...after.directory.troubled], ['a']);
+      after.directory.liveness.seen('a', NOW + 19 * MINUTE, NOW + 20 * MINUTE);
+      after.directory.liveness.seen('b', NOW + 19 * MINUTE, NOW + 20 * MINUTE);
+      assert.deepEqual(await after.tickAt(20), [
+        `device_trouble,device=a,group=g1,instance=i1,location=lab state="unknown",online=-1i,offline_s=0i,silent_s=0i,last_seen=${NOW + 19 * MINUTE}i,since=${NOW}i`,
+        'device_trouble,instance=i1 online=1i,offline_s=0i,silent_s=0i,devices=2i,in_trouble=0i',
+      ]);
+      assert.deepEqual(await after.tickAt(21), ['device_trouble,instance=i1 online=1i,offline_s=0i,silent_s=0i,devices=2i,in_trouble=0i']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the saved list of devices in trouble: a file without it, or with damaged names, loads with those left out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trouble-'));
+    try {
+      const file = join(dir, 'directory.json');
+      const load = (content: unknown) => {
+        writeFileSync(file, JSON.stringify(content));
+        return [...new DeviceDirectory(parseRegistry('d.yaml', 'devices: {}\n'), file, silent).troubled];
+      };
+      assert.deepEqual(load({ locations: {}, status: {}, liveness: {} }), []);
+      assert.deepEqual(load({ liveness: {}, troubled: 'a' }), []);
+      assert.deepEqual(load({ liveness: {}, troubled: ['a', 7, null, 'bad\nname', 'b'] }), ['a', 'b']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('in a shared group, a member with only EMQX events for a device writes no trouble for it, only its heartbeat', async () => {

@@ -62,6 +62,7 @@ describe('DeviceDirectory', () => {
         locations: { reg: 'elsewhere', seen: 'hall' },
         status: { seen: { online: false, atMs: 1732280000000 } },
         liveness: {},
+        troubled: [],
       });
 
       const second = new DeviceDirectory(registry, file, silent);
