@@ -3,7 +3,8 @@
  * (temp file + rename), durable (fsync of the file and the directory), off
  * the event loop, never two at once; a crash mid-save leaves the old file
  * whole; a full disk (a 2 MB tmpfs) is one clear error, the service goes on
- * and the next save retries.
+ * and the next save retries. The file is encoded piece by piece
+ * (json-pieces.ts): the same text JSON.stringify makes.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { DeviceDirectory } from '../../ingestor/directory/directory.ts';
+import { jsonPieces } from '../../ingestor/directory/json-pieces.ts';
 import { parseRegistry } from '../../ingestor/directory/registry.ts';
 import { waitFor } from '../harness/process.ts';
 
@@ -112,5 +114,48 @@ describe('saving the device directory', () => {
       spawnSync('umount', [mount]);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the directory file in pieces (jsonPieces)', () => {
+  // Names a device could send: quotes, backslashes, non-ASCII, a lone surrogate, a line separator, an
+  // integer-like name (objects put those first; JSON.parse of either text is the same object), __proto__.
+  const hostile = ['"quoted"', 'back\\slash', 'ünï ☃', '\ud800', 'line\u2028sep', '123', '__proto__', '', 'dev-1'];
+  const locations = new Map(hostile.map((name, i) => [name, `site-${i}`]));
+  const liveness = hostile.map((name, i) => [name, [i === 0 ? null : 1732279980000 + i, 1732279980000, -1, 0, 0, 'lwt', 1]] as const);
+  const whole = { locations: Object.fromEntries(locations), status: {}, liveness: Object.fromEntries(liveness), troubled: ['"quoted"', 'dev-1'] };
+
+  for (const perPiece of [1, 2, 4, 1000]) {
+    test(`${perPiece} per piece: the text parses to what JSON.stringify of the whole object gives`, () => {
+      const pieces = [...jsonPieces([
+        { name: 'locations', members: locations },
+        { name: 'status', members: new Map() },
+        { name: 'liveness', members: liveness },
+        { name: 'troubled', items: new Set(['"quoted"', 'dev-1']) },
+      ], perPiece)];
+      assert.deepEqual(JSON.parse(pieces.join('')), JSON.parse(JSON.stringify(whole)));
+      assert.ok(pieces.join('').endsWith('}\n'), 'one line, as before');
+      // 9 + 9 + 2 members and items: one piece per perPiece of them, and the closing one.
+      assert.equal(pieces.length, Math.floor(20 / perPiece) + 1);
+    });
+  }
+
+  test('without integer-like names the text is exactly JSON.stringify\'s; a value JSON cannot hold is left out (member) or null (item)', () => {
+    const members = [['a', 1], ['skipped', undefined], ['b', { c: [1, 'x'] }]] as const;
+    const text = [...jsonPieces([{ name: 'o', members }, { name: 'a', items: [1, undefined, 'z'] }, { name: 'empty', items: [] }], 1)].join('');
+    assert.equal(text, `${JSON.stringify({ o: { a: 1, skipped: undefined, b: { c: [1, 'x'] } }, a: [1, undefined, 'z'], empty: [] })}\n`);
+  });
+
+  test('lazy: a member is read when its piece is asked for', () => {
+    const map = new Map([['a', 1], ['b', 2]]);
+    const pieces = jsonPieces([{ name: 'm', members: map }], 1);
+    assert.equal(pieces.next().value, '{"m":{"a":1');
+    map.set('b', 20);
+    map.set('c', 3);
+    assert.equal([...pieces].join(''), ',"b":20,"c":3}}\n');
+  });
+
+  test('perPiece must be a positive integer', () => {
+    assert.throws(() => jsonPieces([], 0).next(), /perPiece must be a positive integer, got 0/);
   });
 });
