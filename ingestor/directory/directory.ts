@@ -22,8 +22,9 @@
  * A save (`save()`) never blocks the event loop on the disk (a fleet of
  * 100,000 devices is a file of about 12 MB): the file is written through
  * fs/promises, and encoded piece by piece as it is written
- * (json-pieces.ts), so messages are handled between pieces; it is atomic (a temp file, then rename: a crash mid-save
- * leaves the old file whole) and durable (the temp file is fsynced before
+ * (json-pieces.ts), so messages are handled between pieces; it is atomic
+ * (a temp file, then rename: a crash mid-save leaves the old file whole)
+ * and durable (the temp file is fsynced before
  * the rename and the directory after it, so the rename survives a power
  * cut); never two at once (a save asked for while one runs is done once
  * after it, with what is known then). A failed save (a full disk, a
@@ -37,8 +38,8 @@
  * `device_trouble` point at the first tick after the restart, and its alert
  * resolves at the next evaluation instead of when its series goes stale.
  *
- * The file's format: `{ locations, status, liveness, troubled }`; `liveness` maps a
- * device to `[lastSeenMs (null: none), firstSeenMs, online (1, 0, -1
+ * The file's format: `{ locations, status, liveness, troubled }`;
+ * `liveness` maps a device to `[lastSeenMs (null: none), firstSeenMs, online (1, 0, -1
  * unknown), sinceMs, presenceAtMs, source, ownData (1, 0)]`. A file from
  * before liveness (no `liveness` key) loads as it is: each device with a
  * known status starts with that status, since and last seen at its time
@@ -255,7 +256,8 @@ export class DeviceDirectory {
         // Encoded as it is written, SAVE_PIECE devices at a time, with messages handled between pieces: at
         // 100,000 devices the file in one go held the event loop for ~200 ms (a copy, then JSON.stringify).
         // Each device's entry is read in one go, so it is whole; entries of two devices may be read a
-        // moment apart (no entry depends on another), and a device added meanwhile is in this save or the next.
+        // moment apart (no entry depends on another), and a device added meanwhile is in this save or the next
+        // (one forgotten and seen again meanwhile may be in it twice: JSON.parse keeps the later, newer one).
         const pieces = jsonPieces([
           { name: 'locations', members: this.#learned },
           { name: 'status', members: this.#status },
