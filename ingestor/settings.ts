@@ -87,7 +87,7 @@ export const INGESTOR = {
   ROLLUP_GRACE_S: required({ name: 'ROLLUP_GRACE_S', parse: integer(0, 3600), default: '30', doc: 'a minute\'s rollup is written once the minute has ended and none of its points has arrived for this long; a point of a minute already written is in the raw data only (counted as late); 0–3600 s' }),
   ROLLUP_MAX_BUCKETS: required({ name: 'ROLLUP_MAX_BUCKETS', parse: integer(1000, 100_000_000), default: '1000000', doc: 'open rollup buckets (device-minutes plus location-minutes) at most, which bounds their memory (about 0.5 KiB each); beyond, the oldest open minute is written early' }),
   DEVICES_FILE: optional({ name: 'DEVICES_FILE', parse: path, doc: 'device registry, YAML or CSV (below)' }),
-  DEVICE_DIRECTORY_FILE: required({ name: 'DEVICE_DIRECTORY_FILE', parse: path, default: 'data/devices.json', doc: 'where locations learned from topics, and each device\'s last status, are kept across restarts' }),
+  DEVICE_DIRECTORY_FILE: required({ name: 'DEVICE_DIRECTORY_FILE', parse: path, default: 'data/devices.json', doc: 'where locations learned from topics, each device\'s last status, its liveness (docs/liveness.md) and who was in trouble at the last tick are kept across restarts; one file per ingestor' }),
   LOG_LEVEL,
   DEBUG: optional({ name: 'DEBUG', parse: verbatim, doc: '`mqttjs*` turns on mqtt.js\'s own debug output (off otherwise: it costs even when silent)' }),
   ROUTES_FILE: optional({ name: 'ROUTES_FILE', parse: path, doc: 'topic layouts → points (below); without it, one route for `sensors/{location}/{device}/telemetry`' }),

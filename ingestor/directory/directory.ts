@@ -20,7 +20,7 @@
  * devices' next messages).
  *
  * A save (`save()`) never blocks the event loop on the disk (a fleet of
- * 100,000 devices is a file of about 12 MB): the file is written through
+ * 100,000 devices is a file of 9-12 MB, with the names): the file is written through
  * fs/promises, and encoded piece by piece as it is written
  * (json-pieces.ts), so messages are handled between pieces; it is atomic
  * (a temp file, then rename: a crash mid-save leaves the old file whole)
@@ -38,7 +38,8 @@
  * `device_trouble` point at the first tick after the restart, and its alert
  * resolves at the next evaluation instead of when its series goes stale.
  *
- * The file's format: `{ locations, status, liveness, troubled }`;
+ * The file's format: `{ liveness, locations, status, troubled }` (the order
+ * of the save; a load takes any);
  * `liveness` maps a device to `[lastSeenMs (null: none), firstSeenMs, online (1, 0, -1
  * unknown), sinceMs, presenceAtMs, source, ownData (1, 0)]`. A file from
  * before liveness (no `liveness` key) loads as it is: each device with a
@@ -258,10 +259,12 @@ export class DeviceDirectory {
         // Each device's entry is read in one go, so it is whole; entries of two devices may be read a
         // moment apart (no entry depends on another), and a device added meanwhile is in this save or the next
         // (one forgotten and seen again meanwhile may be in it twice: JSON.parse keeps the later, newer one).
+        // The book first: a device forgotten meanwhile then cannot be left in the file with a location and a
+        // status but no book entry (forgetting walks the book, so nothing would ever remove them).
         const pieces = jsonPieces([
+          { name: 'liveness', members: map(this.liveness.entries(), ([device, entry]) => [device, savedLiveness(entry)] as const) },
           { name: 'locations', members: this.#learned },
           { name: 'status', members: this.#status },
-          { name: 'liveness', members: map(this.liveness.entries(), ([device, entry]) => [device, savedLiveness(entry)] as const) },
           { name: 'troubled', items: this.troubled },
         ], SAVE_PIECE);
         for (const piece of pieces) await handle.writeFile(piece);

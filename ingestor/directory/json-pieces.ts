@@ -7,10 +7,14 @@
  * await between pieces, messages are handled in between instead.
  *
  * Pure: nothing is read from a section until the piece that holds it is
- * asked for, so a Map given as members is read as it is then. The text is
- * what `JSON.stringify` makes of the same object (members in the order
- * given; a member whose value JSON cannot hold, such as `undefined`, is left
- * out, and such an item is `null`, as `JSON.stringify` does).
+ * asked for, so a Map given as members is read as it is then (a key deleted
+ * and set again meanwhile may come twice: JSON.parse keeps the later). Of
+ * sections that do not change meanwhile, the text parses to what
+ * `JSON.stringify` makes of the same object, and is the same text but for
+ * the order of integer-like keys (an object puts those first; members come
+ * here in the order given). A member whose value JSON cannot hold, such as
+ * `undefined`, is left out, and such an item is `null`, as `JSON.stringify`
+ * does.
  */
 
 export type JsonSection =

@@ -574,26 +574,29 @@ async function writeLivenessHistory(influx: Influx1): Promise<void> {
     };
     return member;
   });
-  for (let tick = at(120); tick <= now; tick += MINUTE) {
-    const minutesBeforeNow = (now - tick) / MINUTE;
-    clock = tick;
-    for (const member of instances) {
-      if (member.options.deadFrom !== undefined && minutesBeforeNow < member.options.deadFrom) continue;
-      if (member.options.restartAt === minutesBeforeNow) await member.restart();
-      const { liveness } = member.directory;
-      for (const spec of devices) {
-        const view = spec.views[member.instance];
-        if (view === undefined) continue;
-        if (member.options.forgetAfterMin !== undefined && !liveness.has(spec.device) && tick > at(120)) continue; // forgotten: sends nothing more
-        liveness.seen(spec.device, view.lastMessage(tick), tick);
-        for (const [m, isOnline] of view.presence ?? []) if (at(m) <= tick) liveness.presence(spec.device, isOnline, at(m), 'lwt', tick);
+  try {
+    for (let tick = at(120); tick <= now; tick += MINUTE) {
+      const minutesBeforeNow = (now - tick) / MINUTE;
+      clock = tick;
+      for (const member of instances) {
+        if (member.options.deadFrom !== undefined && minutesBeforeNow < member.options.deadFrom) continue;
+        if (member.options.restartAt === minutesBeforeNow) await member.restart();
+        const { liveness } = member.directory;
+        for (const spec of devices) {
+          const view = spec.views[member.instance];
+          if (view === undefined) continue;
+          if (member.options.forgetAfterMin !== undefined && !liveness.has(spec.device) && tick > at(120)) continue; // forgotten: sends nothing more
+          liveness.seen(spec.device, view.lastMessage(tick), tick);
+          for (const [m, isOnline] of view.presence ?? []) if (at(m) <= tick) liveness.presence(spec.device, isOnline, at(m), 'lwt', tick);
+        }
+        if (minutesBeforeNow < OUTAGE.to && minutesBeforeNow > OUTAGE.from) continue; // catching up: no tick
+        assert.equal((await member.ticker.tick()).kind, 'written');
       }
-      if (minutesBeforeNow < OUTAGE.to && minutesBeforeNow > OUTAGE.from) continue; // catching up: no tick
-      assert.equal((await member.ticker.tick()).kind, 'written');
     }
+    for (const member of instances) await member.directory.save();
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
   }
-  for (const member of instances) await member.directory.save();
-  rmSync(stateDir, { recursive: true, force: true });
   const response = await fetch(`${influx.url}/write?db=liveness&precision=ms`, { method: 'POST', body: wal.lines.join('\n') });
   assert.equal(response.status, 204, await response.text());
 }

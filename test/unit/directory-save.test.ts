@@ -4,11 +4,12 @@
  * the event loop, never two at once; a crash mid-save leaves the old file
  * whole; a full disk (a 2 MB tmpfs) is one clear error, the service goes on
  * and the next save retries. The file is encoded piece by piece
- * (json-pieces.ts): the same text JSON.stringify makes.
+ * (json-pieces.ts) as it is written: the same JSON, with messages handled
+ * between pieces.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -42,6 +43,25 @@ describe('saving the device directory', () => {
       await Promise.all([first, second, third]);
       assert.equal(savedDevices(file).length, 5002);
       assert.deepEqual(readdirSync(dir), ['devices.json']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('messages are handled while a save is written: a device that reports after the first piece is on the disk is saved as it reported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sensorflow-save-pieces-'));
+    try {
+      const file = join(dir, 'devices.json');
+      const directory = new DeviceDirectory(registry, file, silent);
+      fleet(directory, 50_000);
+      const saving = directory.save();
+      // The event: the temp file has its first piece (25 pieces of 2,000 devices to go).
+      await waitFor('the first piece in the temp file', () => (existsSync(`${file}.tmp`) && statSync(`${file}.tmp`).size > 0 ? true : undefined), 30_000, 0);
+      directory.liveness.seen('dev-49999', NOW + 5000, NOW + 5000);
+      await saving;
+      const saved = (JSON.parse(readFileSync(file, 'utf8')) as { liveness: Record<string, unknown[]> }).liveness;
+      assert.equal(saved['dev-49999']![0], NOW + 5000, 'encoded after the first piece was written, so as it was then');
+      assert.equal(saved['dev-0']![0], NOW);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
