@@ -78,6 +78,7 @@ export function statsPoint(instance: string, stats: PipelineStats, gauges: Stats
       device_state_invalid: float(stats.deviceStateInvalid),
       catching_up: float(stats.catchingUp ? 1 : 0),
       ...(gauges.rollups !== undefined && {
+        rollup_points_repeated: float(gauges.rollups.repeated),
         rollup_points_late: float(gauges.rollups.late),
         rollup_minutes_forced: float(gauges.rollups.forced),
         rollup_points_dropped: float(gauges.rollups.dropped),

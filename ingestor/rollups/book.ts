@@ -53,10 +53,18 @@ interface Bucket {
   readonly fields: Map<string, FieldStats>;
 }
 
+/** A device's bucket remembers its newest point, to tell a repeat of it (the same series and time). */
+interface DeviceBucket extends Bucket {
+  lastTimestampMs: number;
+  lastTags: Readonly<Record<string, string>>;
+  /** The fields counted at that time, from every point of that series and time so far. */
+  lastFields: Readonly<Record<string, FieldValue>>;
+}
+
 interface OpenMinute {
   readonly startMs: number;
   /** Keyed by measurement + device. */
-  readonly devices: Map<string, Bucket>;
+  readonly devices: Map<string, DeviceBucket>;
   /** Keyed by measurement + location + group. */
   readonly locations: Map<string, Bucket>;
   readonly firstArrivalMs: number;
@@ -77,6 +85,11 @@ export interface RollupBookOptions {
 export interface RollupCounters {
   /** Points rolled up. */
   added: number;
+  /**
+   * Points of the same series and time as the device's previous point (a QoS 1 message delivered twice, a
+   * reading sent twice): InfluxDB keeps one point there, so only their fields not counted yet are counted.
+   */
+  repeated: number;
   /** Points of a minute already closed: in the raw data only. */
   late: number;
   /** Minutes closed early because the open buckets reached ROLLUP_MAX_BUCKETS. */
@@ -154,7 +167,7 @@ export class RollupBook {
   #closedThroughMs = Number.NEGATIVE_INFINITY;
   /** The minutes closed within LATE_HORIZON_MS of the newest: their points are late. */
   readonly #closed = new Set<number>();
-  readonly counters: RollupCounters = { added: 0, late: 0, forced: 0, minutesClosed: 0, dropped: 0, overflowed: 0 };
+  readonly counters: RollupCounters = { added: 0, repeated: 0, late: 0, forced: 0, minutesClosed: 0, dropped: 0, overflowed: 0 };
 
   constructor(options: RollupBookOptions, nowMs: number) {
     if (!Number.isInteger(options.maxBuckets) || options.maxBuckets < 1) throw new RangeError(`maxBuckets: expected a whole number ≥ 1, got ${options.maxBuckets}`);
@@ -193,7 +206,7 @@ export class RollupBook {
     const deviceKey = `${point.measurement}\u0000${device}`;
     let perDevice = minute.devices.get(deviceKey);
     if (perDevice === undefined) {
-      perDevice = { tags: point.tags, fields: new Map() };
+      perDevice = { tags: point.tags, fields: new Map(), lastTimestampMs: Number.NaN, lastTags: point.tags, lastFields: {} };
       minute.devices.set(deviceKey, perDevice);
       this.#buckets += 1;
     }
@@ -209,13 +222,27 @@ export class RollupBook {
       minute.locations.set(locationKey, perLocation);
       this.#buckets += 1;
     }
+    // InfluxDB keeps one raw point per series and time (a second one's fields are merged into it), so a
+    // repeat of the device's previous point counts only the fields not counted at that time yet. Only the
+    // previous point is remembered: a repeat after another point of the device counts again (rare: a
+    // broker resends an unacknowledged message before the ones queued after it).
+    const repeats = point.timestampMs === perDevice.lastTimestampMs && sameTags(point.tags, perDevice.lastTags);
     let rolled = false;
     for (const name in point.fields) {
+      if (repeats && name in perDevice.lastFields) continue;
       const value = numeric(point.fields[name] as FieldValue);
       if (value === undefined) continue;
       addTo(perDevice, name, value);
       addTo(perLocation, name, value);
       rolled = true;
+    }
+    if (repeats) {
+      this.counters.repeated += 1;
+      perDevice.lastFields = { ...perDevice.lastFields, ...point.fields };
+    } else {
+      perDevice.lastTimestampMs = point.timestampMs;
+      perDevice.lastTags = point.tags;
+      perDevice.lastFields = point.fields;
     }
     if (rolled) this.counters.added += 1;
     while (this.#buckets > this.#options.maxBuckets && this.#open.size > 0) {
@@ -318,6 +345,18 @@ export class RollupBook {
       timestampMs: startMs,
     }));
   }
+}
+
+/** Whether two tag sets are the same series' (with the measurement and the time: the same raw point). */
+function sameTags(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  let keys = 0;
+  for (const key in a) {
+    if (a[key] !== b[key]) return false;
+    keys += 1;
+  }
+  for (const _key in b) keys -= 1;
+  return keys === 0;
 }
 
 function measurementOf(key: string): string {

@@ -75,6 +75,34 @@ describe('RollupBook', () => {
     assert.deepEqual(book.closeAll(), []);
   });
 
+  test('a repeat of the device\'s previous point (same series and time: InfluxDB keeps one point) counts once; its new fields count, as InfluxDB merges them', () => {
+    const book = new RollupBook(options(), T0);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 20 }), T0 + 1_000);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 20 }), T0 + 1_500);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 20, humidity: 40 }), T0 + 1_600);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 20, humidity: 40 }), T0 + 1_700);
+    book.add(reading('d1', 'hall', T0 + 11_000, { temperature: 22 }), T0 + 11_000);
+    assert.deepEqual(lines(book.closeDue(T0 + MINUTE_MS + GRACE)), [
+      `telemetry_1m,device=d1,instance=ing-1,location=hall temperature_min=20,temperature_max=22,temperature_sum=42,temperature_count=2i,humidity_min=40,humidity_max=40,humidity_sum=40,humidity_count=1i ${T0}`,
+      `telemetry_1m,instance=ing-1 devices=1i ${T0}`,
+      `telemetry_location_1m,instance=ing-1,location=hall temperature_min=20,temperature_max=22,temperature_sum=42,temperature_count=2i,humidity_min=40,humidity_max=40,humidity_sum=40,humidity_count=1i ${T0}`,
+    ].sort());
+    assert.equal(book.counters.repeated, 3);
+    assert.equal(book.counters.added, 3, 'the first, the one with humidity, the later reading');
+  });
+
+  test('the same time in another series (a tag more, another location) is another raw point: counted; a repeat after another point of the device is counted again', () => {
+    const book = new RollupBook(options(), T0);
+    book.add(reading('d1', 'hall', T0 + 1_000, { temperature: 1 }), T0 + 1_000);
+    book.add({ ...reading('d1', 'hall', T0 + 1_000, { temperature: 2 }), tags: { device: 'd1', location: 'hall', probe: 'b' } }, T0 + 1_000);
+    book.add(reading('d1', 'roof', T0 + 1_000, { temperature: 3 }), T0 + 1_000);
+    book.add(reading('d1', 'roof', T0 + 2_000, { temperature: 4 }), T0 + 2_000);
+    book.add(reading('d1', 'roof', T0 + 1_000, { temperature: 3 }), T0 + 2_500);
+    const device = lines(book.closeDue(T0 + MINUTE_MS + GRACE)).find((line) => line.startsWith('telemetry_1m,device=d1'));
+    assert.match(device!, / temperature_min=1,temperature_max=4,temperature_sum=13,temperature_count=5i /);
+    assert.equal(book.counters.repeated, 0);
+  });
+
   test('booleans, strings, non-finite values, other measurements and points without a device are not rolled up', () => {
     const book = new RollupBook(options(), T0);
     book.add({ measurement: 'telemetry', tags: { device: 'd1', location: 'hall' }, fields: { door: { kind: 'bool', value: true }, mode: str('eco'), level: { kind: 'int', value: 7n }, bad: float(Number.NaN) }, timestampMs: T0 }, T0);
@@ -192,7 +220,7 @@ describe('RollupBook', () => {
     book.add(reading('d1', 'hall', T0, { temperature: 1 }), T0 + MINUTE_MS + GRACE);
     const gauges = { rejects: 0, walBytes: 0, walUnreadBytes: 0, brokerConnected: true, influxUp: true };
     const on = encodePoint(statsPoint('ing-1', emptyStats(), { ...gauges, rollups: book.counters }, T0));
-    assert.match(on, /,rollup_points_late=1,rollup_minutes_forced=0,rollup_points_dropped=0,rollup_sums_overflowed=0 /);
+    assert.match(on, /,rollup_points_repeated=0,rollup_points_late=1,rollup_minutes_forced=0,rollup_points_dropped=0,rollup_sums_overflowed=0 /);
     assert.doesNotMatch(encodePoint(statsPoint('ing-1', emptyStats(), gauges, T0)), /rollup_/);
   });
 
