@@ -12,8 +12,8 @@
  * - `device_trouble` (docs/liveness.md): one point per device in trouble
  *   (offline, or silent for DEVICE_TROUBLE_SILENT_AFTER: `inTrouble`), one
  *   last "cleared" point for each device that left trouble (or was
- *   forgotten) since the last written tick (before a restart, too), and one heartbeat of the
- *   instance. The device alert rules read only this, so what they cost and
+ *   forgotten) since the last written tick (before a restart, too), and
+ *   one heartbeat of the instance. The device alert rules read only this, so what they cost and
  *   the series they return follow the devices in trouble, not the fleet.
  *
  * Skipped while catching up (liveness/catch-up.ts: the rule and why),
@@ -188,7 +188,7 @@ export class LivenessTicker {
     await flush();
     // Each device that was in trouble and is no longer got one "cleared" point above. Saved with the book
     // (directory.ts), so that this holds across a restart: a device that left trouble while the ingestor
-    // was down gets its cleared point at the first tick after it.
+    // was down gets its cleared point at the first tick written after it.
     directory.troubled = troubled;
     stats.deviceStateTicks += 1;
     // Not awaited: the file is written off the event loop while messages flow; a save still running makes this one wait for it.
